@@ -1,0 +1,9 @@
+"""numvae: variational autoencoders and probabilistic PCA in pure NumPy.
+
+Every gradient is derived and written by hand (no autodiff) and checked against
+central finite differences; probabilistic PCA, whose posterior and likelihood are
+exact, is the baseline every VAE claim is measured against. See DESIGN in the
+project README for the layout: one concept a module.
+"""
+
+__version__ = "0.1.0"

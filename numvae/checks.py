@@ -1,0 +1,83 @@
+"""Input validation shared by every module.
+
+One place decides what a valid array is, so every public function fails the
+same way on bad input: a ``ValueError`` that names the argument, says what was
+expected and what was given. Nothing should fail later with a NumPy broadcast
+error that the user has to decode.
+"""
+
+import numpy as np
+
+
+def check_array(a, name, ndim=None, dtype=None, finite=True):
+    """Return `a` as a floating ndarray, or raise ``ValueError`` naming `name`.
+
+    Parameters
+    ----------
+    a : array_like
+        The value to check.
+    name : str
+        The argument's name, used in error messages.
+    ndim : int, optional
+        Required number of dimensions.
+    dtype : numpy dtype, optional
+        Floating dtype to convert to. By default float arrays keep their
+        dtype and anything else becomes float64.
+    finite : bool
+        Reject NaN and infinite entries.
+    """
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be a numeric array; got {type(a).__name__} ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array; got dtype {arr.dtype}")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    elif arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array; got shape {arr.shape}")
+    if finite and not np.isfinite(arr).all():
+        n_bad = int(arr.size - np.isfinite(arr).sum())
+        raise ValueError(f"{name} must be finite; got {n_bad} NaN or infinite entries")
+    return arr
+
+
+def check_matrix(X, name="X", n_features=None, min_rows=1, dtype=None):
+    """Validate a data matrix: 2-D ``(N, D)``, numeric, finite, at least `min_rows` rows.
+
+    This is the single validator the models call on data. With `n_features`
+    the width must match (e.g. the model's ``x_dim``).
+    """
+    X = check_array(X, name, ndim=2, dtype=dtype)
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} rows; got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} must have shape (N, {n_features}) for this model; got {X.shape}")
+    return X
+
+
+def check_unit_interval(x, name):
+    """Raise ``ValueError`` unless every entry of `x` lies in [0, 1]."""
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1] for this likelihood; got values in [{x.min():.4g}, {x.max():.4g}]"
+        )
+    return x
+
+
+def check_choice(value, name, choices):
+    """Raise ``ValueError`` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+    return value
+
+
+def check_positive(value, name, strict=True):
+    """Raise ``ValueError`` unless the scalar `value` is a finite number > 0 (>= 0 if not strict)."""
+    ok = np.isfinite(value) and (value > 0 if strict else value >= 0)
+    if not ok:
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return value

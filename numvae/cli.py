@@ -1,0 +1,59 @@
+"""The `numvae` command (also `python -m numvae`).
+
+Each subcommand is a pair of small functions, ``_add_<name>(parser)`` that
+declares its arguments and ``_run_<name>(args)`` that does the work by calling
+the library and returns the exit status. ``COMMANDS`` lists them.
+"""
+
+import argparse
+import sys
+
+import numvae
+
+
+def _add_gradcheck(p):
+    p.add_argument("--seed", type=int, default=0, help="seed of the random model and data")
+    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
+
+
+def _run_gradcheck(args):
+    from numvae.gradcheck import demo_report
+
+    report = demo_report(seed=args.seed, tol=args.tol)
+    print(report)
+    return 0 if report.passed else 1
+
+
+# name -> (help, add_arguments, run)
+COMMANDS = {
+    "gradcheck": ("check hand-written gradients against central finite differences",
+                  _add_gradcheck, _run_gradcheck),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="numvae",
+        description="Variational autoencoders and probabilistic PCA in pure NumPy.")
+    parser.add_argument("--version", action="version", version=f"numvae {numvae.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command][2](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"numvae {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
