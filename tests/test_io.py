@@ -1,0 +1,43 @@
+"""io: atomic writes keep the old file on failure; checkpoints round-trip and reject corruption."""
+
+import numpy as np
+import pytest
+
+from numvae.io import atomic_open, load_checkpoint, save_checkpoint, write_text
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
+    path = tmp_path / "f.txt"
+    write_text(path, "good")
+    with pytest.raises(RuntimeError):
+        with atomic_open(path, "w") as f:
+            f.write("half of a bad")
+            raise RuntimeError("crash mid-write")
+    assert path.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    arrays = {"a": np.arange(6.0).reshape(2, 3), "b": np.ones(4, dtype=np.float32)}
+    save_checkpoint(tmp_path / "m.npz", arrays, "Thing", {"width": 3})
+    got, meta = load_checkpoint(tmp_path / "m.npz", "Thing")
+    assert meta["config"] == {"width": 3} and meta["numvae_version"]
+    for k in arrays:
+        assert got[k].dtype == arrays[k].dtype and np.array_equal(got[k], arrays[k])
+
+
+def test_checkpoint_rejections(tmp_path):
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, {"a": np.zeros(2)}, "Thing", {})
+    with pytest.raises(ValueError, match="holds a 'Thing', expected a 'Other'"):
+        load_checkpoint(path, "Other")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.npz", "Thing")
+    path.write_bytes(path.read_bytes()[:50])               # truncated
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load_checkpoint(path, "Thing")
+    np.savez(tmp_path / "plain.npz", a=np.zeros(2))        # not written by numvae
+    with pytest.raises(ValueError, match="not written by numvae"):
+        load_checkpoint(tmp_path / "plain.npz", "Thing")
+    with pytest.raises(ValueError, match="reserved key"):
+        save_checkpoint(path, {"__meta__": np.zeros(1)}, "Thing", {})
