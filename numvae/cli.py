@@ -24,10 +24,31 @@ def _run_gradcheck(args):
     return 0 if report.passed else 1
 
 
+def _add_data(p):
+    p.add_argument("action", choices=["fetch"], help="fetch: download and verify the four IDX files")
+    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which dataset")
+    p.add_argument("--dest", default=None,
+                   help="folder to save into (default: $NUMVAE_DATA/NAME, else numvae's data/NAME)")
+
+
+def _run_data(args):
+    from numvae.data import default_fetch_dest, fetch
+
+    dest = args.dest if args.dest is not None else default_fetch_dest(args.name)
+    try:
+        fetch(args.name, dest, log=print)
+    except OSError as exc:  # network failures; nothing partial was kept
+        print(f"numvae data: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"done: load it with numvae.data.load_mnist_like({args.name!r}, root={str(dest)!r})")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "gradcheck": ("check hand-written gradients against central finite differences",
                   _add_gradcheck, _run_gradcheck),
+    "data": ("fetch MNIST or Fashion-MNIST (downloads, checks MD5s)", _add_data, _run_data),
 }
 
 

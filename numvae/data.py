@@ -1,0 +1,751 @@
+r"""Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
+
+Where the data comes from
+    ``data/`` beside the package holds two small real datasets (see
+    ``data/README.md`` for provenance and licenses): the UCI optical-recognition
+    digits (1797 images of 8x8 pixels, 17 grey levels), read by
+    :func:`load_digits`, and the Fashion-MNIST *test* split (10,000 images of
+    28x28), read by :func:`load_mnist_like`. Larger MNIST-format sets are read
+    from wherever they are installed (Debian's ``dataset-fashion-mnist``
+    package) or downloaded by :func:`fetch` (``numvae data fetch NAME``).
+
+    The folder is found as ``Path(numvae.__file__).resolve().parent.parent /
+    "data"``, which is right for a source checkout and an editable install
+    (``pip install -e .``) from any working directory. A non-editable install
+    does not carry ``data/``: point ``$NUMVAE_DATA`` at a copy of it, or pass
+    ``root=``.
+
+Synthetic data with a known answer
+    :func:`make_ppca_data` samples exactly the pPCA model, so a fitted pPCA (or a
+    linear VAE) can be compared with the true ``W``, ``b``, ``sigma2``;
+    :func:`make_manifold_data` samples a curved 2-D sheet that no 2-D linear
+    Gaussian model explains but a 2-D nonlinear one can.
+
+Preprocessing
+    :func:`binarize` (Bernoulli decoders need binary data), :func:`dequantize`
+    with :func:`dequantized_bits_per_dim` (continuous densities on discrete
+    pixels), :func:`split`.
+
+Randomness: every function that draws takes ``rng``, an ``np.random.Generator``
+or an int seed (turned into ``np.random.default_rng(seed)``); the global NumPy
+state is never used, so a seed reproduces a dataset exactly.
+
+Data matrices are validated by :func:`numvae.checks.check_matrix`, re-exported
+here as the validator models use.
+"""
+
+import gzip
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+import numvae
+from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
+from numvae.io import atomic_open
+
+__all__ = [
+    "REPO_DATA_DIR", "SYSTEM_DATA_DIR", "MNIST_LIKE", "check_matrix",
+    "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
+    "make_ppca_data", "make_manifold_data",
+    "binarize", "dequantize", "dequantized_bits_per_dim", "split",
+]
+
+# Module attributes rather than constants inlined in the functions, so tests can
+# point them at temporary folders with monkeypatch.
+REPO_DATA_DIR = Path(numvae.__file__).resolve().parent.parent / "data"
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
+ENV_VAR = "NUMVAE_DATA"
+
+
+def _as_generator(rng, name="rng"):
+    """Return `rng` as a Generator: a Generator passes through, an int seeds a new one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed; got {rng!r}")
+
+
+def _check_count(value, name, minimum=1):
+    """Raise ``ValueError`` unless `value` is an int >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _data_roots(root):
+    """The base folders to search, in order, each with a label for error messages."""
+    roots = []
+    if root is not None:
+        roots.append((Path(root), "root="))
+    if os.environ.get(ENV_VAR):
+        roots.append((Path(os.environ[ENV_VAR]), f"${ENV_VAR}"))
+    roots.append((REPO_DATA_DIR, "numvae's data/ folder"))
+    return roots
+
+
+# --- The embedded digits ------------------------------------------------------
+
+DIGITS_FILE = "digits.csv.gz"
+
+
+def load_digits(root=None):
+    r"""Load the UCI optical-recognition handwritten digits (embedded, 1797 images).
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Folder holding ``digits.csv.gz``; searched before ``$NUMVAE_DATA`` and
+        numvae's ``data/`` folder.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64), float64
+        Pixel counts 0..16 divided by 16, so in [0, 1] on a grid of 17 levels
+        (use ``levels=17`` with :func:`dequantize`). Row-major 8x8 images.
+    y : ndarray of shape (1797,), int64
+        The digit, 0..9.
+
+    Notes
+    -----
+    Each pixel counts the "on" pixels of a 4x4 block of a 32x32 binary bitmap,
+    hence 0..16 (Alpaydin & Kaynak 1998, UCI *Optical Recognition of
+    Handwritten Digits*, test set ``optdigits.tes``). The file is the copy
+    shipped with scikit-learn; see ``data/README.md``.
+    """
+    tried = []
+    for base, label in _data_roots(root):
+        path = base / DIGITS_FILE
+        tried.append(f"{path} ({label})")
+        if path.is_file():
+            break
+    else:
+        raise FileNotFoundError(f"{DIGITS_FILE} not found; looked in: " + "; ".join(tried)
+                                + f". It ships in numvae's data/ folder: set ${ENV_VAR} or root= to that folder.")
+    try:
+        table = np.loadtxt(path, delimiter=",", ndmin=2)
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path} is not a readable digits CSV ({exc})") from None
+    # 64 pixels then the label; every entry a small integer.
+    if table.shape[1] != 65 or not np.array_equal(table, np.round(table)):
+        raise ValueError(f"{path} must hold rows of 64 integer pixels and a label; got shape {table.shape}")
+    pixels, labels = table[:, :64], table[:, 64].astype(np.int64)
+    if pixels.min() < 0 or pixels.max() > 16 or labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{path} must hold pixels in 0..16 and labels in 0..9")
+    return pixels / 16.0, labels
+
+
+# --- The IDX format -----------------------------------------------------------
+# An IDX file (LeCun et al., the MNIST database page) is: two zero bytes, a
+# dtype code, the number of dimensions n, then n big-endian uint32 sizes, then
+# the values, big-endian, row-major. MNIST and Fashion-MNIST ship it gzipped.
+
+IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx(path):
+    r"""Read an IDX file (the MNIST format), plain or gzip-compressed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file. Compression is detected from the first two bytes (the gzip
+        magic ``1f 8b``), not from the name.
+
+    Returns
+    -------
+    ndarray
+        Shape and dtype as the header says (native byte order): e.g.
+        ``(N, 28, 28)`` uint8 for images, ``(N,)`` uint8 for labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        Naming the file, if the gzip stream is corrupt or truncated, the magic
+        is wrong (first two bytes not zero, unknown dtype code, zero
+        dimensions), the header is cut short, or the payload is not exactly
+        ``prod(dims) * itemsize`` bytes.
+
+    Notes
+    -----
+    Header: bytes 0-1 are ``00 00``; byte 2 the dtype (0x08 ubyte, 0x09 byte,
+    0x0B short, 0x0C int, 0x0D float, 0x0E double); byte 3 the number of
+    dimensions n; then n big-endian uint32 sizes. Format as described on the
+    MNIST database page (LeCun, Cortes & Burges).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file {path} does not exist")
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise ValueError(f"IDX file {path}: corrupt or truncated gzip stream ({exc})") from None
+    if len(raw) < 4:
+        raise ValueError(f"IDX file {path}: {len(raw)} bytes is too short for the 4-byte magic number")
+    if raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"IDX file {path}: bad magic number, the first two bytes must be 00 00; "
+                         f"got {raw[:2].hex(' ')}")
+    code, ndim = raw[2], raw[3]
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+        raise ValueError(f"IDX file {path}: unknown dtype code 0x{code:02X} in the magic number; expected one of {known}")
+    if ndim < 1:
+        raise ValueError(f"IDX file {path}: the magic number declares 0 dimensions; expected at least 1")
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise ValueError(f"IDX file {path}: truncated header, {ndim} dimensions need {header_len} bytes; "
+                         f"the file has {len(raw)}")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    got = len(raw) - header_len
+    if got != expected:
+        what = "truncated" if got < expected else "wrong size"
+        raise ValueError(f"IDX file {path}: {what}, header dims {dims} of {dtype.itemsize}-byte values "
+                         f"need a {expected}-byte payload; got {got} bytes")
+    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(dims)
+    return data.astype(dtype.newbyteorder("="))  # a native-order, writable copy
+
+
+def write_idx(path, array, compress=None):
+    r"""Write `array` to `path` in the IDX format, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination.
+    array : ndarray with at least 1 dimension
+        dtype uint8, int8, int16, int32, float32 or float64 (the six IDX types).
+    compress : bool, optional
+        Gzip the file. By default, gzip when `path` ends in ``.gz``. The gzip
+        header carries no name and a zero timestamp, so the same array always
+        gives the same bytes.
+
+    See :func:`read_idx` for the format.
+    """
+    arr = np.asarray(array)
+    code = next((c for c, dt in IDX_DTYPES.items() if dt.newbyteorder("=") == arr.dtype.newbyteorder("=")), None)
+    if code is None:
+        raise ValueError(f"array must have an IDX dtype (uint8, int8, int16, int32, float32, float64); "
+                         f"got {arr.dtype}")
+    if not 1 <= arr.ndim <= 255 or max(arr.shape) >= 2**32:
+        raise ValueError(f"array must have 1 to 255 dimensions, each below 2**32; got shape {arr.shape}")
+    path = Path(path)
+    if compress is None:
+        compress = path.name.endswith(".gz")
+    header = bytes([0, 0, code, arr.ndim]) + np.asarray(arr.shape, dtype=">u4").tobytes()
+    payload = header + arr.astype(IDX_DTYPES[code]).tobytes()
+    if compress:
+        payload = gzip.compress(payload, compresslevel=9, mtime=0)
+    with atomic_open(path, "wb") as f:
+        f.write(payload)
+    return path
+
+
+# --- MNIST and Fashion-MNIST --------------------------------------------------
+
+MNIST_LIKE = ("mnist", "fashion-mnist")
+_SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+
+# Where `fetch` downloads from, and the MD5 of each official .gz file (the
+# checksums published with the datasets: torchvision's datasets/mnist.py lists
+# both sets; Zalando's fashion-mnist README lists its own).
+MIRRORS = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+}
+MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+
+
+# Debian's dataset-fashion-mnist ships the official files with the gzip header
+# rewritten (file name dropped, timestamp reset): the compressed data is the
+# same bytes, so putting the original header back gives the official MD5 (see
+# data/README.md). `fetch` keeps such a file rather than download it again.
+REPACKED_MD5 = {
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "cf8536b0aa1a6ac5fa3f23001093305c",
+        "train-labels-idx1-ubyte.gz": "10bea18fdb374794d4bb42e356e600c9",
+        "t10k-images-idx3-ubyte.gz": "f78720b4224f21cce2f2ccf2d7a94c9a",
+        "t10k-labels-idx1-ubyte.gz": "0d30e22e447f3c33dab9ed536400ac01",
+    },
+}
+
+
+def _mnist_dirs(name, root):
+    """Folders that may hold `name`'s files, in search order, with labels."""
+    dirs = []
+    for base, label in _data_roots(root):
+        # The named subfolder first: MNIST and Fashion-MNIST use the same file
+        # names, and a subfolder says which one it is.
+        dirs.append((base / name, label))
+        dirs.append((base, label))
+    dirs.append((SYSTEM_DATA_DIR / name, "the system datasets folder"))
+    return dirs
+
+
+def _find_file(folder, stem):
+    """`folder/stem.gz` or `folder/stem`, whichever exists first, else None."""
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_mnist_like(name, split, root=None):
+    r"""Load MNIST or Fashion-MNIST from standard IDX files, scaled to [0, 1].
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    split : {"train", "test"}
+        60,000 or 10,000 images (``train-*`` or ``t10k-*`` files).
+    root : str or Path, optional
+        Folder to search first.
+
+    Returns
+    -------
+    X : ndarray of shape (N, 784), float64
+        Grey levels 0..255 divided by 255, images flattened row-major.
+    y : ndarray of shape (N,), int64
+        Class labels 0..9.
+
+    Raises
+    ------
+    ValueError
+        Unknown `name` or `split`; a file that is not valid IDX, or images and
+        labels that do not match.
+    FileNotFoundError
+        No folder holds both files; the message lists every folder tried.
+
+    Notes
+    -----
+    The folders are searched in this order, each as ``<dir>/<name>/`` and then
+    ``<dir>/`` itself, and the first that holds both the images and the labels
+    file wins: `root`, ``$NUMVAE_DATA``, numvae's ``data/`` folder, and finally
+    ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist``
+    package). File names are the standard ones, gzipped or not:
+    ``{train,t10k}-images-idx3-ubyte[.gz]``, ``{train,t10k}-labels-idx1-ubyte[.gz]``.
+    numvae's ``data/fashion-mnist/`` embeds the Fashion-MNIST test split.
+    """
+    check_choice(name, "name", MNIST_LIKE)
+    check_choice(split, "split", tuple(_SPLIT_PREFIX))
+    prefix = _SPLIT_PREFIX[split]
+    images_stem, labels_stem = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+    tried = []
+    for folder, label in _mnist_dirs(name, root):
+        images, labels = _find_file(folder, images_stem), _find_file(folder, labels_stem)
+        if images is not None and labels is not None:
+            return _read_mnist_pair(images, labels)
+        tried.append(f"  {folder} ({label})")
+    raise FileNotFoundError(
+        f"{name} {split} split not found: need {images_stem}[.gz] and {labels_stem}[.gz] in one folder. "
+        "Looked in:\n" + "\n".join(tried) + "\n"
+        "Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, Fashion-MNIST only) "
+        f"or `numvae data fetch {name}` (downloads), or pass root= / set ${ENV_VAR} to a folder holding the files.")
+
+
+def _read_mnist_pair(images_path, labels_path):
+    """Read and cross-check an images and a labels IDX file; return (X, y)."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"{images_path} must hold uint8 images of shape (N, rows, cols); "
+                         f"got {images.dtype} of shape {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(f"{labels_path} must hold uint8 labels of shape (N,); got {labels.dtype} of shape {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_path} must hold labels 0..9; got a maximum of {labels.max()}")
+    X = images.reshape(len(images), -1) / 255.0  # (N, rows*cols)
+    return X, labels.astype(np.int64)
+
+
+def default_fetch_dest(name):
+    r"""Where ``numvae data fetch NAME`` saves by default: ``<$NUMVAE_DATA or data/>/<name>/``.
+
+    Both are folders :func:`load_mnist_like` searches, so fetched files are
+    found with no further setup.
+    """
+    check_choice(name, "name", MNIST_LIKE)
+    base = Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else REPO_DATA_DIR
+    return base / name
+
+
+def _md5(path):
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60):
+    r"""Download the four gzipped IDX files of MNIST or Fashion-MNIST into `dest`.
+
+    Each file is streamed to a temporary file in `dest` while its MD5 is
+    computed, and moved onto its final name only if the MD5 matches: `dest`
+    never holds a partial or unverified file, whatever fails. A file already
+    present with the right MD5 (or that of Debian's header-only repack of the
+    same file, ``REPACKED_MD5``) is not downloaded again.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    dest : str or Path
+        Folder to save into (created if missing).
+    base_url : str, optional
+        URL the file names are appended to; defaults to the dataset's mirror.
+    checksums : dict[str, str], optional
+        File name -> expected hex MD5 for the four files; defaults to the
+        official checksums recorded in this module.
+    log : callable, optional
+        Called with a one-line message per file (the CLI passes ``print``).
+    timeout : float
+        Seconds to wait on the network per read.
+
+    Returns
+    -------
+    list of Path
+        The four files.
+
+    Raises
+    ------
+    ValueError
+        Unknown `name`, `checksums` missing a file, or a download whose MD5
+        does not match (it is discarded).
+    OSError
+        The download itself failed (no network, HTTP error); nothing is kept.
+    """
+    check_choice(name, "name", MNIST_LIKE)
+    checksums = MD5[name] if checksums is None else dict(checksums)
+    missing = sorted(set(MD5[name]) - set(checksums))
+    if missing:
+        raise ValueError(f"checksums must give an MD5 for each of {sorted(MD5[name])}; missing {missing}")
+    base_url = MIRRORS[name] if base_url is None else base_url
+    if not base_url.endswith("/"):
+        base_url += "/"
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda message: None)
+    paths = []
+    for filename in MD5[name]:
+        target, expected = dest / filename, checksums[filename].lower()
+        paths.append(target)
+        if target.is_file() and _md5(target) in (expected, REPACKED_MD5.get(name, {}).get(filename)):
+            log(f"{target}: present, checksum ok")
+            continue
+        url = base_url + filename
+        log(f"{target}: downloading {url}")
+        # atomic_open writes a temporary file in `dest` and removes it if the
+        # body raises, so a failed or corrupt download leaves nothing behind.
+        with atomic_open(target, "wb") as f:
+            h = hashlib.md5(usedforsecurity=False)
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        h.update(block)
+                        f.write(block)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise OSError(f"could not download {url}: {reason}") from None
+            if h.hexdigest() != expected:
+                raise ValueError(f"checksum mismatch for {url}: expected MD5 {expected}, got {h.hexdigest()}; "
+                                 "the download was discarded")
+    return paths
+
+
+# --- Synthetic data with a known answer --------------------------------------
+
+def make_ppca_data(n, W, b, sigma2, rng, return_latents=False):
+    r"""Sample `n` points from the probabilistic PCA model with parameters `W`, `b`, `sigma2`.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    W : ndarray of shape (D, K)
+        Loadings.
+    b : ndarray of shape (D,)
+        Mean.
+    sigma2 : float > 0
+        Isotropic noise variance.
+    rng : numpy.random.Generator or int
+        Source of randomness (an int is a seed).
+    return_latents : bool
+        Also return the latents `z`.
+
+    Returns
+    -------
+    X : ndarray of shape (n, D), float64
+    Z : ndarray of shape (n, K), float64
+        Only with ``return_latents=True``.
+
+    Notes
+    -----
+    .. math:: x = W z + b + \sqrt{\sigma^2}\,\varepsilon,\quad
+              z\sim\mathcal N(0, I_K),\ \varepsilon\sim\mathcal N(0, I_D),
+
+    so :math:`x \sim \mathcal N(b,\ WW^\top + \sigma^2 I)` (lecture 002,
+    *Probabilistic PCA*; Tipping & Bishop 1999; Bishop PRML eq. 12.33-12.35).
+    """
+    n = _check_count(n, "n")
+    W = check_array(W, "W", ndim=2, dtype=np.float64)
+    D, K = W.shape
+    b = check_array(b, "b", ndim=1, dtype=np.float64)
+    if b.shape != (D,):
+        raise ValueError(f"b must have shape ({D},) to match W of shape {W.shape}; got {b.shape}")
+    check_positive(sigma2, "sigma2")
+    rng = _as_generator(rng)
+    Z = rng.standard_normal((n, K))  # (n, K)
+    eps = rng.standard_normal((n, D))  # (n, D)
+    X = Z @ W.T + b + np.sqrt(sigma2) * eps  # (n, D): rows are x = W z + b + sigma eps
+    return (X, Z) if return_latents else X
+
+
+# A fixed seed, so the embedding of the sheet is the same in every call and
+# only the samples change with `rng`: two datasets of one `dim` share a manifold.
+_MANIFOLD_EMBEDDING_SEED = 20160
+
+
+def make_manifold_data(n, dim, noise, rng, return_coords=False):
+    r"""Sample `n` points near a rolled-up 2-D sheet (a swiss roll) embedded in `dim` dimensions.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    dim : int >= 3
+        Ambient dimension.
+    noise : float >= 0
+        Standard deviation of the isotropic Gaussian noise added in all `dim`
+        dimensions.
+    rng : numpy.random.Generator or int
+        Source of randomness (an int is a seed).
+    return_coords : bool
+        Also return the intrinsic coordinates.
+
+    Returns
+    -------
+    X : ndarray of shape (n, dim), float64
+    coords : ndarray of shape (n, 2), float64
+        Only with ``return_coords=True``: the angle :math:`t` and the height
+        :math:`h` of each point, both uniform on their ranges.
+
+    Notes
+    -----
+    With :math:`t\sim U(1.5\pi, 4.5\pi)` and :math:`h\sim U(-1, 1)`, the sheet in 3-D is
+
+    .. math:: s(t, h) = \bigl(t\cos t / 4\pi,\ h,\ t\sin t / 4\pi\bigr),
+
+    one and a half turns of a spiral whose radius grows from 0.375 to 1.125,
+    extruded along a height of 2 (the "swiss roll" of Tenenbaum et al. 2000,
+    scaled so each 3-D coordinate has variance of order 0.3). It is mapped to
+    `dim` dimensions by a fixed matrix :math:`Q` of shape (dim, 3) with
+    orthonormal columns, and noise is added:
+
+    .. math:: x = Q\,s(t, h) + \text{noise}\cdot\varepsilon,\quad \varepsilon\sim\mathcal N(0, I_{dim}).
+
+    The data spans three directions, so a 2-D linear Gaussian model (pPCA with
+    K = 2) leaves the variance of the roll's third direction, far above
+    ``noise**2``, unexplained; a 2-D nonlinear model can unroll it.
+    """
+    n = _check_count(n, "n")
+    dim = _check_count(dim, "dim", minimum=3)
+    check_positive(noise, "noise", strict=False)
+    rng = _as_generator(rng)
+    t = 1.5 * np.pi * (1.0 + 2.0 * rng.random(n))  # (n,)  angle in [1.5 pi, 4.5 pi)
+    h = 2.0 * rng.random(n) - 1.0  # (n,)  height in [-1, 1)
+    sheet = np.column_stack([t * np.cos(t), 4 * np.pi * h, t * np.sin(t)]) / (4 * np.pi)  # (n, 3)
+    Q, _ = np.linalg.qr(np.random.default_rng(_MANIFOLD_EMBEDDING_SEED).standard_normal((dim, 3)))  # (dim, 3)
+    X = sheet @ Q.T + noise * rng.standard_normal((n, dim))  # (n, dim)
+    return (X, np.column_stack([t, h])) if return_coords else X
+
+
+# --- Preprocessing -------------------------------------------------------------
+
+def binarize(X, rng=None):
+    r"""Make binary data for a Bernoulli decoder: sample, or threshold at 0.5.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        Intensities in [0, 1].
+    rng : numpy.random.Generator or int, optional
+        With a generator (or seed), each entry is drawn as
+        :math:`x'\sim\text{Bernoulli}(x)` (the "dynamic binarization" of
+        Salakhutdinov & Murray 2008: a fresh draw each call gives a different
+        binary dataset with the same expectation). Without, :math:`x' = [x \ge 0.5]`.
+
+    Returns
+    -------
+    ndarray of shape (N, D), float64 of 0.0 and 1.0
+    """
+    X = check_unit_interval(check_matrix(X, "X", dtype=np.float64), "X")
+    if rng is None:
+        return (X >= 0.5).astype(np.float64)
+    rng = _as_generator(rng)
+    return (rng.random(X.shape) < X).astype(np.float64)  # P(u < x) = x for u ~ U(0, 1)
+
+
+def dequantize(X, levels, rng, u=None):
+    r"""Uniform dequantization: spread each discrete value over its cell of width 1/levels.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+        Discrete data in [0, 1]: every entry is :math:`k/(L-1)` for an integer
+        :math:`k \in \{0, \dots, L-1\}` (e.g. digits: ``L = 17``; 8-bit images:
+        ``L = 256``), up to floating-point rounding.
+    levels : int >= 2
+        :math:`L`, the number of values.
+    rng : numpy.random.Generator or int
+        Source of the uniform noise (ignored if `u` is given).
+    u : ndarray of shape (N, D), optional
+        The noise itself, in [0, 1), to make the output deterministic.
+
+    Returns
+    -------
+    Y : ndarray of shape (N, D), float64
+        :math:`y = (k + u)/L`, :math:`u\sim U(0, 1)`, so `y` lies in the cell
+        :math:`[k/L, (k+1)/L)` and :math:`E[y] = (k + \tfrac12)/L`.
+
+    Notes
+    -----
+    A continuous density :math:`p` fitted to `Y` on :math:`[0,1]^D` defines a
+    discrete model :math:`P(k) = \int_{\text{cell}(k)} p(y)\,dy`, the cell having
+    volume :math:`L^{-D}`. Writing the integral as an expectation over
+    :math:`u` and applying Jensen's inequality (Theis, van den Oord & Bethge
+    2016, *A note on the evaluation of generative models*, sec. 3.1):
+
+    .. math:: \log P(k) = \log E_u\bigl[p((k+u)/L)\bigr] - D\log L
+              \;\ge\; E_u\bigl[\log p(y)\bigr] - D\log L .
+
+    So a density's log-likelihood on dequantized data, minus :math:`D\log L`,
+    is a lower bound in nats on the discrete log-probability, and
+    :func:`dequantized_bits_per_dim` turns it into an upper bound on bits per
+    dimension. This holds for :math:`p` on the :math:`y` scale; a model fitted
+    to :math:`a y + c` must add :math:`D\log|a|` to its log-density first.
+    """
+    levels = _check_count(levels, "levels", minimum=2)
+    X = check_unit_interval(check_matrix(X, "X", dtype=np.float64), "X")
+    k = np.round(X * (levels - 1))  # (N, D) integer grid index
+    off_grid = np.abs(X * (levels - 1) - k) > 1e-6
+    if off_grid.any():
+        bad = X[off_grid][0]
+        raise ValueError(f"X must hold values k/(levels-1) for integer k with levels={levels}; "
+                         f"got {int(off_grid.sum())} off-grid entries, e.g. {bad!r}")
+    if u is None:
+        u = _as_generator(rng).random(X.shape)  # (N, D) in [0, 1)
+    else:
+        u = check_array(u, "u", dtype=np.float64)
+        if u.shape != X.shape or (u.size and (u.min() < 0 or u.max() >= 1)):
+            raise ValueError(f"u must have the shape of X {X.shape} with values in [0, 1); "
+                             f"got shape {u.shape}" + (f", values in [{u.min()}, {u.max()}]" if u.size else ""))
+    return (k + u) / levels
+
+
+def dequantized_bits_per_dim(log_p_y, n_dims, levels):
+    r"""Bits per dimension of discrete data from a density's log-likelihood on dequantized data.
+
+    Parameters
+    ----------
+    log_p_y : float or ndarray
+        :math:`\log p(y)` in nats per datapoint, for `y` from :func:`dequantize`
+        (average several draws of `y` for a tighter bound).
+    n_dims : int
+        :math:`D`, the number of dimensions of one datapoint.
+    levels : int >= 2
+        :math:`L`, as given to :func:`dequantize`.
+
+    Returns
+    -------
+    float or ndarray
+        .. math:: \text{bits/dim} = -\frac{\log p(y) - D\log L}{D\ln 2}
+                  = -\frac{\log_2 p(y)}{D} + \log_2 L ,
+
+        an upper bound on :math:`-\log_2 P(k)/D` in expectation over the
+        dequantization noise (see :func:`dequantize`). Lower is better. The
+        uniform density :math:`p = 1` gives exactly :math:`\log_2 L`.
+    """
+    n_dims = _check_count(n_dims, "n_dims")
+    levels = _check_count(levels, "levels", minimum=2)
+    log_p_y = check_array(log_p_y, "log_p_y", dtype=np.float64)
+    return -(log_p_y - n_dims * np.log(levels)) / (n_dims * np.log(2))
+
+
+def split(X, fractions, rng, y=None):
+    r"""Shuffle the rows of `X` (and `y`) and cut them into pieces of the given fractions.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    fractions : sequence of float
+        Each > 0, summing to at most 1. Piece i gets ``floor(fractions[i] * N)``
+        rows; if the fractions sum to 1, the last piece also takes the rows
+        rounding left over, so every row is used. If they sum to less, the
+        remaining rows are left out.
+    rng : numpy.random.Generator or int
+        Source of the shuffle.
+    y : ndarray of shape (N,), optional
+        Labels, cut along with `X`.
+
+    Returns
+    -------
+    list of ndarray, or list of (ndarray, ndarray)
+        The pieces of `X` in order, each ``(n_i, D)``; with `y`, pairs
+        ``(X_i, y_i)``. Pieces are disjoint.
+    """
+    X = check_matrix(X, "X")
+    N = X.shape[0]
+    try:
+        fracs = np.asarray(fractions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"fractions must be a sequence of numbers; got {fractions!r}") from None
+    if fracs.ndim != 1 or fracs.size == 0 or not np.all(np.isfinite(fracs)) or np.any(fracs <= 0):
+        raise ValueError(f"fractions must be a non-empty sequence of numbers > 0; got {fractions!r}")
+    total = float(fracs.sum())
+    if total > 1 + 1e-9:
+        raise ValueError(f"fractions must sum to at most 1; got {list(fracs)} summing to {total:.6g}")
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (N,):
+            raise ValueError(f"y must have shape ({N},) to match X of shape {X.shape}; got {y.shape}")
+    sizes = np.floor(fracs * N + 1e-9).astype(int)  # the epsilon keeps 0.3 * 10 at 3, not 2
+    if abs(total - 1) <= 1e-9:
+        sizes[-1] = N - sizes[:-1].sum()
+    order = _as_generator(rng).permutation(N)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    pieces = [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    if y is None:
+        return [X[idx] for idx in pieces]
+    return [(X[idx], y[idx]) for idx in pieces]
