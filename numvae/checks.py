@@ -6,6 +6,8 @@ expected and what was given. Nothing should fail later with a NumPy broadcast
 error that the user has to decode.
 """
 
+import numbers
+
 import numpy as np
 
 
@@ -61,9 +63,7 @@ def check_matrix(X, name="X", n_features=None, min_rows=1, dtype=None):
 def check_unit_interval(x, name):
     """Raise ``ValueError`` unless every entry of `x` lies in [0, 1]."""
     if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1] for this likelihood; got values in [{x.min():.4g}, {x.max():.4g}]"
-        )
+        raise ValueError(f"{name} must lie in [0, 1]; got values in [{x.min():.4g}, {x.max():.4g}]")
     return x
 
 
@@ -81,3 +81,23 @@ def check_positive(value, name, strict=True):
         bound = "> 0" if strict else ">= 0"
         raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
     return value
+
+
+def check_int(value, name, minimum):
+    """Return `value` as an int, or raise ``ValueError`` unless it is an integer >= `minimum`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def as_generator(rng, name="rng"):
+    """Return `rng` as a ``np.random.Generator``: a Generator passes through, an int seeds one.
+
+    numvae never touches NumPy's global random state: every stochastic function
+    takes a Generator or a seed, so a run is reproducible from its arguments.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed; got {rng!r}")
