@@ -100,19 +100,22 @@ class Linear:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.cache = None
 
+    # Both passes flatten the leading axes to rows and multiply 2-D arrays:
+    # NumPy's stacked matmul on (L, N, D) with a transposed operand does not
+    # reach BLAS and is 10-40x slower than the same product in 2-D.
     def forward(self, x):
         W, b = self.params["W"], self.params["b"]
         self.cache = x
-        return x @ W + b                                     # (..., n_out)
+        y = x.reshape(-1, W.shape[0]) @ W + b                 # (rows, n_out)
+        return y.reshape(x.shape[:-1] + (W.shape[1],))        # (..., n_out)
 
     def backward(self, dout):
         W = self.params["W"]
-        x = self.cache
-        x2 = x.reshape(-1, W.shape[0])                        # (rows, n_in)
+        x2 = self.cache.reshape(-1, W.shape[0])               # (rows, n_in)
         d2 = dout.reshape(-1, W.shape[1])                     # (rows, n_out)
         np.matmul(x2.T, d2, out=self.grads["W"])              # (n_in, n_out)
         d2.sum(axis=0, out=self.grads["b"])                   # (n_out,)
-        return dout @ W.T                                     # (..., n_in)
+        return (d2 @ W.T).reshape(dout.shape[:-1] + (W.shape[0],))  # (..., n_in)
 
     def __repr__(self):
         return f"Linear({self.params['W'].shape[0]}, {self.params['W'].shape[1]})"
