@@ -17,11 +17,15 @@ def _add_gradcheck(p):
 
 
 def _run_gradcheck(args):
-    from numvae.gradcheck import demo_report
+    from numvae.gradcheck import vae_reports
 
-    report = demo_report(seed=args.seed, tol=args.tol)
-    print(report)
-    return 0 if report.passed else 1
+    reports = vae_reports(seed=args.seed, tol=args.tol)
+    for title, report in reports:
+        print(f"{title}\n{report}\n")
+    failed = [title for title, report in reports if not report.passed]
+    print(f"{len(reports) - len(failed)} of {len(reports)} gradient checks passed"
+          + "".join(f"\nFAILED: {t}" for t in failed))
+    return 1 if failed else 0
 
 
 def _add_data(p):

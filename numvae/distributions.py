@@ -274,3 +274,210 @@ def logmeanexp(a, axis=None):
     if n == 0:
         raise ValueError(f"a must have at least one entry along axis {axis}; got shape {a.shape}")
     return logsumexp(a, axis=axis) - np.log(n)
+
+
+# --- Continuous Bernoulli ----------------------------------------------------
+#
+# Loaiza-Ganem & Cunningham 2019, "The continuous Bernoulli: fixing a pervasive
+# error in variational autoencoders" (NeurIPS). The Bernoulli likelihood of
+# grey levels x in [0, 1] is not a density over [0, 1]; multiplying it by C(λ)
+# makes it one. Everything is written in the logits l (λ = σ(l)), where
+# C = l / tanh(l/2). Each closed form cancels catastrophically near l = 0 (the
+# density is uniform there), so below a switch point a Taylor series takes
+# over. The switch points were chosen by measuring the relative error of both
+# branches against 50-digit mpmath on 400 log-spaced |l| in [1e-8, 3]; the
+# largest error of the combined function is given next to each.
+
+# log C(l) = log 2 + l²/12 − 7l⁴/1440 + 31l⁶/90720 − ...   (even in l)
+_CB_LOGNORM_SWITCH = 1e-2          # max rel. error ≈ 1e-15 on both sides
+_CB_LOGNORM_TAYLOR = (1 / 12, -7 / 1440, 31 / 90720)
+# d log C/dl = 1/l − 1/sinh(l) = l/6 − 7l³/360 + 31l⁵/15120 − ...   (odd)
+_CB_GRAD_SWITCH = 0.2              # max rel. error ≈ 2e-14 (closed form just above the switch)
+_CB_GRAD_TAYLOR = (1 / 6, -7 / 360, 31 / 15120, -127 / 604800, 73 / 3421440,
+                   -1414477 / 653837184000)
+# mean(l) = 1/(1 − e^{−l}) − 1/l = ½ + l/12 − l³/720 + l⁵/30240 − ...
+_CB_MEAN_SWITCH = 0.3              # max rel. error ≈ 1e-15
+_CB_MEAN_TAYLOR = (1 / 12, -1 / 720, 1 / 30240, -1 / 1209600, 1 / 47900160)
+_LOG2 = 0.6931471805599453         # a Python float: keeps float32 inputs float32
+
+
+def _even_poly(l2, coefs):
+    """Horner evaluation of ``sum_i coefs[i] * l2**i``."""
+    out = coefs[-1] * np.ones_like(l2)
+    for c in coefs[-2::-1]:
+        out = out * l2 + c
+    return out
+
+
+def continuous_bernoulli_log_norm(logits):
+    r"""Log normalizing constant :math:`\log C(\lambda)` of the continuous Bernoulli, element-wise.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (...)
+        :math:`l = \log\frac{\lambda}{1-\lambda}`, any finite value.
+
+    Returns
+    -------
+    ndarray of shape (...), the dtype of `logits`
+
+    Notes
+    -----
+    Loaiza-Ganem & Cunningham 2019, eq. 7:
+    :math:`C(\lambda) = \frac{2\tanh^{-1}(1-2\lambda)}{1-2\lambda}` for
+    :math:`\lambda\ne\tfrac12`, and 2 at :math:`\tfrac12`. With
+    :math:`1-2\lambda = -\tanh(l/2)` and :math:`\tanh^{-1}(-\tanh(l/2)) = -l/2`,
+
+    .. math:: C = \frac{l}{\tanh(l/2)}, \qquad
+              \log C = \log|l| - \log|\tanh(l/2)|,\qquad
+              \log|\tanh(l/2)| = \log\bigl(1-e^{-|l|}\bigr) - \log\bigl(1+e^{-|l|}\bigr)
+
+    with :math:`\log(1-e^{-a})` computed as ``log(-expm1(-a))`` (the same
+    quantity as ``log1p(-exp(-a))``, but without rounding :math:`e^{-a}`
+    first: 1e-15 instead of 7e-14 relative error at :math:`a = 10^{-3}`). For
+    :math:`|l| < 10^{-2}` the even Taylor series
+
+    .. math:: \log C = \log 2 + \frac{l^2}{12} - \frac{7l^4}{1440} + \frac{31 l^6}{90720} - O(l^8)
+
+    is used (derived from :math:`u\coth u = 1 + u^2/3 - u^4/45 + \dots`,
+    :math:`u = l/2`; checked with sympy).
+    """
+    logits = check_array(logits, "logits")
+    return _continuous_bernoulli_log_norm(logits)
+
+
+def _continuous_bernoulli_log_norm(logits):
+    """`continuous_bernoulli_log_norm` without input checks."""
+    a = np.abs(logits)
+    small = a < _CB_LOGNORM_SWITCH
+    a_far = np.where(small, _CB_LOGNORM_SWITCH, a)                        # no log(0) in the unused branch
+    far = np.log(a_far) - np.log(-np.expm1(-a_far)) + np.log1p(np.exp(-a_far))
+    l_near = np.where(small, logits, 0.0)                                 # no overflow in the unused branch
+    l2 = l_near * l_near
+    near = _LOG2 + l2 * _even_poly(l2, _CB_LOGNORM_TAYLOR)
+    return np.where(small, near, far)
+
+
+def continuous_bernoulli_log_norm_grad(logits):
+    r"""Derivative of :func:`continuous_bernoulli_log_norm` with respect to the logits, element-wise.
+
+    Notes
+    -----
+    .. math:: \frac{d\log C}{dl} = \frac1l - \frac{\tfrac12\operatorname{sech}^2(l/2)}{\tanh(l/2)}
+              = \frac1l - \frac{1}{\sinh l}
+              \approx \frac{l}{6} - \frac{7l^3}{360} + \frac{31l^5}{15120} - \dots
+
+    :math:`1/\sinh l` is computed as
+    :math:`\operatorname{sign}(l)\,2e^{-|l|}/(1-e^{-2|l|})`, which cannot
+    overflow. The difference of two terms of size :math:`1/l` loses about
+    :math:`6\cdot10^{-16}/l^2` relative precision, so the series (through
+    :math:`l^{11}`) is used for :math:`|l| < 0.2`.
+    """
+    logits = check_array(logits, "logits")
+    return _continuous_bernoulli_log_norm_grad(logits)
+
+
+def _continuous_bernoulli_log_norm_grad(logits):
+    """`continuous_bernoulli_log_norm_grad` without input checks."""
+    a = np.abs(logits)
+    small = a < _CB_GRAD_SWITCH
+    l_far = np.where(small, _CB_GRAD_SWITCH, logits)
+    a_far = np.abs(l_far)
+    far = 1.0 / l_far - np.sign(l_far) * 2.0 * np.exp(-a_far) / -np.expm1(-2.0 * a_far)
+    l_near = np.where(small, logits, 0.0)
+    near = l_near * _even_poly(l_near * l_near, _CB_GRAD_TAYLOR)
+    return np.where(small, near, far)
+
+
+def continuous_bernoulli_log_density(x, logits):
+    r"""Continuous Bernoulli log-density from logits, summed over the last axis.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., D), values in [0, 1]
+    logits : ndarray of shape (..., D), broadcastable with `x`
+
+    Returns
+    -------
+    ndarray of shape (...)
+
+    Notes
+    -----
+    Loaiza-Ganem & Cunningham 2019, eq. 6:
+    :math:`p(x|\lambda) = C(\lambda)\,\lambda^x(1-\lambda)^{1-x}` on
+    :math:`[0, 1]`. In logits, like the Bernoulli,
+
+    .. math:: \log p(x|l) = \sum_j x_j l_j - \operatorname{softplus}(l_j) + \log C(l_j)
+
+    a proper density over :math:`[0,1]^D` (it integrates to 1), unlike
+    :func:`bernoulli_log_likelihood` of grey levels.
+    """
+    x, logits = check_array(x, "x"), check_array(logits, "logits")
+    check_unit_interval(x, "x")
+    _broadcast("x", x, "logits", logits)
+    return _continuous_bernoulli_log_density(x, logits)
+
+
+def _continuous_bernoulli_log_density(x, logits):
+    """`continuous_bernoulli_log_density` without input checks, for the models' inner loops."""
+    return np.sum(x * logits - np.logaddexp(0.0, logits) + _continuous_bernoulli_log_norm(logits), axis=-1)
+
+
+def continuous_bernoulli_log_density_grad(x, logits):
+    r"""Element-wise gradient of :func:`continuous_bernoulli_log_density` with respect to `logits`.
+
+    Notes
+    -----
+    .. math:: \frac{\partial\log p}{\partial l} = x - \sigma(l) + \frac{d\log C}{dl}
+              = x - \operatorname{E}[x\,|\,l]
+
+    (the continuous Bernoulli is an exponential family with natural parameter
+    :math:`l`, so the score is the data minus the mean; see
+    :func:`continuous_bernoulli_mean`).
+    """
+    return x - expit(logits) + _continuous_bernoulli_log_norm_grad(logits)
+
+
+def continuous_bernoulli_mean(logits):
+    r"""Mean of the continuous Bernoulli, element-wise.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (...)
+
+    Returns
+    -------
+    ndarray of shape (...), values in (0, 1)
+
+    Notes
+    -----
+    Loaiza-Ganem & Cunningham 2019, eq. 8:
+    :math:`E[x] = \frac{\lambda}{2\lambda-1} + \frac{1}{2\tanh^{-1}(1-2\lambda)}`
+    for :math:`\lambda\ne\tfrac12`, :math:`\tfrac12` at :math:`\tfrac12`. In
+    logits, :math:`2\lambda-1 = \tanh(l/2)` and
+    :math:`\sigma(l)/\tanh(l/2) = 1/(1-e^{-l})`, so
+
+    .. math:: E[x] = \frac{1}{1-e^{-l}} - \frac1l
+              \approx \frac12 + \frac{l}{12} - \frac{l^3}{720} + \frac{l^5}{30240} - \dots
+
+    (the derivative of :math:`\log\int_0^1 e^{lx}dx = \log\frac{e^l-1}{l}`).
+    The first term is evaluated as :math:`1/(1-e^{-|l|})` for :math:`l>0` and
+    :math:`-e^{-|l|}/(1-e^{-|l|})` for :math:`l<0` (no overflow); the series
+    (through :math:`l^9`) is used for :math:`|l| < 0.3`. It is not
+    :math:`\lambda`: the continuous Bernoulli's mean is pulled towards ½.
+    """
+    logits = check_array(logits, "logits")
+    return _continuous_bernoulli_mean(logits)
+
+
+def _continuous_bernoulli_mean(logits):
+    """`continuous_bernoulli_mean` without input checks."""
+    a = np.abs(logits)
+    small = a < _CB_MEAN_SWITCH
+    l_far = np.where(small, _CB_MEAN_SWITCH, logits)
+    a_far = np.abs(l_far)
+    first = np.where(l_far > 0, 1.0, -np.exp(-a_far)) / -np.expm1(-a_far)
+    far = first - 1.0 / l_far
+    l_near = np.where(small, logits, 0.0)
+    near = 0.5 + l_near * _even_poly(l_near * l_near, _CB_MEAN_TAYLOR)
+    return np.where(small, near, far)

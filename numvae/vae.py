@@ -1,0 +1,526 @@
+r"""The variational autoencoder: encoder, reparameterization, decoder, the ELBO and its gradient.
+
+One chapter, read top to bottom:
+
+1. the encoder, ONE MLP :math:`x \to (\mu, \log\sigma^2)`: its output layer has
+   :math:`2K` units, split into the mean and the log-variance of the diagonal
+   Gaussian :math:`q_\phi(z|x)` (lecture 000, *VAE*);
+2. the reparameterization :math:`z = \mu + \exp(\tfrac12\log\sigma^2)\odot\epsilon`,
+   :math:`\epsilon \sim \mathcal N(0, I)` (lecture 002, *reparameterization trick*;
+   Kingma & Welling 2014);
+3. the decoder MLP :math:`z \to` logits (Bernoulli and continuous Bernoulli
+   likelihoods) or mean (Gaussian likelihood, with a log-variance that is
+   learned per pixel, learned and shared, or fixed);
+4. the ELBO :math:`E_q\log p(x|z) - KL(q(z|x)\,\|\,\mathcal N(0,I))`, the
+   training loss (β-weighted KL, optional free bits) and its gradient written
+   out by hand, path by path;
+5. the importance-sampled :math:`\log p(x)` (lecture 002, eq. 9; Burda et al. 2015);
+6. sampling, reconstruction, saving and loading.
+
+No autodiff: :meth:`VAE.loss_and_grads` runs the forward pass, then walks it
+backwards, and ``numvae.gradcheck`` checks every entry against finite differences.
+"""
+
+import numbers
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
+from numvae.distributions import (
+    LOG_2PI,
+    _bernoulli_log_likelihood,
+    _continuous_bernoulli_log_density,
+    _continuous_bernoulli_mean,
+    _gaussian_log_density,
+    bernoulli_log_likelihood_grad,
+    continuous_bernoulli_log_density_grad,
+    gaussian_log_density_grad,
+    kl_standard_normal_grad,
+    kl_standard_normal_terms,
+)
+from numvae.io import load_checkpoint, save_checkpoint
+from numvae.nn import ACTIVATIONS, MLP
+
+DECODERS = ("bernoulli", "continuous_bernoulli", "gaussian")
+DECODER_VARS = ("pixel", "shared", "fixed")
+
+# log_likelihood works through (samples, datapoints, width) blocks of at most
+# this many entries, so memory does not grow with k or with the dataset.
+_IWAE_BLOCK = 2 ** 21
+
+
+def _check_int(value, name, minimum):
+    """Return `value` as an int, or raise ``ValueError`` unless it is an integer >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+class VAE:
+    r"""Variational autoencoder with a diagonal Gaussian posterior and an N(0, I) prior.
+
+    Parameters
+    ----------
+    x_dim : int
+        Data dimension D.
+    hidden : tuple of int
+        Hidden widths of the encoder; the decoder uses them in reverse. ``()``
+        gives a linear encoder and decoder (the linear VAE compared with pPCA).
+    z_dim : int
+        Latent dimension K.
+    decoder : {"bernoulli", "continuous_bernoulli", "gaussian"}
+        Likelihood :math:`p_\theta(x|z)`.
+    activation : str
+        Hidden activation, one of ``numvae.nn.ACTIVATIONS``.
+    dtype : numpy floating dtype or its name
+        float64 for checking, float32 for fast training; kept throughout.
+    seed : int or None
+        Seed of the weight initialization.
+    decoder_var : {"pixel", "shared", "fixed"}
+        Gaussian decoder only: log-variance learned per pixel (parameter
+        ``"dec.logvar"`` of shape (D,)), learned and shared by all pixels
+        (shape (1,)), or fixed at `decoder_logvar` (not a parameter).
+    decoder_logvar : float
+        Gaussian decoder only: the initial (or fixed) decoder log-variance.
+
+    Attributes
+    ----------
+    params : dict[str, ndarray]
+        ``"enc.0.W"``, ``"enc.0.b"``, ..., ``"dec.0.W"``, ..., and
+        ``"dec.logvar"`` when learned: the live arrays (updating them in place
+        updates the model).
+    grads : dict[str, ndarray]
+        Same keys and shapes; overwritten by every :meth:`loss_and_grads`.
+    config : dict
+        The constructor arguments, JSON-serialisable: ``VAE(**config)``
+        rebuilds the architecture.
+    last_terms : dict or None
+        ``{"rec": (N,), "kl": (N,), "kl_per_dim": (K,)}`` of the last
+        :meth:`loss_and_grads` call.
+    """
+
+    def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
+                 dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0):
+        x_dim = _check_int(x_dim, "x_dim", 1)
+        z_dim = _check_int(z_dim, "z_dim", 1)
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f"hidden must be a sequence of positive integers; got {hidden!r}") from None
+        hidden = tuple(_check_int(h, "hidden widths", 1) for h in hidden)
+        check_choice(decoder, "decoder", DECODERS)
+        check_choice(activation, "activation", ACTIVATIONS)
+        check_choice(decoder_var, "decoder_var", DECODER_VARS)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype must be a floating dtype; got {dtype!r}") from None
+        if dtype.kind != "f":
+            raise ValueError(f"dtype must be a floating dtype; got {dtype}")
+        if seed is not None:
+            seed = _check_int(seed, "seed", 0)
+        if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
+            raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
+
+        self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, dtype
+        self.decoder_kind, self.decoder_var = decoder, decoder_var
+        self.config = {"x_dim": x_dim, "hidden": list(hidden), "z_dim": z_dim, "decoder": decoder,
+                       "activation": activation, "dtype": dtype.name, "seed": seed,
+                       "decoder_var": decoder_var, "decoder_logvar": float(decoder_logvar)}
+
+        rng = np.random.default_rng(seed)
+        # Encoder: one MLP with a fused output layer of 2K units -> (mu, logvar).
+        self.encoder = MLP((x_dim, *hidden, 2 * z_dim), activation, "identity", dtype, rng)
+        # Decoder: z -> logits (Bernoulli, continuous Bernoulli) or mean (Gaussian).
+        self.decoder = MLP((z_dim, *hidden[::-1], x_dim), activation, "identity", dtype, rng)
+
+        self.params, self.grads = {}, {}
+        for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
+            for k in net.params:
+                self.params[f"{prefix}.{k}"] = net.params[k]
+                self.grads[f"{prefix}.{k}"] = net.grads[k]
+        self._learned_var = decoder == "gaussian" and decoder_var != "fixed"
+        if self._learned_var:
+            shape = (x_dim,) if decoder_var == "pixel" else (1,)
+            self.params["dec.logvar"] = np.full(shape, decoder_logvar, dtype=dtype)
+            self.grads["dec.logvar"] = np.zeros(shape, dtype=dtype)
+        self._fixed_logvar = np.full((1,), decoder_logvar, dtype=dtype)
+        self.last_terms = None
+
+    def __repr__(self):
+        c = self.config
+        return (f"VAE(x_dim={c['x_dim']}, hidden={tuple(c['hidden'])}, z_dim={c['z_dim']}, "
+                f"decoder={c['decoder']!r}, dtype={c['dtype']})")
+
+    # --- input checks ---------------------------------------------------------
+
+    def _check_x(self, x):
+        """`x` as an (N, D) array of the model dtype; in [0, 1] for the (continuous) Bernoulli."""
+        x = check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype)
+        if self.decoder_kind != "gaussian":
+            check_unit_interval(x, "x")
+        return x
+
+    def _noise(self, eps, rng, n_samples, n):
+        r"""The standard normal noise :math:`\epsilon`, shape ``(n_samples, n, K)``: drawn, or `eps` checked."""
+        shape = (n_samples, n, self.z_dim)
+        if eps is None:
+            return np.random.default_rng(rng).standard_normal(shape, dtype=self.dtype)  # (L, N, K)
+        eps = check_array(eps, "eps", dtype=self.dtype)
+        if n_samples == 1 and eps.shape == shape[1:]:
+            return eps[None]                                                            # (1, N, K)
+        if eps.shape != shape:
+            raise ValueError(f"eps must have shape (n_samples, N, K) = {shape}"
+                             + (f" or (N, K) = {shape[1:]}" if n_samples == 1 else "")
+                             + f"; got {eps.shape}")
+        return eps
+
+    # --- the likelihood p(x|z) ------------------------------------------------
+
+    def _dec_logvar(self, dtype):
+        """The Gaussian decoder's log-variance, shape (D,) or (1,), in `dtype`."""
+        lv = self.params["dec.logvar"] if self._learned_var else self._fixed_logvar
+        return lv.astype(dtype, copy=False)
+
+    def _log_px(self, x, out):
+        r"""Log-likelihood :math:`\log p(x|z)` per sample and datapoint.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+        out : ndarray of shape (L, N, D)
+            Decoder output: logits, or the Gaussian mean.
+
+        Returns
+        -------
+        ndarray of shape (L, N), the dtype of `out`
+        """
+        if self.decoder_kind == "bernoulli":
+            return _bernoulli_log_likelihood(x, out)                                   # (L, N)
+        if self.decoder_kind == "continuous_bernoulli":
+            return _continuous_bernoulli_log_density(x, out)                           # (L, N)
+        # Gaussian, -½ Σ_d [log 2π + λ_d + (x_d − m_d)² e^{−λ_d}], written here rather than
+        # with distributions.gaussian_log_density so float32 stays float32 (its log 2π
+        # is a float64 NumPy scalar, which promotes float32 arrays under NumPy 2).
+        lv = self._dec_logvar(out.dtype)                                               # (D,) or (1,)
+        r = x - out                                                                    # (L, N, D)
+        return (-0.5 * np.sum(lv + r * r * np.exp(-lv), axis=-1)
+                - 0.5 * self.x_dim * float(LOG_2PI))                                   # (L, N)
+
+    def _log_px_grad(self, x, out):
+        """Element-wise gradient of :meth:`_log_px` wrt `out` (L, N, D), and wrt the decoder log-variance."""
+        if self.decoder_kind == "bernoulli":
+            return bernoulli_log_likelihood_grad(x, out), None                          # (L, N, D)
+        if self.decoder_kind == "continuous_bernoulli":
+            return continuous_bernoulli_log_density_grad(x, out), None                  # (L, N, D)
+        return gaussian_log_density_grad(x, out, self._dec_logvar(out.dtype))          # (L, N, D) each
+
+    # --- forward --------------------------------------------------------------
+
+    def encode(self, x):
+        r"""Parameters of :math:`q_\phi(z|x) = \mathcal N(\mu, \operatorname{diag}\exp(\log\sigma^2))`.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+
+        Returns
+        -------
+        mu, logvar : ndarray of shape (N, K)
+            The two halves of the encoder's fused 2K-unit output layer;
+            `logvar` is :math:`\log\sigma^2`, never σ.
+        """
+        return self._encode(self._check_x(x))
+
+    def _encode(self, x):
+        h = self.encoder.forward(x)                                                    # (N, 2K)
+        return h[:, :self.z_dim], h[:, self.z_dim:]                                    # (N, K), (N, K)
+
+    def decode(self, z):
+        r"""Mean of :math:`p_\theta(x|z)`.
+
+        Parameters
+        ----------
+        z : ndarray of shape (N, K)
+
+        Returns
+        -------
+        ndarray of shape (N, D)
+            :math:`\sigma(\text{logits})` for the Bernoulli; the continuous
+            Bernoulli's mean (``distributions.continuous_bernoulli_mean``,
+            which is not :math:`\sigma(\text{logits})`); the mean for the Gaussian.
+        """
+        z = check_matrix(z, "z", n_features=self.z_dim, dtype=self.dtype)
+        out = self.decoder.forward(z)                                                  # (N, D)
+        if self.decoder_kind == "bernoulli":
+            return expit(out)
+        if self.decoder_kind == "continuous_bernoulli":
+            return _continuous_bernoulli_mean(out)
+        return out
+
+    def reconstruct(self, x):
+        r"""``decode(mu)``: the mean of :math:`p(x|z)` at the posterior mean of :math:`q(z|x)`."""
+        mu, _ = self.encode(x)
+        return self.decode(mu)
+
+    def sample(self, n, rng=None):
+        r"""Generate `n` points: :math:`z \sim \mathcal N(0, I)`, return the decoder's mean.
+
+        Lecture 000 (*VAE*, testing): remove the encoder, sample z from the
+        prior, decode.
+
+        Returns
+        -------
+        ndarray of shape (n, D)
+        """
+        n = _check_int(n, "n", 1)
+        z = np.random.default_rng(rng).standard_normal((n, self.z_dim), dtype=self.dtype)  # (n, K)
+        return self.decode(z)
+
+    def _forward(self, x, n_samples, rng, eps):
+        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`; returns its intermediates."""
+        x = self._check_x(x)
+        n_samples = _check_int(n_samples, "n_samples", 1)
+        eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
+        mu, logvar = self._encode(x)                                                   # (N, K) each
+        sigma = np.exp(0.5 * logvar)                                                   # (N, K)
+        z = mu + sigma * eps                                                           # (L, N, K)
+        out = self.decoder.forward(z)                                                  # (L, N, D)
+        log_px = self._log_px(x, out)                                                  # (L, N)
+        rec = log_px.mean(axis=0)                                                      # (N,)
+        kl_terms = kl_standard_normal_terms(mu, logvar)                                # (N, K)
+        return x, eps, mu, logvar, sigma, out, rec, kl_terms
+
+    def elbo(self, x, n_samples=1, rng=None, eps=None):
+        r"""Per-datapoint ELBO and its two terms, in nats.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+            In [0, 1] for the Bernoulli and continuous Bernoulli decoders.
+        n_samples : int
+            L, the number of reparameterized samples averaged in the
+            reconstruction term.
+        rng : numpy.random.Generator or int, optional
+            Source of the noise (ignored when `eps` is given).
+        eps : ndarray of shape (N, K) or (n_samples, N, K), optional
+            The noise itself, to make the result deterministic.
+
+        Returns
+        -------
+        elbo, rec, kl : ndarray of shape (N,)
+            ``elbo = rec - kl``.
+
+        Notes
+        -----
+        Lecture 000 (*Generative models - Variational Bayes Approach*):
+
+        .. math:: \mathcal L(x) \approx \frac1L\sum_{l=1}^L \log p_\theta(x|z^{(l)})
+                  - KL\bigl(q_\phi(z|x)\,\|\,\mathcal N(0,I)\bigr),\qquad
+                  z^{(l)} = \mu + \sigma\odot\epsilon^{(l)}
+
+        with the KL in closed form,
+        :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)`.
+        """
+        *_, rec, kl_terms = self._forward(x, n_samples, rng, eps)
+        kl = kl_terms.sum(axis=-1)                                                     # (N,)
+        return rec - kl, rec, kl
+
+    # --- the loss and its gradient ---------------------------------------------
+
+    def loss_and_grads(self, x, rng=None, eps=None, n_samples=1, beta=1.0, free_bits=0.0):
+        r"""Training loss on a minibatch and its gradient with respect to every parameter.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+        rng : numpy.random.Generator or int, optional
+        eps : ndarray of shape (N, K) or (n_samples, N, K), optional
+            Frozen noise: the loss becomes a deterministic function of the
+            parameters (what a gradient check needs).
+        n_samples : int
+            L reparameterized samples per datapoint.
+        beta : float >= 0
+            Weight of the KL term (β-VAE; KL annealing varies it).
+        free_bits : float >= 0
+            λ of free bits, in nats per latent dimension; 0 switches it off.
+
+        Returns
+        -------
+        loss : float
+        grads : dict[str, ndarray]
+            Keys and shapes of :attr:`params`. These are the model's gradient
+            buffers: the next call overwrites them (copy to keep).
+
+        Notes
+        -----
+        With :math:`\text{rec}_n = \frac1L\sum_l\log p(x_n|z_n^{(l)})` and
+        :math:`KL_{nj}` the closed-form KL of datapoint n, dimension j:
+
+        .. math:: \text{loss} = -\frac1N\sum_n \text{rec}_n + \beta\,\mathcal K,\qquad
+                  \mathcal K = \begin{cases}\frac1N\sum_n\sum_j KL_{nj} & \lambda = 0\\
+                  \sum_j\max\bigl(\lambda, \frac1N\sum_n KL_{nj}\bigr) & \lambda > 0\end{cases}
+
+        Free bits (Kingma et al. 2016, "Improved variational inference with
+        inverse autoregressive flow"; lecture 002, *free bits*): a dimension
+        whose batch-mean KL is below λ pays λ whatever it does, so its KL
+        gradient is zero and the encoder may use it for free.
+
+        The minibatch estimator. Lecture 000 (*VAE*) writes the full-data
+        objective from a batch :math:`\mathcal B` of M out of N points as
+        :math:`\frac MN\sum_{x\in\mathcal B}\mathcal L(x)`; the factor is
+        inverted. Unbiasedness for the full-data sum needs
+        :math:`E\bigl[\frac NM\sum_{x\in\mathcal B}\mathcal L(x)\bigr] = \sum_{\text{all } x}\mathcal L(x)`,
+        so the factor is N/M. The mean over the batch used here is that
+        estimator divided by N (the data set size): the same direction of
+        steepest ascent, a step size that does not depend on the data size.
+
+        The backward pass (β = 1, λ = 0 for brevity): with
+        :math:`\delta = \partial\,\text{loss}/\partial\,\text{out} = -\frac{1}{NL}\,\partial\log p/\partial\,\text{out}`,
+        the decoder's backward gives :math:`\partial/\partial z`; then, because
+        :math:`z = \mu + e^{\lambda/2}\epsilon` with :math:`\lambda = \log\sigma^2`,
+
+        .. math:: \frac{\partial}{\partial\mu} = \sum_l\frac{\partial}{\partial z^{(l)}} + \frac1N\mu,\qquad
+                  \frac{\partial}{\partial\lambda} = \sum_l\frac{\partial}{\partial z^{(l)}}\odot\epsilon^{(l)}\odot\tfrac12e^{\lambda/2}
+                  + \frac1N\cdot\tfrac12\bigl(e^{\lambda}-1\bigr)
+
+        (Kingma & Welling 2014; lecture 002, *reparameterization trick*), and
+        the encoder's backward takes both halves of its fused output layer.
+        """
+        n_samples = _check_int(n_samples, "n_samples", 1)
+        check_positive(beta, "beta", strict=False)
+        check_positive(free_bits, "free_bits", strict=False)
+        beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
+        x, eps, mu, logvar, sigma, out, rec, kl_terms = self._forward(x, n_samples, rng, eps)
+        N, L = x.shape[0], n_samples
+
+        kl = kl_terms.sum(axis=-1)                                                     # (N,)
+        kl_per_dim = kl_terms.mean(axis=0)                                             # (K,)
+        if free_bits > 0:
+            kl_term = np.maximum(free_bits, kl_per_dim).sum()
+            kl_active = (kl_per_dim > free_bits).astype(self.dtype)                    # (K,) 1 where the KL counts
+        else:
+            kl_term = kl.mean()
+            kl_active = np.ones(self.z_dim, dtype=self.dtype)                          # (K,)
+        loss = float(-rec.mean() + beta * kl_term)
+        self.last_terms = {"rec": rec, "kl": kl, "kl_per_dim": kl_per_dim}
+
+        # Backward. Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L).
+        dlogp_dout, dlogp_dlv = self._log_px_grad(x, out)                              # (L, N, D)
+        dout = dlogp_dout * (-1.0 / (N * L))                                           # (L, N, D)
+        dz = self.decoder.backward(dout)                                               # (L, N, K); fills dec.* grads
+        if self._learned_var:
+            dlv = dlogp_dlv * (-1.0 / (N * L))                                         # (L, N, D)
+            if self.decoder_var == "pixel":
+                dlv.sum(axis=(0, 1), out=self.grads["dec.logvar"])                     # (D,)
+            else:
+                self.grads["dec.logvar"][0] = dlv.sum()                                # (1,): shared by all pixels
+
+        dkl_dmu, dkl_dlogvar = kl_standard_normal_grad(mu, logvar)                     # (N, K) each
+        kl_weight = (beta / N) * kl_active                                             # (K,) ∂loss/∂KL_nj
+        # mu feeds two paths: every sample z^(l) = mu + sigma*eps^(l), and the closed-form KL.
+        dmu = dz.sum(axis=0) + kl_weight * dkl_dmu                                     # (N, K) decoder path + KL path
+        # logvar too: ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma, and the KL.
+        dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma) + kl_weight * dkl_dlogvar     # (N, K) decoder path + KL path
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))                  # (N, 2K) -> fills enc.* grads
+        return loss, self.grads
+
+    # --- the marginal likelihood ------------------------------------------------
+
+    def log_likelihood(self, x, k=1000, rng=None, batch_size=100):
+        r"""Importance-sampled estimate of :math:`\log p_\theta(x)` per datapoint, in nats.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+        k : int
+            Number of importance samples per datapoint. k = 1 is a one-sample
+            ELBO estimate; the estimate is a lower bound in expectation that
+            tightens as k grows (Burda et al. 2015, theorem 1).
+        rng : numpy.random.Generator or int, optional
+        batch_size : int
+            Datapoints per block. Samples are drawn in chunks too, so memory
+            stays bounded (about ``2**21`` entries per array) for any k and N.
+
+        Returns
+        -------
+        ndarray of shape (N,), float64
+
+        Notes
+        -----
+        Lecture 002 (*marginal likelihood*, eq. 9):
+
+        .. math:: \log p(x) \approx \log\frac1k\sum_{i=1}^k
+                  \frac{p_\theta(x|z_i)\,p(z_i)}{q_\phi(z_i|x)},\qquad z_i\sim q_\phi(z|x)
+
+        The weights are accumulated in float64 across sample chunks with a
+        running log-sum-exp, ``acc = logaddexp(acc, logsumexp(chunk))``, so
+        no exponential is ever formed and nothing overflows.
+        """
+        x = self._check_x(x)
+        k = _check_int(k, "k", 1)
+        batch_size = _check_int(batch_size, "batch_size", 1)
+        rng = np.random.default_rng(rng)
+        width = max(self.x_dim, 2 * self.z_dim, *self.config["hidden"])
+        result = np.empty(x.shape[0], dtype=np.float64)
+        zeros = np.zeros(self.z_dim)
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start:start + batch_size]                                           # (B, D)
+            B = xb.shape[0]
+            x64 = xb.astype(np.float64)
+            mu, logvar = self._encode(xb)                                              # (B, K) each
+            mu64, lv64 = mu.astype(np.float64), logvar.astype(np.float64)
+            sigma = np.exp(0.5 * logvar)                                               # (B, K)
+            chunk = max(1, min(k, _IWAE_BLOCK // (B * width)))
+            acc = np.full(B, -np.inf)                                                  # (B,) running log Σ w
+            done = 0
+            while done < k:
+                s = min(chunk, k - done)
+                eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
+                z = mu + sigma * eps                                                   # (S, B, K) model dtype
+                z64 = z.astype(np.float64)                                             # the z the decoder sees
+                out = self.decoder.forward(z).astype(np.float64)                       # (S, B, D)
+                log_w = (self._log_px(x64, out)                                        # (S, B) log p(x|z)
+                         + _gaussian_log_density(z64, zeros, zeros)                    # + log p(z)
+                         - _gaussian_log_density(z64, mu64, lv64))                     # − log q(z|x)
+                acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
+                done += s
+            result[start:start + B] = acc - np.log(k)
+        return result
+
+    # --- files ----------------------------------------------------------------
+
+    def save(self, path):
+        """Write the parameters and config to one ``.npz`` checkpoint, atomically (``numvae.io``)."""
+        save_checkpoint(path, self.params, "VAE", self.config)
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a model saved by :meth:`save`.
+
+        Raises ``FileNotFoundError`` if `path` does not exist, and
+        ``ValueError`` naming the problem if the file is not a VAE checkpoint,
+        its config is invalid, or an array is missing, extra, of the wrong
+        shape or not finite.
+        """
+        arrays, meta = load_checkpoint(path, "VAE")
+        config = meta.get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"checkpoint {path} has no config record")
+        try:
+            model = cls(**config)
+        except TypeError as exc:
+            raise ValueError(f"checkpoint {path} has an invalid config ({exc})") from None
+        missing = sorted(set(model.params) - set(arrays))
+        extra = sorted(set(arrays) - set(model.params))
+        if missing or extra:
+            raise ValueError(f"checkpoint {path} does not match its config: "
+                             f"missing arrays {missing}, unexpected arrays {extra}")
+        for name, p in model.params.items():
+            a = check_array(arrays[name], f"checkpoint array {name!r}")
+            if a.shape != p.shape:
+                raise ValueError(f"checkpoint {path}: array {name!r} has shape {a.shape}; "
+                                 f"the model built from its config needs {p.shape}")
+            p[...] = a
+        return model
