@@ -14,7 +14,9 @@ from scipy.special import expit, logsumexp
 
 from numvae.checks import check_array, check_unit_interval
 
-LOG_2PI = np.log(2 * np.pi)
+# A Python float, not np.float64: under NumPy 2 (NEP 50) a NumPy float64 scalar
+# promotes float32 arrays to float64, a Python float does not.
+LOG_2PI = float(np.log(2 * np.pi))
 
 
 def _broadcast(name_a, a, name_b, b):

@@ -26,10 +26,9 @@ import warnings
 import numpy as np
 
 from numvae.checks import check_array, check_choice, check_matrix, check_positive
-from numvae.distributions import kl_gaussians
+from numvae.distributions import LOG_2PI, kl_gaussians
 from numvae.io import load_checkpoint, save_checkpoint
 
-LOG_2PI = np.log(2 * np.pi)
 METHODS = ("closed_form", "em")
 
 

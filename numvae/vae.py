@@ -28,7 +28,6 @@ from scipy.special import expit, logsumexp
 
 from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
 from numvae.distributions import (
-    LOG_2PI,
     _bernoulli_log_likelihood,
     _continuous_bernoulli_log_density,
     _continuous_bernoulli_mean,
@@ -200,13 +199,7 @@ class VAE:
             return _bernoulli_log_likelihood(x, out)                                   # (L, N)
         if self.decoder_kind == "continuous_bernoulli":
             return _continuous_bernoulli_log_density(x, out)                           # (L, N)
-        # Gaussian, -½ Σ_d [log 2π + λ_d + (x_d − m_d)² e^{−λ_d}], written here rather than
-        # with distributions.gaussian_log_density so float32 stays float32 (its log 2π
-        # is a float64 NumPy scalar, which promotes float32 arrays under NumPy 2).
-        lv = self._dec_logvar(out.dtype)                                               # (D,) or (1,)
-        r = x - out                                                                    # (L, N, D)
-        return (-0.5 * np.sum(lv + r * r * np.exp(-lv), axis=-1)
-                - 0.5 * self.x_dim * float(LOG_2PI))                                   # (L, N)
+        return _gaussian_log_density(x, out, self._dec_logvar(out.dtype))              # (L, N)
 
     def _log_px_grad(self, x, out):
         """Element-wise gradient of :meth:`_log_px` wrt `out` (L, N, D), and wrt the decoder log-variance."""
