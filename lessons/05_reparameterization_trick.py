@@ -1,0 +1,313 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 5 — The reparameterization trick
+#
+# **What this lesson derives.** The gradient of an expectation with respect
+# to the parameters φ of the distribution it is taken under,
+# ∇_φ E_{q_φ(z)}[f(z)]. We show why the gradient cannot simply be moved inside
+# the expectation, derive two unbiased estimators — the score-function
+# (REINFORCE) estimator and the pathwise (reparameterized) estimator — and
+# measure their variance as the dimension grows. Then we derive log q(z|x)
+# by change of variables, and we look at the most common bug in VAE code:
+# mixing up σ, σ² and log σ².
+#
+# **Lectures followed.**
+# - 002_b4c24ccd2e75c8da.txt, *Stochastic gradient-based optimization of the
+#   ELBO II*, eq. 5: ∇_φ E_{q_φ}[·] ≠ E_{q_φ}[∇_φ ·]. (The slide writes ∇_θ
+#   inside the expectation on the right; it means ∇_φ.)
+# - 002, *Change of variables* (eq. 6) and *Stochastic gradient of the ELBO
+#   under reparameterization* (eq. 7): z = g(ε, φ, x) with ε ~ p(ε), so that
+#   ∇_φ E_{p(ε)}[f(g(ε, φ))] = E_{p(ε)}[∇_φ f(g(ε, φ))].
+# - 002, *Computation of log q_φ(z|x)*, *Factorized Gaussian posteriors I and
+#   II*: log q(z|x) = log p(ε) − log|det ∂z/∂ε| with log|det| = Σ_i log σ_i.
+# - 000_e86e672dd89502b1.txt, *VAE*: G(x, ε; φ) = μ + σ ⊙ ε;
+#   004_67c18b03ad8f58f7.txt, *Training VAE*: "Sampling step not
+#   differentiable … move sampling to input layer".
+# - On σ vs σ²: 002, *Parameterizing the inference model* writes
+#   q = N(z; μ, diag(σ)) with σ in the *covariance* slot, while *Factorized
+#   Gaussian posteriors I* writes diag(σ²) — the second is right. Both slides
+#   have the network output log σ; this library's encoder outputs
+#   logvar = log σ² (so σ = exp(½·logvar)).
+#
+# **Take-away.** Move the randomness into an input ε whose distribution does
+# not depend on φ; then the gradient goes through z = μ + σ ⊙ ε by the chain
+# rule, and its variance does not grow with the dimension the way the
+# score-function estimator's does. And: σ = exp(½·logvar), not exp(logvar).
+
+# %%
+import numpy as np
+import matplotlib.pyplot as plt
+
+from _lesson import setup, check, check_that
+from numvae.distributions import gaussian_log_density, gaussian_log_density_grad, kl_standard_normal
+
+L = setup("Lesson 5: the reparameterization trick")
+rng = L.rng
+
+# %% [markdown]
+# ## 1. A test function with a known answer
+#
+# Let q_φ(z) = N(z; μ, diag σ²), parameterized by φ = (μ, logvar), and
+#
+# $$f(z) = -\tfrac12\|z - c\|^2$$
+#
+# (a stand-in for log p(x|z) of a Gaussian decoder). Then
+# E_q[f] = −½Σ_j[(μ_j − c_j)² + σ_j²], so the exact gradients are
+#
+# $$\nabla_{\mu_j} E_q[f] = -(\mu_j - c_j), \qquad
+#   \nabla_{\mathrm{logvar}_j} E_q[f] = \sigma_j^2\,\frac{\partial E_q[f]}{\partial\sigma_j^2} = -\tfrac12\sigma_j^2 .$$
+#
+# **Why the gradient cannot go inside (002, eq. 5).** f does not depend on φ
+# at all, so E_q[∇_φ f(z)] = 0 — yet the gradient above is not 0. Writing the
+# expectation as an integral shows where φ is: in the density,
+# ∇_φ ∫ q_φ(z) f(z) dz = ∫ f(z) ∇_φ q_φ(z) dz.
+
+# %%
+def f(z, c):
+    return -0.5 * np.sum((z - c) ** 2, axis=-1)
+
+
+def exact_grads(mu, logvar, c):
+    return -(mu - c), -0.5 * np.exp(logvar)
+
+
+K = 4
+mu, logvar, c = np.full(K, 0.5), np.full(K, np.log(0.5)), np.full(K, -0.5)
+g_mu, g_lv = exact_grads(mu, logvar, c)
+print(f"exact ∇_mu E[f] = {g_mu},  exact ∇_logvar E[f] = {g_lv}")
+print("E_q[∇_phi f(z)] = 0 for every z: f has no phi in it")
+check_that("the 'gradient inside' answer (0) is wrong", np.all(np.abs(g_mu) > 0.1) and np.all(np.abs(g_lv) > 0.1))
+
+# %% [markdown]
+# ## 2. Two unbiased estimators
+#
+# **Score function.** ∇_φ q = q ∇_φ log q, so
+#
+# $$\nabla_\phi E_q[f] = E_q\bigl[f(z)\,\nabla_\phi \log q_\phi(z)\bigr],$$
+#
+# with the Gaussian scores ∂ log q/∂μ_j = (z_j − μ_j)/σ_j² and
+# ∂ log q/∂logvar_j = ½((z_j − μ_j)²/σ_j² − 1). These are exactly the
+# gradients of `gaussian_log_density` with respect to its `mu` and `logvar`
+# arguments, so we take them from the library (after checking them by hand).
+#
+# **Pathwise (reparameterized).** Write z = μ + σ ⊙ ε, ε ~ N(0, I),
+# σ = exp(½·logvar). Now φ sits inside f's argument and the chain rule applies:
+#
+# $$\nabla_{\mu_j} f(z) = f'(z)_j, \qquad
+#   \nabla_{\mathrm{logvar}_j} f(z) = f'(z)_j\,\frac{\partial z_j}{\partial\,\mathrm{logvar}_j}
+#   = f'(z)_j\,\varepsilon_j\,\tfrac12\sigma_j,$$
+#
+# with f'(z) = −(z − c). Both estimators are averages of single-sample
+# estimates; we draw n of each, check that their means agree with the exact
+# gradient within 5 standard errors, and compare their variances.
+
+# %%
+def score_estimates(eps, mu, logvar, c):
+    """Single-sample score-function estimates of (∇_mu, ∇_logvar) E[f], shapes (n, K)."""
+    z = mu + np.exp(0.5 * logvar) * eps                           # (n, K)
+    s_mu, s_lv = gaussian_log_density_grad(z, mu, logvar)         # (n, K) each: ∇_phi log q(z)
+    fz = f(z, c)[:, None]                                         # (n, 1)
+    return fz * s_mu, fz * s_lv
+
+
+def pathwise_estimates(eps, mu, logvar, c):
+    """Single-sample pathwise estimates of (∇_mu, ∇_logvar) E[f], shapes (n, K)."""
+    sigma = np.exp(0.5 * logvar)                                  # (K,)
+    z = mu + sigma * eps                                          # (n, K)
+    df_dz = -(z - c)                                              # (n, K)
+    return df_dz, df_dz * eps * 0.5 * sigma                       # dz/dmu = 1, dz/dlogvar = ½ σ ε
+
+
+n = L.size(400_000, 200_000)
+eps = rng.standard_normal((n, K))
+z = mu + np.exp(0.5 * logvar) * eps
+s_mu, s_lv = gaussian_log_density_grad(z, mu, logvar)
+check("library score ∂log q/∂mu = (z − mu)/σ²", s_mu, (z - mu) / np.exp(logvar), atol=1e-12)
+check("library score ∂log q/∂logvar = ½((z − mu)²/σ² − 1)", s_lv,
+      0.5 * ((z - mu) ** 2 / np.exp(logvar) - 1), atol=1e-12)
+
+for name, est in (("score", score_estimates(eps, mu, logvar, c)), ("pathwise", pathwise_estimates(eps, mu, logvar, c))):
+    for which, e, exact in (("mu", est[0], g_mu), ("logvar", est[1], g_lv)):
+        se = e.std(axis=0) / np.sqrt(n)
+        check(f"{name:8s} estimator of ∇_{which} is unbiased (5 SE)", e.mean(axis=0), exact, atol=5 * se)
+        check_that(f"{name:8s} ∇_{which}: the test can tell a wrong gradient (5 SE < 25% of |exact|)",
+                   5 * se < 0.25 * np.abs(exact), f"5 SE = {5 * se.max():.3g}")
+
+# %% [markdown]
+# **Variance against the dimension.** The pathwise estimate of ∇_{μ_1} is
+# −(z_1 − c_1): it involves only coordinate 1, and its variance is σ_1²
+# whatever K is. The score-function estimate multiplies the whole f(z) — a
+# sum over all K coordinates — by the score of coordinate 1, so the other
+# K − 1 coordinates add noise and its variance grows like K². We measure the
+# per-coordinate variance for K = 1 … 64; the pathwise variances have closed
+# forms (σ² for μ, ¼σ²((μ − c)² + 2σ²) for logvar) which we also check.
+
+# %%
+Ks = [1, 4, 16, 64]
+n_var = L.size(100_000, 20_000)
+var = {key: [] for key in ("score mu", "path mu", "score logvar", "path logvar")}
+print("\n   K   Var score ∇mu  Var path ∇mu  ratio    Var score ∇logvar  Var path ∇logvar  ratio")
+for k in Ks:
+    mu_k, lv_k, c_k = np.full(k, 0.5), np.full(k, np.log(0.5)), np.full(k, -0.5)
+    eps_k = rng.standard_normal((n_var, k))
+    sm, sl = score_estimates(eps_k, mu_k, lv_k, c_k)
+    pm, pl = pathwise_estimates(eps_k, mu_k, lv_k, c_k)
+    for key, e in (("score mu", sm), ("path mu", pm), ("score logvar", sl), ("path logvar", pl)):
+        var[key].append(e.var(axis=0).mean())                     # mean over coordinates of the variance
+    print(f"{k:4d} {var['score mu'][-1]:13.3f} {var['path mu'][-1]:13.4f} {var['score mu'][-1] / var['path mu'][-1]:7.1f}"
+          f" {var['score logvar'][-1]:18.3f} {var['path logvar'][-1]:17.4f} {var['score logvar'][-1] / var['path logvar'][-1]:7.1f}")
+var = {key: np.array(v) for key, v in var.items()}
+s2 = 0.5
+check("pathwise Var ∇mu = σ², for every K", var["path mu"], np.full(len(Ks), s2), rtol=0.05)
+check("pathwise Var ∇logvar = ¼σ²((mu−c)² + 2σ²), for every K", var["path logvar"],
+      np.full(len(Ks), 0.25 * s2 * (1.0 + 2 * s2)), rtol=0.05)
+check_that("score-function variance is > 5x the pathwise one already at K = 1",
+           (var["score mu"][0] > 5 * var["path mu"][0]) and (var["score logvar"][0] > 5 * var["path logvar"][0]))
+check_that(f"at K = {Ks[-1]} the score-function variance is > 1000x the pathwise one",
+           (var["score mu"][-1] > 1000 * var["path mu"][-1]) and (var["score logvar"][-1] > 1000 * var["path logvar"][-1]),
+           f"ratios {var['score mu'][-1] / var['path mu'][-1]:.0f} and {var['score logvar'][-1] / var['path logvar'][-1]:.0f}")
+check_that("score-function variance grows with K", np.all(np.diff(var["score mu"]) > 0) and np.all(np.diff(var["score logvar"]) > 0))
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+axes[0].loglog(Ks, var["score mu"], "o-", label="score function, ∇μ")
+axes[0].loglog(Ks, var["score logvar"], "s-", label="score function, ∇logvar")
+axes[0].loglog(Ks, var["path mu"], "o--", label="pathwise, ∇μ")
+axes[0].loglog(Ks, var["path logvar"], "s--", label="pathwise, ∇logvar")
+axes[0].set(xlabel="latent dimension K", ylabel="variance of a single-sample estimate",
+            title="Gradient variance per coordinate")
+axes[0].legend(fontsize=8)
+k16 = rng.standard_normal((4000, 16))
+sm16, _ = score_estimates(k16, np.full(16, 0.5), np.full(16, np.log(0.5)), np.full(16, -0.5))
+pm16, _ = pathwise_estimates(k16, np.full(16, 0.5), np.full(16, np.log(0.5)), np.full(16, -0.5))
+bins = np.linspace(-40, 40, 161)
+axes[1].hist(sm16[:, 0], bins=bins, alpha=0.6, density=True, label="score function")
+axes[1].hist(pm16[:, 0], bins=bins, alpha=0.6, density=True, label="pathwise")
+axes[1].axvline(-1.0, color="k", ls=":", label="exact ∇μ₁ = −1")
+axes[1].set(xlabel="single-sample estimate of ∇μ₁ E[f]", title="K = 16: same mean, very different spread", xlim=(-40, 40))
+axes[1].legend(fontsize=8)
+L.savefig(fig, "05_score_vs_pathwise")
+
+# %% [markdown]
+# ## 3. log q(z|x) by change of variables
+#
+# For an invertible z = g(ε), densities transform with the Jacobian
+# (002, *Computation of log q_φ(z|x)*):
+#
+# $$\log q(z) = \log p(\varepsilon) - \log\Bigl|\det\frac{\partial z}{\partial\varepsilon}\Bigr|.$$
+#
+# For z = μ + σ ⊙ ε the Jacobian is diag(σ), so log|det| = Σ_i log σ_i =
+# ½ Σ_i logvar_i (002, *Factorized Gaussian posteriors II*). We build the
+# Jacobian by finite differences, take its log-determinant, and compare the
+# resulting log q with the library's `gaussian_log_density`.
+
+# %%
+K = 6
+mu, logvar = rng.normal(0, 1, K), rng.normal(0, 1, K)
+sigma = np.exp(0.5 * logvar)
+eps1 = rng.standard_normal(K)
+g = lambda e: mu + sigma * e                                       # noqa: E731
+h = 1e-6
+J = np.stack([(g(eps1 + h * e) - g(eps1 - h * e)) / (2 * h) for e in np.eye(K)], axis=1)   # (K, K)  ∂z/∂ε
+logdet = np.linalg.slogdet(J)[1]
+check("log|det ∂z/∂ε| (finite differences) = Σ log σ_i", logdet, np.log(sigma).sum(), atol=1e-8)
+z1 = g(eps1)
+log_p_eps = -0.5 * np.sum(np.log(2 * np.pi) + eps1 ** 2)            # log N(ε; 0, I), written out
+log_q_cov = log_p_eps - np.log(sigma).sum()
+check("log p(ε) − Σ log σ_i = gaussian_log_density(z, mu, logvar)", log_q_cov,
+      gaussian_log_density(z1, mu, logvar), atol=1e-12)
+
+# %% [markdown]
+# ## 4. σ vs σ² vs log σ²
+#
+# Three numbers describe one width: the standard deviation σ, the variance σ²,
+# and what the encoder outputs, logvar = log σ². The conversions are
+# σ² = exp(logvar) and **σ = exp(½·logvar)** (002's slides output log σ
+# instead; then σ = exp(log σ), and log σ = ½·logvar).
+#
+# The bug: sampling z = μ + exp(logvar) ⊙ ε, i.e. using the *variance* as the
+# standard deviation. The samples then have variance exp(logvar)² = σ⁴,
+# while the KL term `kl_standard_normal(mu, logvar)` still assumes σ². The
+# objective no longer describes the distribution being sampled. A gradient
+# check cannot see this (the backward of the buggy forward is consistent with
+# it); the sample moments can. Note also that the two agree at logvar = 0,
+# where encoders usually start — a test at initialization hides the bug.
+
+# %%
+logvar = np.log(np.array([0.25, 1.0, 4.0]))                        # σ = 0.5, 1, 2
+mu = np.zeros(3)
+n = L.size(400_000, 100_000)
+eps = rng.standard_normal((n, 3))
+z_right = mu + np.exp(0.5 * logvar) * eps                          # (n, 3)
+z_bug = mu + np.exp(logvar) * eps                                  # (n, 3)  exp(logvar) used as σ
+var_right, var_bug = z_right.var(axis=0), z_bug.var(axis=0)
+print(f"intended variance exp(logvar)     = {np.exp(logvar)}")
+print(f"sample variance, exp(½ logvar) ε  = {var_right}")
+print(f"sample variance, exp(logvar) ε    = {var_bug}   (= σ⁴ = {np.exp(2 * logvar)})")
+check("z = mu + exp(½ logvar) ε has variance exp(logvar)", var_right, np.exp(logvar), rtol=5 * np.sqrt(2 / n))
+check("z = mu + exp(logvar) ε has variance exp(2 logvar) = σ⁴", var_bug, np.exp(2 * logvar), rtol=5 * np.sqrt(2 / n))
+check_that("the bug is invisible at logvar = 0 and not elsewhere",
+           np.isclose(var_bug[1], var_right[1], rtol=1e-12)
+           and np.all(np.abs(np.log(var_bug[[0, 2]] / var_right[[0, 2]])) > 1.0))
+
+# %% [markdown]
+# What the KL term of the loss says, and what the KL of the distribution the
+# bug actually samples is (a Monte Carlo average of log q_actual − log p over
+# the buggy samples, against the closed form with logvar replaced by 2·logvar):
+
+# %%
+kl_assumed = kl_standard_normal(mu[None, :1].T, logvar[:, None])   # (3,)  one 1-D KL per σ
+kl_actual = kl_standard_normal(mu[None, :1].T, 2 * logvar[:, None])
+log_ratio = gaussian_log_density(z_bug[:, :, None], 0.0, 2 * logvar[:, None]) \
+    - gaussian_log_density(z_bug[:, :, None], 0.0, np.zeros((3, 1)))          # (n, 3)
+kl_mc = log_ratio.mean(axis=0)
+se = log_ratio.std(axis=0) / np.sqrt(n)
+for s, a, b, m in zip(np.exp(0.5 * logvar), kl_assumed, kl_actual, kl_mc):
+    print(f"σ = {s:.1f}: KL the loss uses {a:.4f}   KL of what is sampled {b:.4f} (Monte Carlo {m:.4f})")
+check("KL of the buggy samples = kl_standard_normal(mu, 2·logvar) (5 SE)", kl_mc, kl_actual, atol=5 * se)
+check_that("it differs from the KL the loss uses (σ ≠ 1)", np.all(np.abs(kl_actual - kl_assumed)[[0, 2]] > 0.1),
+           f"{kl_actual} vs {kl_assumed}")
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+grid = np.linspace(-10, 10, 801)
+ax.hist(z_right[:, 2], bins=grid[::8], density=True, alpha=0.5, label="μ + exp(½·logvar)·ε  (σ = 2)")
+ax.hist(z_bug[:, 2], bins=grid[::8], density=True, alpha=0.5, label="μ + exp(logvar)·ε  (bug: σ = 4)")
+ax.plot(grid, np.exp(gaussian_log_density(grid[:, None], 0.0, np.array([np.log(4.0)]))), "k",
+        label="N(0, 4): what the KL assumes")
+ax.set(xlabel="z", ylabel="density", title="logvar = log 4: the samples the bug draws")
+ax.legend(fontsize=8)
+L.savefig(fig, "05_sigma_vs_logvar")
+
+# %% [markdown]
+# ## Summary
+#
+# - ∇_φ E_{q_φ}[f] ≠ E_{q_φ}[∇_φ f]: φ lives in the density, not in f (002,
+#   eq. 5).
+# - Score function: E_q[f ∇_φ log q] — unbiased, needs no derivative of f, but
+#   its variance grows with everything f sums over (here like K²).
+# - Pathwise: z = μ + σ ⊙ ε, then differentiate f(z) by the chain rule —
+#   unbiased, and for this f its variance does not depend on K. This is what
+#   lets a VAE backpropagate through the sampling step.
+# - log q(z|x) = Σ log N(ε_i; 0, 1) − Σ log σ_i, by change of variables.
+# - σ = exp(½·logvar). Using exp(logvar) as σ samples variance σ⁴, so the KL
+#   in the loss describes a different distribution; only moment tests catch it.
+#
+# ## Exercises
+#
+# 1. Subtract a baseline b from f in the score-function estimator,
+#    E_q[(f(z) − b) ∇ log q]. Show it stays unbiased and find the b that
+#    minimizes its variance for K = 16. How much of the gap to the pathwise
+#    estimator does it close?
+# 2. Repeat section 2 with f(z) = Σ_j exp(z_j), whose expectation is
+#    Σ_j exp(μ_j + σ_j²/2). Is the pathwise estimator still better for large σ?
+# 3. For a full-covariance q, z = μ + Lε with L lower triangular. Derive
+#    log q(z) by change of variables and check it against a Gaussian
+#    log-density with covariance LLᵀ.

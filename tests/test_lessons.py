@@ -1,0 +1,46 @@
+"""Run every lesson headless in fast mode: it must exit 0 and write the figures it announces.
+
+Lessons are discovered by file name (``lessons/NN_*.py``), so a new lesson is
+tested without editing this file. Each runs in its own interpreter, exactly as
+a student would run it (``python lessons/NN_x.py --fast --out DIR``); a failed
+``assert`` in a lesson - a numerical claim that no longer holds - fails here
+with the lesson's output in the message.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TIMEOUT = 300  # seconds per lesson; fast mode takes seconds, this only stops a hang
+
+
+def test_lessons_are_found():
+    assert LESSONS, f"no lessons/NN_*.py found under {REPO / 'lessons'}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_runs_and_writes_its_figures(lesson, tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg", NUMVAE_FAST="1")
+    # One BLAS thread per lesson: on a small, busy CI machine a multi-threaded
+    # BLAS spins on its cores and makes a 2 ms SVD take seconds.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    proc = subprocess.run([sys.executable, str(lesson), "--fast", "--out", str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    output = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, f"{lesson.name} exited with status {proc.returncode}\n{output}"
+
+    figures = [Path(line[len("figure: "):].strip()) for line in proc.stdout.splitlines()
+               if line.startswith("figure: ")]
+    assert figures, f"{lesson.name} announced no 'figure: <path>' line\n{output}"
+    for fig in figures:
+        assert fig.is_file(), f"{lesson.name} announced {fig}, which does not exist"
+        assert fig.resolve().parent == tmp_path.resolve(), f"{lesson.name} wrote {fig} outside --out {tmp_path}"
+        data = fig.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{fig} is not a non-empty PNG ({len(data)} bytes)"
