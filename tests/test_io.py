@@ -17,6 +17,16 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
+def test_written_files_get_the_ordinary_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644   # not mkstemp's 0600
+
+
 def test_checkpoint_round_trip(tmp_path):
     arrays = {"a": np.arange(6.0).reshape(2, 3), "b": np.ones(4, dtype=np.float32)}
     save_checkpoint(tmp_path / "m.npz", arrays, "Thing", {"width": 3})
