@@ -72,12 +72,12 @@ def _add_train(p):
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def _parse_hidden(text):
-    """'200,200' -> (200, 200); '' -> () (a linear VAE)."""
+def _parse_ints(text, option):
+    """'200,200' -> (200, 200); '' -> () (for --hidden: a linear VAE)."""
     try:
         return tuple(int(h) for h in text.split(",") if h.strip())
     except ValueError:
-        raise ValueError(f"--hidden must be comma-separated integers like 200,200; got {text!r}") from None
+        raise ValueError(f"{option} must be comma-separated integers like 200,200; got {text!r}") from None
 
 
 def _train_data(args):
@@ -111,7 +111,7 @@ def _run_train(args):
 
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
-    model = VAE(X_tr.shape[1], hidden=_parse_hidden(args.hidden), z_dim=args.latent, decoder=args.decoder,
+    model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.latent, decoder=args.decoder,
                 dtype=args.dtype, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +171,37 @@ def _run_sample(args):
     return 0
 
 
+def _add_compare(p):
+    p.add_argument("--data", choices=["digits", "fashion-mnist", "mnist"], default="digits",
+                   help="digits: the embedded 8x8 digits, one seeded 80/20 split; "
+                        "fashion-mnist, mnist: their train and test splits")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for MNIST-format files")
+    p.add_argument("--latent", default="2,4,8,16", help="latent sizes K, comma-separated")
+    p.add_argument("--hidden", default="128", help="hidden widths of the nonlinear VAE, comma-separated")
+    p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    p.add_argument("--k", type=int, default=500, help="importance samples per test image for the VAE log p(x)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, dequantization, weights and batches")
+    p.add_argument("--out", default="runs/compare", metavar="DIR",
+                   help="folder for comparison.csv, comparison.md and the figures (created)")
+
+
+def _run_compare(args):
+    from numvae.compare import compare, write_report
+
+    latent = _parse_ints(args.latent, "--latent")
+    print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(latent)} ...", flush=True)
+    result = compare(args.data, latent=latent, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
+                     k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                     data_root=args.data_root, progress=True)
+    paths = write_report(result, args.out)
+    print()
+    print(result.to_markdown())
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "gradcheck": ("check hand-written gradients against central finite differences",
@@ -178,6 +209,8 @@ COMMANDS = {
     "data": ("fetch MNIST or Fashion-MNIST (downloads, checks MD5s)", _add_data, _run_data),
     "train": ("train a VAE and write its checkpoint, history and figures", _add_train, _run_train),
     "sample": ("draw samples from a trained VAE into a PNG grid", _add_sample, _run_sample),
+    "compare": ("held-out log-likelihood of pPCA, a linear VAE and a VAE for several latent sizes",
+                _add_compare, _run_compare),
 }
 
 

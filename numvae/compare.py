@@ -1,0 +1,224 @@
+r"""The VAE against probabilistic PCA, on held-out data, in nats.
+
+pPCA is the one latent variable model whose log-likelihood is exact, so it is
+the baseline a VAE has to beat. :func:`compare` fits, for each latent size K,
+
+* **pPCA** by its closed-form maximum-likelihood solution: exact
+  :math:`\log p(x) = \log\mathcal N(x; b, WW^\top + \sigma^2 I)`;
+* a **linear VAE** (linear encoder and decoder, Gaussian decoder with one
+  shared variance): the same model family as pPCA, so at its optimum it should
+  reach pPCA's likelihood with a tight ELBO (Lucas et al. 2019, *Don't blame
+  the ELBO!*);
+* a **VAE** with MLP encoder and decoder and a Gaussian decoder with a
+  learned variance per pixel;
+
+and scores all of them on the same held-out images: pPCA exactly, the VAEs by
+the importance-sampled estimate :math:`\log\frac1k\sum_i p(x,z_i)/q(z_i|x)`
+(lecture 002, eq. 9; Burda et al. 2015), which is itself a lower bound on
+:math:`\log p(x)` that tightens as k grows.
+
+Discrete pixels and continuous densities
+----------------------------------------
+Pixel intensities take L grey levels, and a continuous density on them can be
+made arbitrarily large by collapsing onto the levels. Both train and test data
+are therefore *dequantized* (:func:`numvae.data.dequantize`: uniform noise
+inside each level's cell, Theis et al. 2016), which makes the log-densities of
+all three models comparable, and bounded: bits per dimension,
+:math:`-(\log p(y) - D\log L)/(D\ln 2)`, bound the discrete data's code length.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from numvae.checks import check_int, check_positive
+from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
+from numvae.io import write_text
+from numvae.ppca import PPCA
+from numvae.train import fit
+from numvae.vae import VAE
+
+# Grey levels of each dataset, for dequantization and the bits-per-dimension correction.
+LEVELS = {"digits": 17, "fashion-mnist": 256, "mnist": 256}
+MODELS = ("pPCA", "linear VAE", "VAE")
+COLUMNS = ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap", "k", "seconds")
+
+
+@dataclass
+class Comparison:
+    """The rows of a comparison, one per (model, latent size), and what produced them."""
+
+    data: str
+    n_train: int
+    n_test: int
+    n_dims: int
+    levels: int
+    k: int
+    epochs: int
+    X_test: np.ndarray = None   # the dequantized test images, for figures
+    y_test: np.ndarray = None   # their labels
+    rows: list = field(default_factory=list)
+    models: dict = field(default_factory=dict)  # (name, K) -> fitted model, for figures
+
+    def column(self, name, model):
+        """Latent sizes and values of one column for one model, in latent order."""
+        rows = [r for r in self.rows if r["model"] == model]
+        return [r["latent"] for r in rows], [r[name] for r in rows]
+
+    def to_csv(self):
+        lines = [",".join(COLUMNS)]
+        for r in self.rows:
+            lines.append(",".join(_fmt(r[c], csv=True) for c in COLUMNS))
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self):
+        head = ["model", "K", "test log p(x) (nats)", "bits/dim", "test ELBO (nats)",
+                "log p(x) − ELBO", "IS samples k", "seconds"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
+        note = (f"\n{self.data}: {self.n_train} train / {self.n_test} test images, D = {self.n_dims}, "
+                f"dequantized from {self.levels} levels; VAEs trained {self.epochs} epochs; "
+                f"pPCA exact, VAE log p(x) importance-sampled with k = {self.k}.\n")
+        return "\n".join(lines) + "\n" + note
+
+    def __str__(self):
+        return self.to_markdown()
+
+
+def _fmt(value, csv=False):
+    if value is None:
+        return "" if csv else "—"
+    if isinstance(value, float):
+        return f"{value:.6g}" if csv else f"{value:.2f}"
+    return str(value)
+
+
+def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
+    """Train and test images (dequantized) with labels, from one seeded split.
+
+    ``"digits"`` is split ``1 - test_fraction`` / ``test_fraction``; MNIST-like
+    sets use their own train and test files. Returns
+    ``(X_train, y_train, X_test, y_test, levels)``.
+    """
+    rng = np.random.default_rng(seed)
+    if data == "digits":
+        X, y = load_digits()
+        (X_train, y_train), (X_test, y_test) = split(X, (1 - test_fraction, test_fraction), rng, y=y)
+    elif data in LEVELS:
+        X_train, y_train = load_mnist_like(data, "train", root=data_root)
+        X_test, y_test = load_mnist_like(data, "test", root=data_root)
+    else:
+        raise ValueError(f"data must be one of {sorted(LEVELS)}; got {data!r}")
+    levels = LEVELS[data]
+    return dequantize(X_train, levels, rng), y_train, dequantize(X_test, levels, rng), y_test, levels
+
+
+def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500, lr=3e-3,
+            batch_size=32, seed=0, test_fraction=0.2, data_root=None, progress=False):
+    r"""Held-out log-likelihood of pPCA, a linear VAE and a VAE for each latent size.
+
+    Parameters
+    ----------
+    data : {"digits", "fashion-mnist", "mnist"}
+    latent : sequence of int
+        Latent sizes K, each smaller than the data dimension.
+    epochs : int
+        Training epochs of each VAE.
+    hidden : tuple of int
+        Hidden widths of the nonlinear VAE's encoder (the decoder mirrors them).
+    k : int
+        Importance samples per test image for the VAEs' log-likelihood.
+    lr, batch_size : Adam step size and minibatch size.
+    seed : int
+        Seeds the split, the dequantization noise, initialization and training.
+
+    Returns
+    -------
+    Comparison
+        Rows with held-out ``test_loglik`` (nats per image), ``bits_per_dim``,
+        ``test_elbo`` (nats per image; for pPCA the ELBO at the exact
+        posterior, equal to the log-likelihood), ``gap`` = log p(x) − ELBO,
+        importance samples ``k`` and wall-clock ``seconds`` (fit + scoring).
+    """
+    latent = [check_int(K, "latent sizes", 1) for K in latent]
+    if not latent:
+        raise ValueError("latent must list at least one latent size; got none")
+    epochs = check_int(epochs, "epochs", 1)
+    k = check_int(k, "k", 1)
+    check_positive(lr, "lr")
+    X_train, y_train, X_test, y_test, levels = load_dequantized(data, seed, test_fraction, data_root)
+    D = X_train.shape[1]
+    if max(latent) >= D:
+        raise ValueError(f"latent sizes must be smaller than the data dimension {D}; got {max(latent)}")
+    result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, X_test, y_test)
+    # The decoder's variance starts at the data's mean pixel variance rather than
+    # 1: dequantized pixels have variance ~0.1, and a decoder variance 10x too
+    # large wastes the first epochs shrinking it.
+    logvar0 = float(np.log(X_train.var(axis=0).mean()))
+
+    for K in latent:
+        t0 = time.perf_counter()
+        ppca = PPCA(K).fit(X_train)
+        ll = ppca.log_likelihood(X_test).mean()
+        _add_row(result, "pPCA", K, ll, ll, None, time.perf_counter() - t0, ppca)
+
+        for name, hid, var in (("linear VAE", (), "shared"), ("VAE", tuple(hidden), "pixel")):
+            t0 = time.perf_counter()
+            model = VAE(D, hidden=hid, z_dim=K, decoder="gaussian", decoder_var=var,
+                        decoder_logvar=logvar0, seed=seed)
+            fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+            elbo = model.elbo(X_test, rng=seed)[0].mean()
+            ll = model.log_likelihood(X_test, k=k, rng=seed).mean()
+            _add_row(result, name, K, ll, elbo, k, time.perf_counter() - t0, model)
+            if progress:
+                print(f"  K={K:<3} {name:<10} log p(x) {ll:9.2f}  ELBO {elbo:9.2f} nats", flush=True)
+    return result
+
+
+def _add_row(result, name, K, ll, elbo, k, seconds, model):
+    result.rows.append({
+        "model": name, "latent": K, "test_loglik": float(ll),
+        "bits_per_dim": float(dequantized_bits_per_dim(ll, result.n_dims, result.levels)),
+        "test_elbo": float(elbo), "gap": float(ll - elbo), "k": k, "seconds": float(seconds)})
+    result.models[(name, K)] = model
+
+
+def write_report(result, out):
+    """Write ``comparison.csv``, ``comparison.md`` and the figures into the folder `out`.
+
+    Figures: ``loglik_vs_latent.png`` (held-out log-likelihood against K for
+    the three models), ``reconstructions.png`` (test images and their
+    reconstructions by each model at the largest K) and, when K = 2 was run,
+    ``latent_ppca.png`` and ``latent_vae.png`` (the two 2-D latent spaces of
+    the test images, coloured by label). Returns the list of paths written.
+    """
+    from numvae import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "comparison.csv", result.to_csv())
+    write_text(out / "comparison.md", result.to_markdown())
+    paths = [out / "comparison.csv", out / "comparison.md"]
+
+    curves = {m: result.column("test_loglik", m) for m in MODELS}
+    plots.loglik_vs_latent(curves, path=out / "loglik_vs_latent.png")
+    paths.append(out / "loglik_vs_latent.png")
+
+    K = max(r["latent"] for r in result.rows)
+    x = result.X_test[:10]
+    rows = [x] + [result.models[(m, K)].reconstruct(x) for m in MODELS]
+    plots.image_grid(np.concatenate(rows), ncols=len(x),
+                     title=f"K = {K}; rows: test images, " + ", ".join(MODELS),
+                     path=out / "reconstructions.png")
+    paths.append(out / "reconstructions.png")
+
+    if ("pPCA", 2) in result.models:
+        z_ppca = result.models[("pPCA", 2)].transform(result.X_test)
+        z_vae = result.models[("VAE", 2)].encode(result.X_test)[0]
+        for name, z in (("ppca", z_ppca), ("vae", z_vae)):
+            plots.latent_scatter(z, result.y_test, path=out / f"latent_{name}.png")
+            paths.append(out / f"latent_{name}.png")
+    return paths
