@@ -202,6 +202,52 @@ def _run_compare(args):
     return 0
 
 
+def _add_bench(p):
+    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (default 400)")
+    p.add_argument("--latent", type=int, default=20, help="latent dimension K")
+    p.add_argument("--activation", default="relu", help="hidden activation")
+    p.add_argument("--batch-size", default="100", help="batch sizes, comma-separated (e.g. 100,500)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--steps", type=int, default=200, help="timed training steps (median reported)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    p.add_argument("--ll-k", type=int, default=1000, help="importance samples of the timed log_likelihood (0: skip)")
+    p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
+    p.add_argument("--only", action="store_true",
+                   help="only the architecture given; without it 784-200-200-50 tanh is measured too")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for Fashion-MNIST")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the full results as JSON")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _run_bench(args):
+    import json
+
+    from numvae.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
+    from numvae.io import write_text
+
+    def ints(text, option):
+        try:
+            return tuple(int(h) for h in text.split(",") if h.strip())
+        except ValueError:
+            raise ValueError(f"{option} must be comma-separated integers like 100,500; got {text!r}") from None
+
+    archs = [{"hidden": ints(args.hidden, "--hidden"), "z_dim": args.latent, "activation": args.activation}]
+    if not args.only:
+        archs += [a for a in DEFAULT_ARCHS[1:] if a != archs[0]]
+    X, description = load_bench_data(args.data_root, seed=args.seed)
+    print(f"data: {description}", flush=True)
+    results = []
+    for arch in archs:
+        results.append(bench(X, **arch, batch_sizes=ints(args.batch_size, "--batch-size"), dtype=args.dtype,
+                             steps=args.steps, warmup=args.warmup, ll_k=args.ll_k, ll_n=args.ll_n,
+                             seed=args.seed, data=description))
+    print(format_table(results))
+    if args.json:
+        write_text(args.json, json.dumps(results, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS = {
     "gradcheck": ("check hand-written gradients against central finite differences",
@@ -209,6 +255,8 @@ COMMANDS = {
     "data": ("fetch MNIST or Fashion-MNIST (downloads, checks MD5s)", _add_data, _run_data),
     "train": ("train a VAE and write its checkpoint, history and figures", _add_train, _run_train),
     "sample": ("draw samples from a trained VAE into a PNG grid", _add_sample, _run_sample),
+    "bench": ("time a training step against its matrix-multiply floor, and log_likelihood",
+              _add_bench, _run_bench),
     "compare": ("held-out log-likelihood of pPCA, a linear VAE and a VAE for several latent sizes",
                 _add_compare, _run_compare),
 }

@@ -241,6 +241,37 @@ def active_units(model, X, threshold=ACTIVE_THRESHOLD):
     return int(np.sum(var > threshold)), var
 
 
+class Batcher:
+    """Gathers the rows of a minibatch: ``Batcher(X, batch_size)(rows)`` is ``X[rows]``, shape (M, D)."""
+
+    def __init__(self, X, batch_size):
+        self.X = X
+
+    def __call__(self, rows):
+        return self.X[rows]                                          # (M, D)
+
+
+def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
+    """One optimisation step on the batch `xb`: loss and gradient, a finiteness check, the update.
+
+    :func:`fit` runs this for every batch, and ``numvae bench`` times it.
+
+    Returns
+    -------
+    loss : float
+    problem : str or None
+        None, or what was not finite (then the parameters were not updated).
+    """
+    loss, grads = model.loss_and_grads(xb, rng=rng, n_samples=n_samples, beta=beta, free_bits=free_bits)
+    if not np.isfinite(loss):
+        return loss, f"loss = {loss}"
+    bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
+    if bad:
+        return loss, f"non-finite gradient of {bad}"
+    opt.step(grads)
+    return loss, None
+
+
 def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_saved):
     where = f"epoch {epoch} of {epochs}, batch {batch} of {n_batches}" if batch else f"epoch {epoch} of {epochs}"
     saved = (f"The checkpoint {checkpoint} still holds epoch {last_saved}, the last good one. "
@@ -357,6 +388,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     if binarize:
         X_eval = _binarize(X_eval, data_rng).astype(model.dtype)
 
+    batch = Batcher(X, batch_size)
     history = History()
     step = 0
     last_saved = 0
@@ -372,20 +404,13 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         order = rng.permutation(N)
         for b in range(n_batches):
             t0 = time.perf_counter()
-            xb = X[order[b * batch_size:(b + 1) * batch_size]]       # (M, D)
+            xb = batch(order[b * batch_size:(b + 1) * batch_size])  # (M, D)
             if binarize:
                 xb = _binarize(xb, rng).astype(model.dtype)
             beta = kl_weight(step, warmup_steps)
-            loss, grads = model.loss_and_grads(xb, rng=rng, n_samples=n_samples,
-                                               beta=beta, free_bits=free_bits)
-            if not np.isfinite(loss):
-                raise _divergence(epoch, epochs, b + 1, n_batches, f"loss = {loss}", opt.lr,
-                                  checkpoint, last_saved)
-            bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
-            if bad:
-                raise _divergence(epoch, epochs, b + 1, n_batches, f"non-finite gradient of {bad}",
-                                  opt.lr, checkpoint, last_saved)
-            opt.step(grads)
+            loss, problem = train_step(model, opt, xb, rng, beta, free_bits, n_samples)
+            if problem is not None:
+                raise _divergence(epoch, epochs, b + 1, n_batches, problem, opt.lr, checkpoint, last_saved)
             step += 1
             terms = model.last_terms
             sums += [loss * xb.shape[0], np.sum(terms["rec"]), np.sum(terms["kl"])]
