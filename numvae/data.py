@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 
 import numvae
-from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
+from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_positive,
+                           check_unit_interval)
 from numvae.io import atomic_open
 
 __all__ = [
@@ -60,22 +61,6 @@ __all__ = [
 REPO_DATA_DIR = Path(numvae.__file__).resolve().parent.parent / "data"
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
 ENV_VAR = "NUMVAE_DATA"
-
-
-def _as_generator(rng, name="rng"):
-    """Return `rng` as a Generator: a Generator passes through, an int seeds a new one."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed; got {rng!r}")
-
-
-def _check_count(value, name, minimum=1):
-    """Raise ``ValueError`` unless `value` is an int >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _data_roots(root):
@@ -518,14 +503,14 @@ def make_ppca_data(n, W, b, sigma2, rng, return_latents=False):
     so :math:`x \sim \mathcal N(b,\ WW^\top + \sigma^2 I)` (lecture 002,
     *Probabilistic PCA*; Tipping & Bishop 1999; Bishop PRML eq. 12.33-12.35).
     """
-    n = _check_count(n, "n")
+    n = check_int(n, "n", 1)
     W = check_array(W, "W", ndim=2, dtype=np.float64)
     D, K = W.shape
     b = check_array(b, "b", ndim=1, dtype=np.float64)
     if b.shape != (D,):
         raise ValueError(f"b must have shape ({D},) to match W of shape {W.shape}; got {b.shape}")
     check_positive(sigma2, "sigma2")
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     Z = rng.standard_normal((n, K))  # (n, K)
     eps = rng.standard_normal((n, D))  # (n, D)
     X = Z @ W.T + b + np.sqrt(sigma2) * eps  # (n, D): rows are x = W z + b + sigma eps
@@ -579,10 +564,10 @@ def make_manifold_data(n, dim, noise, rng, return_coords=False):
     K = 2) leaves the variance of the roll's third direction, far above
     ``noise**2``, unexplained; a 2-D nonlinear model can unroll it.
     """
-    n = _check_count(n, "n")
-    dim = _check_count(dim, "dim", minimum=3)
+    n = check_int(n, "n", 1)
+    dim = check_int(dim, "dim", 3)
     check_positive(noise, "noise", strict=False)
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     t = 1.5 * np.pi * (1.0 + 2.0 * rng.random(n))  # (n,)  angle in [1.5 pi, 4.5 pi)
     h = 2.0 * rng.random(n) - 1.0  # (n,)  height in [-1, 1)
     sheet = np.column_stack([t * np.cos(t), 4 * np.pi * h, t * np.sin(t)]) / (4 * np.pi)  # (n, 3)
@@ -613,7 +598,7 @@ def binarize(X, rng=None):
     X = check_unit_interval(check_matrix(X, "X", dtype=np.float64), "X")
     if rng is None:
         return (X >= 0.5).astype(np.float64)
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
     return (rng.random(X.shape) < X).astype(np.float64)  # P(u < x) = x for u ~ U(0, 1)
 
 
@@ -656,7 +641,7 @@ def dequantize(X, levels, rng, u=None):
     dimension. This holds for :math:`p` on the :math:`y` scale; a model fitted
     to :math:`a y + c` must add :math:`D\log|a|` to its log-density first.
     """
-    levels = _check_count(levels, "levels", minimum=2)
+    levels = check_int(levels, "levels", 2)
     X = check_unit_interval(check_matrix(X, "X", dtype=np.float64), "X")
     k = np.round(X * (levels - 1))  # (N, D) integer grid index
     off_grid = np.abs(X * (levels - 1) - k) > 1e-6
@@ -665,7 +650,7 @@ def dequantize(X, levels, rng, u=None):
         raise ValueError(f"X must hold values k/(levels-1) for integer k with levels={levels}; "
                          f"got {int(off_grid.sum())} off-grid entries, e.g. {bad!r}")
     if u is None:
-        u = _as_generator(rng).random(X.shape)  # (N, D) in [0, 1)
+        u = as_generator(rng).random(X.shape)  # (N, D) in [0, 1)
     else:
         u = check_array(u, "u", dtype=np.float64)
         if u.shape != X.shape or (u.size and (u.min() < 0 or u.max() >= 1)):
@@ -697,8 +682,8 @@ def dequantized_bits_per_dim(log_p_y, n_dims, levels):
         dequantization noise (see :func:`dequantize`). Lower is better. The
         uniform density :math:`p = 1` gives exactly :math:`\log_2 L`.
     """
-    n_dims = _check_count(n_dims, "n_dims")
-    levels = _check_count(levels, "levels", minimum=2)
+    n_dims = check_int(n_dims, "n_dims", 1)
+    levels = check_int(levels, "levels", 2)
     log_p_y = check_array(log_p_y, "log_p_y", dtype=np.float64)
     return -(log_p_y - n_dims * np.log(levels)) / (n_dims * np.log(2))
 
@@ -743,7 +728,7 @@ def split(X, fractions, rng, y=None):
     sizes = np.floor(fracs * N + 1e-9).astype(int)  # the epsilon keeps 0.3 * 10 at 3, not 2
     if abs(total - 1) <= 1e-9:
         sizes[-1] = N - sizes[:-1].sum()
-    order = _as_generator(rng).permutation(N)
+    order = as_generator(rng).permutation(N)
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     pieces = [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
     if y is None:

@@ -20,28 +20,15 @@ This module holds one class, :class:`PPCA`, fitted by the closed-form maximum
 likelihood solution or by EM.
 """
 
-import numbers
 import warnings
 
 import numpy as np
 
-from numvae.checks import check_array, check_choice, check_matrix, check_positive
+from numvae.checks import as_generator, check_array, check_choice, check_int, check_matrix, check_positive
 from numvae.distributions import LOG_2PI, kl_gaussians
 from numvae.io import load_checkpoint, save_checkpoint
 
 METHODS = ("closed_form", "em")
-
-
-def _check_int(value, name, low):
-    """Return `value` as an int if it is an integer >= `low`, else raise ``ValueError`` naming `name`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
-
-
-def _rng(rng):
-    """A ``np.random.Generator`` from a Generator, a seed or None (fresh entropy)."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 class PPCA:
@@ -136,8 +123,9 @@ class PPCA:
         tol : float, >= 0
             EM only: stop when one iteration raises the mean log-likelihood
             per datapoint by less than `tol` nats.
-        rng : np.random.Generator, int or None
-            EM only: the random initial W (ignored if `init` is given).
+        rng : np.random.Generator or int, optional
+            EM only: the random initial W (ignored if `init` is given);
+            None means seed 0, so a fit is reproducible.
         init : tuple (W0, sigma2_0), optional
             EM only: starting point, W0 of shape (D, K) and sigma2_0 > 0.
             By default W0 is random and σ² starts at half the average variance.
@@ -184,7 +172,7 @@ class PPCA:
         with :math:`\operatorname{tr}(C^{-1}S) = \sigma^{-2}[\operatorname{tr}S - \operatorname{tr}(M^{-1}W^\top SW)]`,
         is recorded in ``history_``; EM guarantees it never decreases.
         """
-        K = _check_int(self.n_components, "n_components", 1)
+        K = check_int(self.n_components, "n_components", 1)
         check_choice(method, "method", METHODS)
         X = check_matrix(X, "X", dtype=np.float64)
         N, D = X.shape
@@ -198,11 +186,11 @@ class PPCA:
         if method == "closed_form":
             W, sigma2 = self._fit_closed_form(Xc, K, trace_S)
         else:
-            max_iter = _check_int(max_iter, "max_iter", 1)
+            max_iter = check_int(max_iter, "max_iter", 1)
             check_positive(tol, "tol", strict=False)
             if init is not None:
                 init = self._check_init(init, D, K)
-            W, sigma2 = self._fit_em(Xc, K, trace_S, max_iter, tol, _rng(rng), init)
+            W, sigma2 = self._fit_em(Xc, K, trace_S, max_iter, tol, as_generator(0 if rng is None else rng), init)
         self._set_params(W, b, sigma2)
         if method == "closed_form":
             self.history_, self.n_iter_, self.converged_ = np.array([self.score(X)]), 0, True
@@ -495,6 +483,7 @@ class PPCA:
         ----------
         n : int, >= 1
         rng : np.random.Generator, int or None
+            None draws fresh entropy, as :meth:`numvae.vae.VAE.sample` does.
 
         Notes
         -----
@@ -503,8 +492,8 @@ class PPCA:
         :math:`x = Wz + b + \sigma\epsilon`, :math:`\epsilon \sim \mathcal N(0, I)`.
         """
         self._check_fitted()
-        n = _check_int(n, "n", 1)
-        rng = _rng(rng)
+        n = check_int(n, "n", 1)
+        rng = np.random.default_rng(rng)
         D, K = self.W.shape
         z = rng.standard_normal((n, K))                      # (n, K)
         eps = rng.standard_normal((n, D))                    # (n, D)
@@ -527,8 +516,8 @@ class PPCA:
         if not isinstance(config, dict) or set(config) != {"n_components", "n_features"}:
             raise ValueError(f"checkpoint {path}: config must hold n_components and n_features; got {config!r}")
         try:
-            K = _check_int(config["n_components"], "n_components", 1)
-            D = _check_int(config["n_features"], "n_features", K + 1)
+            K = check_int(config["n_components"], "n_components", 1)
+            D = check_int(config["n_features"], "n_features", K + 1)
         except ValueError as exc:
             raise ValueError(f"checkpoint {path}: config {exc}") from None
         if set(arrays) != {"W", "b", "sigma2"}:
