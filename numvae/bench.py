@@ -46,17 +46,14 @@ DEFAULT_ARCHS = (
 EPOCH_ROWS = 60_000  # "seconds per epoch" is per 60,000 images, the size of (Fashion-)MNIST's train split
 
 
-def _median_time(fn, min_repeats=20, min_seconds=0.1):
-    """Median wall time of ``fn()`` over at least `min_repeats` calls and `min_seconds` (after 2 warm-up calls)."""
-    fn()
-    fn()
+def _call_times(fn, repeats):
+    """Wall times of `repeats` calls of ``fn()``."""
     times = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+    for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return times
 
 
 def layer_shapes(x_dim, hidden, z_dim):
@@ -71,8 +68,42 @@ def layer_shapes(x_dim, hidden, z_dim):
             + [(f"dec.{i}", a, b) for i, (a, b) in enumerate(zip(dec[:-1], dec[1:]))])
 
 
-def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, seed=0,
-               min_repeats=20, min_seconds=0.05):
+def _step_products(x_dim, hidden, z_dim, batch_size, dtype, n_samples=1, seed=0):
+    """The matrix products of one training step as ``(record, fn)`` pairs; ``fn()`` computes one."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+
+    def rand(*shape):
+        return rng.standard_normal(shape, dtype=np.float64).astype(dtype)
+
+    products = []
+    for name, n_in, n_out in layer_shapes(x_dim, hidden, z_dim):
+        rows = batch_size * (n_samples if name.startswith("dec") else 1)
+        x, W, d = rand(rows, n_in), rand(n_in, n_out), rand(rows, n_out)
+        ops = [("forward x@W", x, W, np.empty((rows, n_out), dtype), (rows, n_in, n_out)),
+               ("weight grad x.T@d", x.T, d, np.empty((n_in, n_out), dtype), (n_in, rows, n_out))]
+        if name != "enc.0":  # the data need no gradient
+            ops.append(("input grad d@W.T", d, W.T, np.empty((rows, n_in), dtype), (rows, n_out, n_in)))
+        for op, a, b, c, shape in ops:
+            record = {"layer": f"{name} ({n_in}->{n_out})", "op": op, "shape": shape}
+            products.append((record, lambda a=a, b=b, c=c: np.matmul(a, b, out=c)))
+    return products
+
+
+def _floor_summary(products, samples):
+    """Per-product medians of `samples` (one list per product), summed: the floor."""
+    records, total, total_p10, flops = [], 0.0, 0.0, 0.0
+    for (record, _), times in zip(products, samples):
+        t, t10 = float(np.median(times)), float(np.percentile(times, 10))
+        records.append(dict(record, seconds=t, seconds_p10=t10))
+        total += t
+        total_p10 += t10
+        flops += 2.0 * float(np.prod(record["shape"]))
+    return {"seconds": total, "seconds_p10": total_p10, "flops": flops, "gflops": flops / total / 1e9,
+            "products": records}
+
+
+def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, seed=0, repeats=50):
     r"""Time the matrix products of one training step at their real shapes: the step's floor.
 
     Parameters
@@ -81,7 +112,8 @@ def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, 
     batch_size : int
         N; the decoder sees N·n_samples rows.
     dtype : numpy floating dtype
-    min_repeats, min_seconds : each product is timed at least this often and this long
+    repeats : int
+        Timed calls of each product (after one untimed call).
 
     Returns
     -------
@@ -97,59 +129,55 @@ def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, 
     transposed views, which BLAS takes as a flag). A product repeated on the
     same arrays finds them in cache, so this is a slightly optimistic floor.
     """
-    dtype = np.dtype(dtype)
-    rng = np.random.default_rng(seed)
-    products = []
-    total = flops = 0.0
+    products = _step_products(x_dim, hidden, z_dim, batch_size, dtype, n_samples, seed)
+    for _, fn in products:
+        fn()
+    return _floor_summary(products, [_call_times(fn, repeats) for _, fn in products])
 
-    def rand(*shape):
-        return rng.standard_normal(shape, dtype=np.float64).astype(dtype)
 
-    for name, n_in, n_out in layer_shapes(x_dim, hidden, z_dim):
-        rows = batch_size * (n_samples if name.startswith("dec") else 1)
-        x, W, d = rand(rows, n_in), rand(n_in, n_out), rand(rows, n_out)
-        ops = [("forward x@W", x, W, np.empty((rows, n_out), dtype), (rows, n_in, n_out)),
-               ("weight grad x.T@d", x.T, d, np.empty((n_in, n_out), dtype), (n_in, rows, n_out))]
-        if name != "enc.0":  # the data need no gradient
-            ops.append(("input grad d@W.T", d, W.T, np.empty((rows, n_in), dtype), (rows, n_out, n_in)))
-        for op, a, b, c, (m, k, n) in ops:
-            t = _median_time(lambda: np.matmul(a, b, out=c), min_repeats, min_seconds)
-            products.append({"layer": f"{name} ({n_in}->{n_out})", "op": op, "shape": (m, k, n), "seconds": t})
-            total += t
-            flops += 2.0 * m * k * n
-    return {"seconds": total, "flops": flops, "gflops": flops / total / 1e9, "products": products}
+class _Stepper:
+    """Runs real training steps as ``fit`` does: batches gathered in a seeded random order, ``train_step``, Adam."""
+
+    def __init__(self, model, X, batch_size, seed=0, lr=1e-3):
+        self.model, self.batch_size = model, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.opt = Adam(model.params, lr=lr)
+        self.batch = Batcher(X, batch_size)
+        self.order = self.rng.permutation(X.shape[0])
+        self.n_batches = X.shape[0] // batch_size
+        if self.n_batches < 1:
+            raise ValueError(f"X must have at least batch_size = {batch_size} rows; got {X.shape[0]}")
+        self.done = 0
+        self.losses = []
+
+    def run(self, n):
+        """Take `n` steps; return their wall times."""
+        times = []
+        for _ in range(n):
+            b = self.done % self.n_batches
+            t0 = time.perf_counter()
+            xb = self.batch(self.order[b * self.batch_size:(b + 1) * self.batch_size])  # (M, D)
+            loss, problem = train_step(self.model, self.opt, xb, self.rng)
+            times.append(time.perf_counter() - t0)
+            if problem is not None:
+                raise FloatingPointError(f"bench training step {self.done} diverged: {problem}")
+            self.losses.append(loss)
+            self.done += 1
+        return times
 
 
 def time_train_step(model, X, batch_size, steps=200, warmup=20, seed=0, lr=1e-3):
     """Median wall time of one real training step: gather a batch as ``fit`` does, ``train_step`` with Adam.
 
-    `X` is cycled through in a seeded random order, as ``fit`` does; the
-    model's parameters change (it trains). Returns ``(median, quartiles,
-    losses)``: the median seconds, the 25th and 75th percentiles, and the
-    losses of the timed steps.
+    The model's parameters change (it trains). Returns ``(median, (q25,
+    q75), losses)`` in seconds, with the losses of all steps.
     """
     X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
-    rng = np.random.default_rng(seed)
-    opt = Adam(model.params, lr=lr)
-    batch = Batcher(X, batch_size)
-    order = rng.permutation(X.shape[0])
-    n_batches = X.shape[0] // batch_size
-    if n_batches < 1:
-        raise ValueError(f"X must have at least batch_size = {batch_size} rows; got {X.shape[0]}")
-    times, losses = [], []
-    for s in range(warmup + steps):
-        b = s % n_batches
-        t0 = time.perf_counter()
-        xb = batch(order[b * batch_size:(b + 1) * batch_size])        # (M, D)
-        loss, problem = train_step(model, opt, xb, rng)
-        t1 = time.perf_counter()
-        if problem is not None:
-            raise FloatingPointError(f"bench training step {s} diverged: {problem}")
-        if s >= warmup:
-            times.append(t1 - t0)
-            losses.append(loss)
+    stepper = _Stepper(model, X, batch_size, seed, lr)
+    stepper.run(warmup)
+    times = stepper.run(steps)
     q25, q50, q75 = np.percentile(times, [25, 50, 75])
-    return float(q50), (float(q25), float(q75)), losses
+    return float(q50), (float(q25), float(q75)), stepper.losses
 
 
 def _traced_peak(fn):
@@ -200,7 +228,7 @@ def machine_info():
 
 
 def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dtype="float32",
-          steps=200, warmup=20, ll_k=1000, ll_n=1000, seed=0, data="given"):
+          steps=200, warmup=20, ll_k=1000, ll_n=1000, seed=0, data="given", rounds=5):
     r"""Measure one architecture: GEMM floor, real step, their ratio, throughput, log-likelihood time, memory.
 
     Parameters
@@ -214,6 +242,9 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     dtype : {"float32", "float64"}
     steps, warmup : int
         Timed steps (median reported) after `warmup` untimed ones.
+    rounds : int
+        The steps and as many calls of each matrix product are timed in this
+        many alternating rounds.
     ll_k, ll_n : int
         ``log_likelihood`` with k = `ll_k` on `ll_n` rows is timed once; 0
         skips it.
@@ -238,6 +269,7 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     check_choice(dtype, "dtype", ("float32", "float64"))
     X = check_matrix(X, "X")
     steps, warmup = check_int(steps, "steps", 1), check_int(warmup, "warmup", 0)
+    rounds = min(check_int(rounds, "rounds", 1), steps)
     ll_k, ll_n = check_int(ll_k, "ll_k", 0), check_int(ll_n, "ll_n", 0)
     hidden = tuple(hidden)
     x_dim = X.shape[1]
@@ -248,12 +280,26 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     model = None
     for bs in batch_sizes:
         bs = check_int(bs, "batch size", 1)
-        floor = gemm_floor(x_dim, hidden, z_dim, bs, dtype, seed=seed)
+        # The floor and the step are measured in alternating rounds, so both
+        # see the same (possibly shared, changing) machine.
+        products = _step_products(x_dim, hidden, z_dim, bs, dtype, seed=seed)
         model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed)
-        step, iqr, _ = time_train_step(model, Xd, bs, steps=steps, warmup=warmup, seed=seed)
+        stepper = _Stepper(model, Xd, bs, seed)
+        stepper.run(warmup)
+        for _, fn in products:
+            fn()
+        samples, step_times = [[] for _ in products], []
+        for r in range(rounds):
+            for times, (_, fn) in zip(samples, products):
+                times += _call_times(fn, max(1, -(-steps // rounds)))
+            step_times += stepper.run(steps // rounds + (r < steps % rounds))
+        floor = _floor_summary(products, samples)
+        p10, q25, step, q75 = (float(q) for q in np.percentile(step_times, [10, 25, 50, 75]))
         result["rows"].append({
-            "batch_size": bs, "floor_s": floor["seconds"], "step_s": step, "step_iqr_s": iqr,
-            "ratio": step / floor["seconds"], "samples_per_s": bs / step,
+            "batch_size": bs, "floor_s": floor["seconds"], "step_s": step, "step_iqr_s": (q25, q75),
+            "ratio": step / floor["seconds"],
+            # The fastest decile of each, a view less sensitive to other processes.
+            "floor_p10_s": floor["seconds_p10"], "step_p10_s": p10, "ratio_p10": p10 / floor["seconds_p10"], "samples_per_s": bs / step,
             "epoch_s": step * EPOCH_ROWS / bs, "floor_epoch_s": floor["seconds"] * EPOCH_ROWS / bs,
             "floor_gflops": floor["gflops"], "step_gflops": floor["flops"] / step / 1e9,
             "products": floor["products"]})
@@ -291,13 +337,14 @@ def format_table(results):
     m = first["machine"]
     lines.append(f"numpy {m['numpy']}, {m['blas']}, {m['cpus']} CPUs; data: {first['data']}")
     head = (f"{'architecture':<26}{'dtype':<8}{'batch':>6}{'floor ms':>10}{'step ms':>9}{'ratio':>7}"
-            f"{'samples/s':>11}{'s/epoch':>9}{'floor s/ep':>11}{'GFLOP/s':>9}")
+            f"{'samples/s':>11}{'s/epoch':>9}{'floor s/ep':>11}{'GFLOP/s':>9}{'ratio p10':>10}")
     lines += [head, "-" * len(head)]
     for r in results:
         for row in r["rows"]:
             lines.append(f"{r['arch']:<26}{r['dtype']:<8}{row['batch_size']:>6}{row['floor_s'] * 1e3:>10.3f}"
                          f"{row['step_s'] * 1e3:>9.3f}{row['ratio']:>7.2f}{row['samples_per_s']:>11.0f}"
-                         f"{row['epoch_s']:>9.2f}{row['floor_epoch_s']:>11.2f}{row['step_gflops']:>9.1f}")
+                         f"{row['epoch_s']:>9.2f}{row['floor_epoch_s']:>11.2f}{row['step_gflops']:>9.1f}"
+                         f"{row['ratio_p10']:>10.2f}")
     lines.append("")
     for r in results:
         ll = r["log_likelihood"]
@@ -308,5 +355,6 @@ def format_table(results):
                      f"{mem['step_traced_peak_bytes'] / 2**20:.1f} MiB; process max RSS "
                      f"{mem['max_rss_bytes'] / 2**20:.0f} MiB; load {r['load_before']:.2f} -> {r['load_after']:.2f}")
     lines.append("floor: the step's matrix products alone (median each, summed); ratio = step / floor; "
-                 "s/epoch per 60,000 images; GFLOP/s = the products' FLOPs / step time.")
+                 "s/epoch per 60,000 images; GFLOP/s = the products' FLOPs / step time; "
+                 "ratio p10: the same ratio of 10th percentiles.")
     return "\n".join(lines)

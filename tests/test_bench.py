@@ -16,7 +16,7 @@ def test_layer_shapes_fuse_the_encoder_output_and_mirror_the_decoder():
 
 
 def test_gemm_floor_times_every_product_of_a_step_but_the_data_gradient():
-    f = gemm_floor(12, (8, 5), 3, batch_size=4, dtype=np.float32, n_samples=2, min_repeats=2, min_seconds=0)
+    f = gemm_floor(12, (8, 5), 3, batch_size=4, dtype=np.float32, n_samples=2, repeats=3)
     ops = [(p["layer"].split()[0], p["op"].split()[0]) for p in f["products"]]
     # 6 layers x 3 products, minus the input gradient of the first encoder layer.
     assert len(ops) == 17 and ("enc.0", "input") not in ops and ("enc.1", "input") in ops
