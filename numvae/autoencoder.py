@@ -40,7 +40,7 @@ import numbers
 import numpy as np
 
 from numvae.checks import as_generator, check_array, check_choice, check_int, check_matrix, check_positive
-from numvae.io import load_checkpoint, save_checkpoint
+from numvae.io import load_model, save_checkpoint
 from numvae.nn import ACTIVATIONS, MLP
 from numvae.optim import Adam
 
@@ -302,21 +302,4 @@ class Autoencoder:
     @classmethod
     def load(cls, path):
         """Rebuild a model saved by :meth:`save`; ``ValueError`` naming the problem if the file does not match."""
-        arrays, meta = load_checkpoint(path, "Autoencoder")
-        config = meta.get("config")
-        if not isinstance(config, dict):
-            raise ValueError(f"checkpoint {path} has no config record")
-        try:
-            model = cls(**config)
-        except TypeError as exc:
-            raise ValueError(f"checkpoint {path} has an invalid config ({exc})") from None
-        if set(arrays) != set(model.params):
-            raise ValueError(f"checkpoint {path} does not match its config: arrays {sorted(arrays)}, "
-                             f"expected {sorted(model.params)}")
-        for name, p in model.params.items():
-            a = check_array(arrays[name], f"checkpoint array {name!r}")
-            if a.shape != p.shape:
-                raise ValueError(f"checkpoint {path}: array {name!r} has shape {a.shape}; "
-                                 f"the model built from its config needs {p.shape}")
-            p[...] = a
-        return model
+        return load_model(cls, path, "Autoencoder")

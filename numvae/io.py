@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import numvae
+from numvae.checks import check_array
 
 META_KEY = "__meta__"
 
@@ -109,3 +110,33 @@ def load_checkpoint(path, kind):
         if list(data[k].shape) != shape:
             raise ValueError(f"checkpoint {path}: array {k!r} has shape {data[k].shape}, recorded {tuple(shape)}")
     return data, meta
+
+
+def load_model(cls, path, kind):
+    """Rebuild a model of class `cls` from a checkpoint written by its ``save``.
+
+    The model is built from the recorded config (``cls(**config)``) and each of
+    its ``params`` is filled from the file, after checking that the file holds
+    exactly the arrays that config implies, with the same shapes, all finite.
+    Raises ``FileNotFoundError`` or ``ValueError`` naming the problem.
+    """
+    arrays, meta = load_checkpoint(path, kind)
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"checkpoint {path} has no config record")
+    try:
+        model = cls(**config)
+    except TypeError as exc:
+        raise ValueError(f"checkpoint {path} has an invalid config ({exc})") from None
+    missing = sorted(set(model.params) - set(arrays))
+    extra = sorted(set(arrays) - set(model.params))
+    if missing or extra:
+        raise ValueError(f"checkpoint {path} does not match its config: "
+                         f"missing arrays {missing}, unexpected arrays {extra}")
+    for name, p in model.params.items():
+        a = check_array(arrays[name], f"checkpoint array {name!r}")
+        if a.shape != p.shape:
+            raise ValueError(f"checkpoint {path}: array {name!r} has shape {a.shape}; "
+                             f"the model built from its config needs {p.shape}")
+        p[...] = a
+    return model
