@@ -10,8 +10,13 @@ parameter it belongs to, so a float32 model trains entirely in float32: the
 scalar hyper-parameters are Python floats, which NumPy 2 casts to the array's
 dtype instead of promoting the array (NEP 50).
 
-The loops below go parameter by parameter and write each update as the
-paper's line; a later performance pass may fuse them over flat storage.
+Updates are fused and in place: each is a handful of NumPy calls with
+``out=`` into one scratch buffer, so a step allocates nothing. When the
+parameters (and the gradients) are views that tile one flat array, as a
+``numvae.nn.MLP`` or a ``numvae.vae.VAE`` lays them out, the optimizer finds
+that array (:func:`flat_storage`) and updates every parameter in one pass
+over it instead of one small pass per array; otherwise it goes parameter by
+parameter. Both do the same arithmetic.
 """
 
 import numpy as np
@@ -32,6 +37,49 @@ def _check_params(params):
     return params
 
 
+def _owner(a):
+    """The array that owns `a`'s memory (`a` itself if it is not a view)."""
+    return a if a.base is None else a.base
+
+
+def flat_storage(arrays):
+    """The 1-D array that `arrays`, in order, tile exactly as contiguous views; None if there is none.
+
+    For ``MLP.params`` this is the network's flat parameter array: an update
+    applied to it element-wise is applied to every parameter.
+    """
+    arrays = list(arrays)
+    if not arrays:
+        return None
+    base = _owner(arrays[0])
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    address = start = base.__array_interface__["data"][0]
+    for a in arrays:
+        if _owner(a) is not base or a.dtype != base.dtype or not a.flags.c_contiguous \
+                or a.__array_interface__["data"][0] != address:
+            return None
+        address += a.nbytes
+    return base if address == start + base.nbytes else None
+
+
+def _zeros_like(params):
+    """Zero state for every parameter: ``(flat, views)``, the views shaped like `params` and tiling `flat`.
+
+    With parameters of different dtypes there is no one flat array: then
+    ``flat`` is None and each view is its own array.
+    """
+    dtypes = {p.dtype for p in params.values()}
+    if len(dtypes) != 1:
+        return None, {k: np.zeros_like(p) for k, p in params.items()}
+    flat = np.zeros(sum(p.size for p in params.values()), dtype=dtypes.pop())
+    views, offset = {}, 0
+    for k, p in params.items():
+        views[k] = flat[offset:offset + p.size].reshape(p.shape)
+        offset += p.size
+    return flat, views
+
+
 def _check_fraction(value, name):
     """Raise ``ValueError`` unless ``0 <= value < 1`` (a decay rate)."""
     if not (np.isfinite(value) and 0.0 <= value < 1.0):
@@ -40,12 +88,14 @@ def _check_fraction(value, name):
 
 
 class Optimizer:
-    """Shared bookkeeping: the parameter dict, the step count, gradient checks."""
+    """Shared bookkeeping: the parameter dict, the step count, gradient checks, flat or per-parameter updates."""
 
     def __init__(self, params, lr):
         self.params = _check_params(params)
         self.lr = float(check_positive(lr, "lr"))
         self.t = 0  # number of steps taken
+        self._flat_params = flat_storage(self.params.values())
+        _, self._scratch = _zeros_like(self.params)  # one scratch array per parameter, also tiling one buffer
 
     def _checked(self, grads):
         """Yield ``(name, param, grad)`` with `grad` validated and cast to the param's dtype."""
@@ -57,6 +107,21 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape} like its parameter; got {g.shape}")
             yield name, p, g
+
+    def _apply(self, grads, update, states):
+        """Run ``update(p, g, *state, scratch)`` once over the flat arrays if everything is flat, else per parameter.
+
+        `states` is a list of (flat, views) pairs from :func:`_zeros_like`.
+        """
+        updates = list(self._checked(grads))  # validate everything before touching anything
+        self.t += 1
+        flat_grads = flat_storage(g for _, _, g in updates) if self._flat_params is not None else None
+        if flat_grads is not None and all(flat is not None for flat, _ in states):
+            scratch = flat_storage(self._scratch.values())
+            update(self._flat_params, flat_grads, *(flat for flat, _ in states), scratch)
+            return
+        for name, p, g in updates:
+            update(p, g, *(views[name] for _, views in states), self._scratch[name])
 
     def step(self, grads):
         raise NotImplementedError
@@ -89,17 +154,17 @@ class SGD(Optimizer):
     def __init__(self, params, lr, momentum=0.0):
         super().__init__(params, lr)
         self.momentum = _check_fraction(momentum, "momentum")
-        self.velocity = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self._velocity = _zeros_like(self.params)
+        self.velocity = self._velocity[1]
 
     def step(self, grads):
         """Apply one update from `grads` (same keys and shapes as ``params``)."""
-        updates = list(self._checked(grads))  # validate everything before touching anything
-        self.t += 1
-        for name, p, g in updates:
-            v = self.velocity[name]
-            v *= self.momentum
-            v += g                      # v_t = mu v_{t-1} + g_t
-            p -= self.lr * v            # theta_t = theta_{t-1} - alpha v_t
+        self._apply(grads, self._update, [self._velocity])
+
+    def _update(self, p, g, v, scratch):
+        v *= self.momentum
+        v += g                                       # v_t = mu v_{t-1} + g_t
+        p -= np.multiply(v, self.lr, out=scratch)    # theta_t = theta_{t-1} - alpha v_t
 
 
 class Adam(Optimizer):
@@ -130,6 +195,15 @@ class Adam(Optimizer):
     The bias corrections undo the pull towards the zero initialisation of
     :math:`m` and :math:`v`: if :math:`g_t` were constant, :math:`\hat m_t = g`
     exactly at every :math:`t` (Kingma & Ba 2015, section 3).
+
+    The last line is computed as Kingma & Ba's "more efficient" form (end of
+    their section 2), the same number with the corrections moved onto the
+    scalars: with :math:`c_1 = 1-\beta_1^t`, :math:`c_2 = 1-\beta_2^t`,
+
+    .. math:: \alpha\,\frac{m_t/c_1}{\sqrt{v_t/c_2} + \epsilon}
+              = \frac{\alpha\sqrt{c_2}}{c_1}\cdot\frac{m_t}{\sqrt{v_t} + \epsilon\sqrt{c_2}}
+
+    so no corrected copies of :math:`m` and :math:`v` are formed.
     """
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -137,25 +211,28 @@ class Adam(Optimizer):
         self.beta1 = _check_fraction(beta1, "beta1")
         self.beta2 = _check_fraction(beta2, "beta2")
         self.eps = float(check_positive(eps, "eps"))
-        self.m = {k: np.zeros_like(p) for k, p in self.params.items()}
-        self.v = {k: np.zeros_like(p) for k, p in self.params.items()}
+        self._m, self._v = _zeros_like(self.params), _zeros_like(self.params)
+        self.m, self.v = self._m[1], self._v[1]
 
     def step(self, grads):
         """Apply one update from `grads` (same keys and shapes as ``params``)."""
-        updates = list(self._checked(grads))  # validate everything before touching anything
-        self.t += 1
+        self._apply(grads, self._update, [self._m, self._v])
+
+    def _update(self, p, g, m, v, scratch):
         b1, b2 = self.beta1, self.beta2
-        correction1 = 1.0 - b1 ** self.t
-        correction2 = 1.0 - b2 ** self.t
-        for name, p, g in updates:
-            m, v = self.m[name], self.v[name]
-            m *= b1
-            m += (1.0 - b1) * g                 # m_t
-            v *= b2
-            v += (1.0 - b2) * (g * g)           # v_t
-            m_hat = m / correction1
-            v_hat = v / correction2
-            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t     # bias corrections (self.t already counts this step)
+        m *= b1
+        m += np.multiply(g, 1.0 - b1, out=scratch)           # m_t = b1 m + (1 - b1) g
+        v *= b2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - b2
+        v += scratch                                         # v_t = b2 v + (1 - b2) g^2
+        # theta -= alpha m^ / (sqrt(v^) + eps), in the form of the Notes:
+        np.sqrt(v, out=scratch)
+        scratch += self.eps * c2 ** 0.5                      # sqrt(v_t) + eps sqrt(c2)
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.lr * c2 ** 0.5 / c1
+        p -= scratch
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
