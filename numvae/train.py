@@ -242,13 +242,22 @@ def active_units(model, X, threshold=ACTIVE_THRESHOLD):
 
 
 class Batcher:
-    """Gathers the rows of a minibatch: ``Batcher(X, batch_size)(rows)`` is ``X[rows]``, shape (M, D)."""
+    """Gathers the rows of a minibatch: ``Batcher(X, batch_size)(rows)`` equals ``X[rows]``, shape (M, D).
+
+    The rows are copied into one buffer reused for every batch (a fresh
+    array per batch would cost page faults every step), so the returned batch
+    is overwritten by the next call.
+    """
 
     def __init__(self, X, batch_size):
         self.X = X
+        self._buffer = np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype=X.dtype)
 
     def __call__(self, rows):
-        return self.X[rows]                                          # (M, D)
+        out = self._buffer[:len(rows)]                               # (M, D)
+        # mode="clip" lets take write straight into `out` (with "raise" it
+        # goes through a temporary); `rows` are valid row numbers anyway.
+        return np.take(self.X, rows, axis=0, out=out, mode="clip")
 
 
 def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
@@ -265,9 +274,12 @@ def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
     loss, grads = model.loss_and_grads(xb, rng=rng, n_samples=n_samples, beta=beta, free_bits=free_bits)
     if not np.isfinite(loss):
         return loss, f"loss = {loss}"
-    bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
-    if bad:
-        return loss, f"non-finite gradient of {bad}"
+    # One sum per gradient is NaN or ±inf if any entry is (it may also
+    # overflow on huge finite entries; the entry-wise check then decides).
+    if not all(np.isfinite(g.sum()) for g in grads.values()):
+        bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
+        if bad:
+            return loss, f"non-finite gradient of {bad}"
     opt.step(grads)
     return loss, None
 
