@@ -29,6 +29,7 @@ from scipy.special import expit, logsumexp
 from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
 from numvae.distributions import (
     _bernoulli_log_likelihood,
+    _bernoulli_log_likelihood_and_grad,
     _continuous_bernoulli_log_density,
     _continuous_bernoulli_mean,
     _gaussian_log_density,
@@ -129,22 +130,33 @@ class VAE:
                        "decoder_var": decoder_var, "decoder_logvar": float(decoder_logvar)}
 
         rng = np.random.default_rng(seed)
+        enc_sizes, dec_sizes = (x_dim, *hidden, 2 * z_dim), (z_dim, *hidden[::-1], x_dim)
+        self._learned_var = decoder == "gaussian" and decoder_var != "fixed"
+        n_lv = (x_dim if decoder_var == "pixel" else 1) if self._learned_var else 0
+        n_enc, n_dec = MLP.n_params(enc_sizes), MLP.n_params(dec_sizes)
+        # Every parameter (and gradient) is a view into one flat array, in the
+        # order of `params`: the optimizer updates them all in one pass.
+        self._flat_params = np.empty(n_enc + n_dec + n_lv, dtype=dtype)
+        self._flat_grads = np.zeros(n_enc + n_dec + n_lv, dtype=dtype)
+        enc_part, dec_part = slice(0, n_enc), slice(n_enc, n_enc + n_dec)
         # Encoder: one MLP with a fused output layer of 2K units -> (mu, logvar).
-        self.encoder = MLP((x_dim, *hidden, 2 * z_dim), activation, "identity", dtype, rng)
+        self.encoder = MLP(enc_sizes, activation, "identity", dtype, rng,
+                           storage=(self._flat_params[enc_part], self._flat_grads[enc_part]))
         # Decoder: z -> logits (Bernoulli, continuous Bernoulli) or mean (Gaussian).
-        self.decoder = MLP((z_dim, *hidden[::-1], x_dim), activation, "identity", dtype, rng)
+        self.decoder = MLP(dec_sizes, activation, "identity", dtype, rng,
+                           storage=(self._flat_params[dec_part], self._flat_grads[dec_part]))
 
         self.params, self.grads = {}, {}
         for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
             for k in net.params:
                 self.params[f"{prefix}.{k}"] = net.params[k]
                 self.grads[f"{prefix}.{k}"] = net.grads[k]
-        self._learned_var = decoder == "gaussian" and decoder_var != "fixed"
         if self._learned_var:
-            shape = (x_dim,) if decoder_var == "pixel" else (1,)
-            self.params["dec.logvar"] = np.full(shape, decoder_logvar, dtype=dtype)
-            self.grads["dec.logvar"] = np.zeros(shape, dtype=dtype)
+            self.params["dec.logvar"] = self._flat_params[n_enc + n_dec:]     # (D,) or (1,)
+            self.params["dec.logvar"][...] = decoder_logvar
+            self.grads["dec.logvar"] = self._flat_grads[n_enc + n_dec:]
         self._fixed_logvar = np.full((1,), decoder_logvar, dtype=dtype)
+        self._buffers = {}
         self.last_terms = None
 
     def __repr__(self):
@@ -182,7 +194,7 @@ class VAE:
         lv = self.params["dec.logvar"] if self._learned_var else self._fixed_logvar
         return lv.astype(dtype, copy=False)
 
-    def _log_px(self, x, out):
+    def _log_px(self, x, out, reuse=False):
         r"""Log-likelihood :math:`\log p(x|z)` per sample and datapoint.
 
         Parameters
@@ -190,12 +202,17 @@ class VAE:
         x : ndarray of shape (N, D)
         out : ndarray of shape (L, N, D)
             Decoder output: logits, or the Gaussian mean.
+        reuse : bool
+            Bernoulli: do the element-wise work in the model's reused buffers.
 
         Returns
         -------
         ndarray of shape (L, N), the dtype of `out`
         """
         if self.decoder_kind == "bernoulli":
+            if reuse:
+                return _bernoulli_log_likelihood(x, out, out=self._buffer("dlogp_dout", out.shape),
+                                                 tmp=self._buffer("scratch", out.shape))  # (L, N)
             return _bernoulli_log_likelihood(x, out)                                   # (L, N)
         if self.decoder_kind == "continuous_bernoulli":
             return _continuous_bernoulli_log_density(x, out)                           # (L, N)
@@ -208,6 +225,21 @@ class VAE:
         if self.decoder_kind == "continuous_bernoulli":
             return continuous_bernoulli_log_density_grad(x, out), None                  # (L, N, D)
         return gaussian_log_density_grad(x, out, self._dec_logvar(out.dtype))          # (L, N, D) each
+
+    def _buffer(self, key, shape):
+        """A scratch array of `shape` kept under `key` and reused by the next call with that shape."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[key] = np.empty(shape, dtype=self.dtype)
+        return buf
+
+    def _log_px_and_grad(self, x, out):
+        """:meth:`_log_px` (L, N) and :meth:`_log_px_grad`; the Bernoulli's in one pass, into reused buffers."""
+        if self.decoder_kind == "bernoulli":
+            log_px, dlogp_dout = _bernoulli_log_likelihood_and_grad(
+                x, out, self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape))
+            return log_px, dlogp_dout, None                                            # (L, N), (L, N, D)
+        return (self._log_px(x, out), *self._log_px_grad(x, out))
 
     # --- forward --------------------------------------------------------------
 
@@ -226,8 +258,8 @@ class VAE:
         """
         return self._encode(self._check_x(x))
 
-    def _encode(self, x):
-        h = self.encoder.forward(x)                                                    # (N, 2K)
+    def _encode(self, x, reuse=False):
+        h = self.encoder.forward(x, reuse=reuse)                                       # (N, 2K)
         return h[:, :self.z_dim], h[:, self.z_dim:]                                    # (N, K), (N, K)
 
     def decode(self, z):
@@ -272,18 +304,22 @@ class VAE:
         return self.decode(z)
 
     def _forward(self, x, n_samples, rng, eps):
-        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`; returns its intermediates."""
+        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output.
+
+        The networks write into buffers they reuse at the next call (no
+        allocation per training step), so `mu`, `logvar` and `out` are
+        overwritten by the next forward pass: callers return only new arrays
+        computed from them.
+        """
         x = self._check_x(x)
         n_samples = _check_int(n_samples, "n_samples", 1)
         eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
-        mu, logvar = self._encode(x)                                                   # (N, K) each
+        mu, logvar = self._encode(x, reuse=True)                                       # (N, K) each
         sigma = np.exp(0.5 * logvar)                                                   # (N, K)
         z = mu + sigma * eps                                                           # (L, N, K)
-        out = self.decoder.forward(z)                                                  # (L, N, D)
-        log_px = self._log_px(x, out)                                                  # (L, N)
-        rec = log_px.mean(axis=0)                                                      # (N,)
+        out = self.decoder.forward(z, reuse=True)                                      # (L, N, D)
         kl_terms = kl_standard_normal_terms(mu, logvar)                                # (N, K)
-        return x, eps, mu, logvar, sigma, out, rec, kl_terms
+        return x, eps, mu, logvar, sigma, out, kl_terms
 
     def elbo(self, x, n_samples=1, rng=None, eps=None):
         r"""Per-datapoint ELBO and its two terms, in nats.
@@ -316,7 +352,8 @@ class VAE:
         with the KL in closed form,
         :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)`.
         """
-        *_, rec, kl_terms = self._forward(x, n_samples, rng, eps)
+        x, *_, out, kl_terms = self._forward(x, n_samples, rng, eps)
+        rec = self._log_px(x, out, reuse=True).mean(axis=0)                            # (N,)
         kl = kl_terms.sum(axis=-1)                                                     # (N,)
         return rec - kl, rec, kl
 
@@ -385,8 +422,10 @@ class VAE:
         check_positive(beta, "beta", strict=False)
         check_positive(free_bits, "free_bits", strict=False)
         beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
-        x, eps, mu, logvar, sigma, out, rec, kl_terms = self._forward(x, n_samples, rng, eps)
+        x, eps, mu, logvar, sigma, out, kl_terms = self._forward(x, n_samples, rng, eps)
         N, L = x.shape[0], n_samples
+        log_px, dlogp_dout, dlogp_dlv = self._log_px_and_grad(x, out)                  # (L, N), (L, N, D)
+        rec = log_px.mean(axis=0)                                                      # (N,)
 
         kl = kl_terms.sum(axis=-1)                                                     # (N,)
         kl_per_dim = kl_terms.mean(axis=0)                                             # (K,)
@@ -400,9 +439,9 @@ class VAE:
         self.last_terms = {"rec": rec, "kl": kl, "kl_per_dim": kl_per_dim}
 
         # Backward. Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L).
-        dlogp_dout, dlogp_dlv = self._log_px_grad(x, out)                              # (L, N, D)
-        dout = dlogp_dout * (-1.0 / (N * L))                                           # (L, N, D)
-        dz = self.decoder.backward(dout)                                               # (L, N, K); fills dec.* grads
+        dout = dlogp_dout
+        dout *= -1.0 / (N * L)                                                         # (L, N, D), in place: dout = −dlogp/(N L)
+        dz = self.decoder.backward(dout, reuse=True)                                   # (L, N, K); fills dec.* grads
         if self._learned_var:
             dlv = dlogp_dlv * (-1.0 / (N * L))                                         # (L, N, D)
             if self.decoder_var == "pixel":
@@ -416,7 +455,9 @@ class VAE:
         dmu = dz.sum(axis=0) + kl_weight * dkl_dmu                                     # (N, K) decoder path + KL path
         # logvar too: ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma, and the KL.
         dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma) + kl_weight * dkl_dlogvar     # (N, K) decoder path + KL path
-        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1))                  # (N, 2K) -> fills enc.* grads
+        # The data need no gradient: the encoder's first layer skips its input gradient.
+        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1), reuse=True,
+                              need_input_grad=False)                                   # (N, 2K) -> fills enc.* grads
         return loss, self.grads
 
     # --- the marginal likelihood ------------------------------------------------
@@ -447,7 +488,11 @@ class VAE:
         .. math:: \log p(x) \approx \log\frac1k\sum_{i=1}^k
                   \frac{p_\theta(x|z_i)\,p(z_i)}{q_\phi(z_i|x)},\qquad z_i\sim q_\phi(z|x)
 
-        The weights are accumulated in float64 across sample chunks with a
+        The decoder and :math:`\log p(x|z)` run in the model's dtype (float32
+        for a float32 model: the matrix products dominate and run twice as
+        fast), in blocks of samples that reuse the same buffers. The log
+        weights are then taken to float64, together with the prior and
+        posterior densities, and accumulated across sample chunks with a
         running log-sum-exp, ``acc = logaddexp(acc, logsumexp(chunk))``, so
         no exponential is ever formed and nothing overflows.
         """
@@ -461,7 +506,6 @@ class VAE:
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]                                           # (B, D)
             B = xb.shape[0]
-            x64 = xb.astype(np.float64)
             mu, logvar = self._encode(xb)                                              # (B, K) each
             mu64, lv64 = mu.astype(np.float64), logvar.astype(np.float64)
             sigma = np.exp(0.5 * logvar)                                               # (B, K)
@@ -473,8 +517,8 @@ class VAE:
                 eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
                 z = mu + sigma * eps                                                   # (S, B, K) model dtype
                 z64 = z.astype(np.float64)                                             # the z the decoder sees
-                out = self.decoder.forward(z).astype(np.float64)                       # (S, B, D)
-                log_w = (self._log_px(x64, out)                                        # (S, B) log p(x|z)
+                out = self.decoder.forward(z, reuse=True)                              # (S, B, D) model dtype
+                log_w = (self._log_px(xb, out, reuse=True).astype(np.float64)          # (S, B) log p(x|z)
                          + _gaussian_log_density(z64, zeros, zeros)                    # + log p(z)
                          - _gaussian_log_density(z64, mu64, lv64))                     # − log q(z|x)
                 acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
