@@ -150,3 +150,40 @@ def test_sigmoid_backward_uses_the_output_identity():
     act = Activation("sigmoid")
     act.forward(np.array([0.7]))
     np.testing.assert_allclose(act.backward(np.array([1.0])), expit(0.7) * (1 - expit(0.7)))
+
+
+# --- reused buffers and flat storage (issue 8) -------------------------------------
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_reuse_gives_the_same_numbers_in_the_same_buffers(name):
+    rng = np.random.default_rng(0)
+    net = MLP((6, 5, 4, 3), activation=name, rng=0)
+    x, dout = rng.normal(size=(2, 7, 6)), rng.normal(size=(2, 7, 3))
+    y, dx = net.forward(x), net.backward(dout)
+    grads = {k: g.copy() for k, g in net.grads.items()}
+    y2 = net.forward(x, reuse=True)
+    dx2 = net.backward(dout.copy(), reuse=True)
+    np.testing.assert_allclose(y2, y, rtol=1e-14)
+    np.testing.assert_allclose(dx2, dx, rtol=1e-13, atol=1e-15)
+    for k in grads:
+        np.testing.assert_allclose(net.grads[k], grads[k], rtol=1e-13, atol=1e-15)
+    # Skipping the data gradient leaves the weight gradients unchanged ...
+    assert net.backward(dout, reuse=True, need_input_grad=False) is None
+    for k in grads:
+        np.testing.assert_allclose(net.grads[k], grads[k], rtol=1e-13, atol=1e-15)
+    # ... and the next reuse=True call writes into the same arrays (nothing allocated).
+    assert np.shares_memory(net.forward(2 * x, reuse=True), y2)
+
+
+def test_mlp_parameters_tile_one_flat_array_and_accept_given_storage():
+    net = MLP((4, 3, 2), rng=0)
+    sizes = [p.size for p in net.params.values()]
+    assert sum(sizes) == MLP.n_params((4, 3, 2)) == 4 * 3 + 3 + 3 * 2 + 2
+    flat = net.params["0.W"].base
+    assert flat is not None and all(p.base is flat for p in net.params.values())
+    P, G = np.zeros(23), np.zeros(23)
+    net2 = MLP((4, 3, 2), rng=0, storage=(P, G))
+    np.testing.assert_array_equal(P, np.concatenate([p.ravel() for p in net.params.values()]))
+    with pytest.raises(ValueError, match="storage must be two 1-D arrays of length 23"):
+        MLP((4, 3, 2), storage=(np.zeros(22), np.zeros(22)))
+    assert net2.params["1.b"].base is P

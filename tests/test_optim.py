@@ -133,3 +133,38 @@ def test_bad_grads_raise_and_leave_params_untouched(cls):
     # 'a' came before the bad 'b': validation happens before any update.
     np.testing.assert_array_equal(theta["a"], np.ones(2))
     assert opt.t == 0
+
+
+# --- flat storage (issue 8) ----------------------------------------------------------
+
+def test_flat_storage_is_found_only_for_exact_contiguous_tilings():
+    from numvae.optim import flat_storage
+
+    flat = np.arange(10.0)
+    a, b = flat[:6].reshape(2, 3), flat[6:]
+    assert flat_storage([a, b]) is flat
+    assert flat_storage([b, a]) is None                       # out of order
+    assert flat_storage([a]) is None                          # does not cover it
+    assert flat_storage([flat[:6:2].reshape(3), b]) is None   # not contiguous
+    assert flat_storage([np.ones(3)]) is not None             # an array is its own flat storage
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam(p, lr=0.01), lambda p: SGD(p, lr=0.01, momentum=0.9)])
+def test_one_flat_pass_equals_the_per_parameter_updates(make):
+    rng = np.random.default_rng(0)
+    flat, gflat = rng.normal(size=17), np.zeros(17)
+    shapes, views, gviews, offset = [(3, 4), (5,)], {}, {}, 0
+    for i, shape in enumerate(shapes):
+        n = int(np.prod(shape))
+        views[f"p{i}"] = flat[offset:offset + n].reshape(shape)
+        gviews[f"p{i}"] = gflat[offset:offset + n].reshape(shape)
+        offset += n
+    separate = {k: v.copy() for k, v in views.items()}        # each its own array: per-parameter path
+    opt_flat, opt_sep = make(views), make(separate)
+    assert opt_flat._flat_params is flat and opt_sep._flat_params is None
+    for _ in range(4):
+        gflat[:] = rng.normal(size=17)
+        opt_flat.step(gviews)
+        opt_sep.step({k: g.copy() for k, g in gviews.items()})
+    for k in views:
+        np.testing.assert_array_equal(views[k], separate[k])

@@ -12,8 +12,8 @@ import pytest
 
 from numvae.cli import main
 from numvae.data import load_digits, split
-from numvae.optim import SGD
-from numvae.train import History, active_units, fit, kl_weight
+from numvae.optim import OPTIMIZERS, SGD
+from numvae.train import Batcher, History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
 
 
@@ -304,3 +304,63 @@ def test_cli_train_reports_bad_arguments(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--batch-size", "0", "--out", str(tmp_path), "--quiet"]) == 2
     assert "batch_size" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "missing.npz")]) == 2
+
+
+# --- the fast path changes nothing (issue 8) -------------------------------------
+
+def test_seeded_fit_reproduces_the_curve_measured_before_the_performance_work(digits):
+    # Measured with the code before issue 8 (commit 4b6b0c9): this exact fit gave
+    # float64 [-38.4579, -32.7961, -30.5820, -29.5120, -28.8210] and
+    # float32 [-38.4177, -32.7728, -30.5546, -29.4801, -28.7920] nats; after it,
+    # the float64 curve agreed to 1e-14 and the float32 one to 1e-5. The
+    # tolerances leave room for another BLAS, not for a change in the math.
+    X_tr, X_va = digits
+    before = {np.float64: [-38.4579, -32.7961, -30.5820, -29.5120, -28.8210],
+              np.float32: [-38.4177, -32.7728, -30.5546, -29.4801, -28.7920]}
+    curves = {}
+    for dtype, curve in before.items():
+        h = fit(VAE(64, hidden=(64,), z_dim=8, dtype=dtype, seed=0), X_tr, X_va, epochs=5, batch_size=50,
+                seed=0, progress=False)
+        np.testing.assert_allclose(h["valid_elbo"], curve, atol=0.01)
+        curves[dtype] = np.array(h["valid_elbo"])
+    # float32 and float64 draw different noise, so they agree within noise only.
+    assert np.max(np.abs(curves[np.float32] - curves[np.float64])) < 0.5
+
+
+def test_batcher_equals_fancy_indexing_and_reuses_its_buffer():
+    X = np.arange(70, dtype=np.float32).reshape(14, 5)
+    batch = Batcher(X, 4)
+    order = np.random.default_rng(0).permutation(14)
+    first = batch(order[:4])
+    np.testing.assert_array_equal(first, X[order[:4]])
+    last = batch(order[12:])                                  # the short last batch
+    np.testing.assert_array_equal(last, X[order[12:]])
+    assert np.shares_memory(first, last) and last.dtype == np.float32
+
+
+def test_float32_training_keeps_every_array_float32(digits):
+    """Parameters, gradients, optimizer state, layer caches and buffers stay float32 through a step and a fit."""
+    X_tr, X_va = digits
+    model = _small_vae(np.float32)
+    opt = OPTIMIZERS["adam"](model.params)
+    batch = Batcher(X_tr.astype(np.float32), 50)
+    loss, problem = train_step(model, opt, batch(np.arange(50)), np.random.default_rng(0))
+    assert problem is None and isinstance(loss, float)
+
+    def arrays():
+        yield from model.params.values()
+        yield from model.grads.values()
+        yield from opt.m.values()
+        yield from opt.v.values()
+        yield from model._buffers.values()
+        for net in (model.encoder, model.decoder):
+            yield from net._buffers.values()
+            for layer in net.layers:
+                cache = layer.cache if isinstance(layer.cache, tuple) else (layer.cache,)
+                yield from cache
+
+    seen = list(arrays())
+    assert len(seen) > 30 and all(a.dtype == np.float32 for a in seen), [a.dtype for a in seen]
+    fit(model, X_tr[:200], X_va[:50], epochs=1, batch_size=50, progress=False)
+    assert all(a.dtype == np.float32 for a in arrays())
+    assert all(v.dtype == np.float32 for v in model.last_terms.values())

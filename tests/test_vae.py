@@ -520,3 +520,61 @@ def test_continuous_bernoulli_mean_against_mpmath_and_dtype():
         continuous_bernoulli_log_density(np.array([1.2]), np.array([0.0]))
     with pytest.raises(ValueError, match="logits must be finite"):
         continuous_bernoulli_mean(np.array([np.nan]))
+
+
+# --- the float32 fast path agrees with float64 (issue 8) ------------------------
+
+@pytest.mark.parametrize("decoder,activation", [("bernoulli", "relu"), ("bernoulli", "tanh"), ("gaussian", "tanh")])
+def test_float32_and_float64_agree_on_a_fixed_batch(decoder, activation):
+    # The same weights and the same noise in both dtypes. float32 rounds at
+    # 6e-8 relative; through two layers, a 784-term likelihood sum and the
+    # weight-gradient sums over the batch, errors grow to ~1e-6 relative, and
+    # an entry that is a sum with cancellation can lose more: so rtol 1e-4,
+    # with an atol of 1e-5 of each gradient's largest entry.
+    m64 = VAE(784, hidden=(64,), z_dim=8, decoder=decoder, activation=activation, dtype=np.float64, seed=3)
+    m32 = VAE(784, hidden=(64,), z_dim=8, decoder=decoder, activation=activation, dtype=np.float32, seed=3)
+    for k in m64.params:
+        m64.params[k][...] = m64.params[k].astype(np.float32)            # representable in both
+        m32.params[k][...] = m64.params[k]
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 784)).astype(np.float32).astype(np.float64)
+    eps = rng.standard_normal((2, 50, 8)).astype(np.float32).astype(np.float64)
+    loss64, g64 = m64.loss_and_grads(x, eps=eps, n_samples=2)
+    g64 = {k: v.copy() for k, v in g64.items()}
+    loss32, g32 = m32.loss_and_grads(x, eps=eps, n_samples=2)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    for k in g64:
+        assert g32[k].dtype == np.float32
+        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-4, atol=1e-5 * np.abs(g64[k]).max(), err_msg=k)
+    for a, b in zip(m32.elbo(x, n_samples=2, eps=eps), m64.elbo(x, n_samples=2, eps=eps)):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    # log p(x) runs the decoder in float32 (its noise stream differs from
+    # float64's, so the values are not compared here) and returns float64.
+    assert m32.log_likelihood(x[:10], k=50, rng=1).dtype == np.float64
+
+
+def test_training_buffers_do_not_leak_into_returned_arrays():
+    # loss_and_grads, elbo and log_likelihood reuse internal buffers; what they
+    # return must not change when the model is called again.
+    m = tiny("bernoulli")
+    x = data("bernoulli")
+    elbo1, rec1, kl1 = m.elbo(x, rng=0)
+    saved = [a.copy() for a in (elbo1, rec1, kl1)]
+    mu, logvar = m.encode(x)
+    mu_saved = mu.copy()
+    m.loss_and_grads(x[::-1].copy(), rng=1)
+    m.elbo(x[::-1].copy(), rng=2)
+    for a, b in zip((elbo1, rec1, kl1), saved):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(mu, mu_saved)
+
+
+def test_parameters_are_views_of_one_flat_array():
+    m = tiny("gaussian", decoder_var="pixel")
+    flat = m._flat_params
+    assert sum(p.size for p in m.params.values()) == flat.size
+    for k, p in m.params.items():
+        assert np.shares_memory(p, flat) and np.shares_memory(m.grads[k], m._flat_grads), k
+    # Writing through the dict writes the layers' own arrays.
+    m.params["dec.0.W"][0, 0] = 123.0
+    assert m.decoder.layers[0].params["W"][0, 0] == 123.0
