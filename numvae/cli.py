@@ -48,11 +48,16 @@ def _run_data(args):
     return 0
 
 
-def _add_train(p):
+def _add_data_choice(p, digits_help):
+    """--data and --data-root, shared by train and compare."""
     p.add_argument("--data", choices=["digits", "fashion-mnist", "mnist"], default="digits",
-                   help="digits: the embedded 8x8 UCI digits, split 80/20 into train/valid with --seed; "
-                        "fashion-mnist, mnist: the train split for training and the test split for validation")
+                   help=f"digits: the embedded 8x8 UCI digits, {digits_help}; "
+                        "fashion-mnist, mnist: the train split for training and the test split for evaluation")
     p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for MNIST-format files")
+
+
+def _add_train(p):
+    _add_data_choice(p, "split 80/20 into train/valid with --seed")
     p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli")
     p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
     p.add_argument("--latent", type=int, default=20, help="latent dimension K (2 also draws latent.png, manifold.png)")
@@ -172,10 +177,7 @@ def _run_sample(args):
 
 
 def _add_compare(p):
-    p.add_argument("--data", choices=["digits", "fashion-mnist", "mnist"], default="digits",
-                   help="digits: the embedded 8x8 digits, one seeded 80/20 split; "
-                        "fashion-mnist, mnist: their train and test splits")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for MNIST-format files")
+    _add_data_choice(p, "one seeded 80/20 train/test split")
     p.add_argument("--latent", default="2,4,8,16", help="latent sizes K, comma-separated")
     p.add_argument("--hidden", default="128", help="hidden widths of the nonlinear VAE, comma-separated")
     p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")

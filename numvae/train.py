@@ -290,9 +290,11 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
              if checkpoint is not None and last_saved else "")
     return FloatingPointError(
         f"training diverged at {where}: {what}. {saved}"
-        f"Try: a lower learning rate (lr={lr:g}); KL warm-up or free bits; clipping the "
-        "log-variance (a small or fixed decoder variance for Gaussian decoders); checking "
-        "that the data lie in the decoder's range ([0, 1] for Bernoulli decoders).")
+        f"A log-variance that ran away is the usual cause: exp(logvar) overflows float32 "
+        f"past 88 and float64 past 709. Try: a lower learning rate (lr={lr:g}); KL warm-up "
+        "or free bits; for a Gaussian decoder, a fixed variance (decoder_var='fixed'), since "
+        "a learned one shrinks without bound on constant pixels; float64; checking that the "
+        "data lie in the decoder's range ([0, 1] for Bernoulli decoders).")
 
 
 def _format_seconds(s):

@@ -39,7 +39,7 @@ from numvae.distributions import (
     kl_standard_normal_grad,
     kl_standard_normal_terms,
 )
-from numvae.io import load_checkpoint, save_checkpoint
+from numvae.io import load_model, save_checkpoint
 from numvae.nn import ACTIVATIONS, MLP
 
 DECODERS = ("bernoulli", "continuous_bernoulli", "gaussian")
@@ -541,23 +541,4 @@ class VAE:
         its config is invalid, or an array is missing, extra, of the wrong
         shape or not finite.
         """
-        arrays, meta = load_checkpoint(path, "VAE")
-        config = meta.get("config")
-        if not isinstance(config, dict):
-            raise ValueError(f"checkpoint {path} has no config record")
-        try:
-            model = cls(**config)
-        except TypeError as exc:
-            raise ValueError(f"checkpoint {path} has an invalid config ({exc})") from None
-        missing = sorted(set(model.params) - set(arrays))
-        extra = sorted(set(arrays) - set(model.params))
-        if missing or extra:
-            raise ValueError(f"checkpoint {path} does not match its config: "
-                             f"missing arrays {missing}, unexpected arrays {extra}")
-        for name, p in model.params.items():
-            a = check_array(arrays[name], f"checkpoint array {name!r}")
-            if a.shape != p.shape:
-                raise ValueError(f"checkpoint {path}: array {name!r} has shape {a.shape}; "
-                                 f"the model built from its config needs {p.shape}")
-            p[...] = a
-        return model
+        return load_model(cls, path, "VAE")
