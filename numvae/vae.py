@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from numvae.checks import check_array, check_choice, check_matrix, check_positive, check_unit_interval
+from numvae.checks import check_array, check_choice, check_int, check_matrix, check_positive, check_unit_interval
 from numvae.distributions import (
     _bernoulli_log_likelihood,
     _bernoulli_log_likelihood_and_grad,
@@ -48,13 +48,6 @@ DECODER_VARS = ("pixel", "shared", "fixed")
 # log_likelihood works through (samples, datapoints, width) blocks of at most
 # this many entries, so memory does not grow with k or with the dataset.
 _IWAE_BLOCK = 2 ** 21
-
-
-def _check_int(value, name, minimum):
-    """Return `value` as an int, or raise ``ValueError`` unless it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 class VAE:
@@ -102,13 +95,13 @@ class VAE:
 
     def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
                  dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0):
-        x_dim = _check_int(x_dim, "x_dim", 1)
-        z_dim = _check_int(z_dim, "z_dim", 1)
+        x_dim = check_int(x_dim, "x_dim", 1)
+        z_dim = check_int(z_dim, "z_dim", 1)
         try:
             hidden = tuple(hidden)
         except TypeError:
             raise ValueError(f"hidden must be a sequence of positive integers; got {hidden!r}") from None
-        hidden = tuple(_check_int(h, "hidden widths", 1) for h in hidden)
+        hidden = tuple(check_int(h, "hidden widths", 1) for h in hidden)
         check_choice(decoder, "decoder", DECODERS)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(decoder_var, "decoder_var", DECODER_VARS)
@@ -119,7 +112,7 @@ class VAE:
         if dtype.kind != "f":
             raise ValueError(f"dtype must be a floating dtype; got {dtype}")
         if seed is not None:
-            seed = _check_int(seed, "seed", 0)
+            seed = check_int(seed, "seed", 0)
         if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
             raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
 
@@ -299,7 +292,7 @@ class VAE:
         -------
         ndarray of shape (n, D)
         """
-        n = _check_int(n, "n", 1)
+        n = check_int(n, "n", 1)
         z = np.random.default_rng(rng).standard_normal((n, self.z_dim), dtype=self.dtype)  # (n, K)
         return self.decode(z)
 
@@ -312,7 +305,7 @@ class VAE:
         computed from them.
         """
         x = self._check_x(x)
-        n_samples = _check_int(n_samples, "n_samples", 1)
+        n_samples = check_int(n_samples, "n_samples", 1)
         eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
         mu, logvar = self._encode(x, reuse=True)                                       # (N, K) each
         sigma = np.exp(0.5 * logvar)                                                   # (N, K)
@@ -418,7 +411,7 @@ class VAE:
         (Kingma & Welling 2014; lecture 002, *reparameterization trick*), and
         the encoder's backward takes both halves of its fused output layer.
         """
-        n_samples = _check_int(n_samples, "n_samples", 1)
+        n_samples = check_int(n_samples, "n_samples", 1)
         check_positive(beta, "beta", strict=False)
         check_positive(free_bits, "free_bits", strict=False)
         beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
@@ -497,8 +490,8 @@ class VAE:
         no exponential is ever formed and nothing overflows.
         """
         x = self._check_x(x)
-        k = _check_int(k, "k", 1)
-        batch_size = _check_int(batch_size, "batch_size", 1)
+        k = check_int(k, "k", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         rng = np.random.default_rng(rng)
         width = max(self.x_dim, 2 * self.z_dim, *self.config["hidden"])
         result = np.empty(x.shape[0], dtype=np.float64)
