@@ -39,7 +39,8 @@ import numbers
 
 import numpy as np
 
-from numvae.checks import as_generator, check_array, check_choice, check_int, check_matrix, check_positive
+from numvae.checks import (as_generator, check_array, check_choice, check_float_dtype, check_int, check_matrix,
+                           check_positive, check_widths)
 from numvae.io import load_model, save_checkpoint
 from numvae.nn import ACTIVATIONS, MLP
 from numvae.optim import Adam
@@ -90,11 +91,7 @@ class Autoencoder:
                  corruption="none", noise_level=0.0, dtype=np.float64, seed=0):
         x_dim = check_int(x_dim, "x_dim", 1)
         z_dim = check_int(z_dim, "z_dim", 1)
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of positive integers; got {hidden!r}") from None
-        hidden = tuple(check_int(h, "hidden widths", 1) for h in hidden)
+        hidden = check_widths(hidden)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output, "output", ("identity", "sigmoid"))
         check_choice(corruption, "corruption", CORRUPTIONS)
@@ -105,12 +102,7 @@ class Autoencoder:
         elif corruption == "masking" and not (0.0 < noise_level < 1.0):
             raise ValueError(f"noise_level must be a drop probability in (0, 1) for masking noise; "
                              f"got {noise_level!r}")
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise ValueError(f"dtype must be a floating dtype; got {dtype!r}") from None
-        if dtype.kind != "f":
-            raise ValueError(f"dtype must be a floating dtype; got {dtype}")
+        dtype = check_float_dtype(dtype)
         if seed is not None:
             seed = check_int(seed, "seed", 0)
 

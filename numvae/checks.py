@@ -101,3 +101,23 @@ def as_generator(rng, name="rng"):
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed; got {rng!r}")
+
+
+def check_widths(hidden, name="hidden"):
+    """Return `hidden` as a tuple of positive ints (layer widths; empty is allowed)."""
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of positive integers; got {hidden!r}") from None
+    return tuple(check_int(h, f"{name} widths", 1) for h in hidden)
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """Return `dtype` as a NumPy floating dtype, or raise ``ValueError`` naming `name`."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be a floating dtype; got {dtype!r}") from None
+    if dtype.kind != "f":
+        raise ValueError(f"{name} must be a floating dtype; got {dtype}")
+    return dtype

@@ -18,7 +18,7 @@ updates the model. No autodiff anywhere.
 import numpy as np
 from scipy.special import expit
 
-from numvae.checks import check_array, check_choice
+from numvae.checks import check_array, check_choice, check_float_dtype
 
 LEAKY_SLOPE = 0.01
 
@@ -255,9 +255,7 @@ class MLP:
             raise ValueError(f"sizes must list at least two positive widths; got {sizes}")
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise ValueError(f"dtype must be a floating type; got {self.dtype}")
+        self.dtype = check_float_dtype(dtype)
         rng = np.random.default_rng(rng)
         self.sizes = sizes
         self.layers = []

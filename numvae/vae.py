@@ -26,7 +26,8 @@ import numbers
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from numvae.checks import check_array, check_choice, check_int, check_matrix, check_positive, check_unit_interval
+from numvae.checks import (check_array, check_choice, check_float_dtype, check_int, check_matrix, check_positive,
+                           check_unit_interval, check_widths)
 from numvae.distributions import (
     _bernoulli_log_likelihood,
     _bernoulli_log_likelihood_and_grad,
@@ -97,20 +98,11 @@ class VAE:
                  dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0):
         x_dim = check_int(x_dim, "x_dim", 1)
         z_dim = check_int(z_dim, "z_dim", 1)
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            raise ValueError(f"hidden must be a sequence of positive integers; got {hidden!r}") from None
-        hidden = tuple(check_int(h, "hidden widths", 1) for h in hidden)
+        hidden = check_widths(hidden)
         check_choice(decoder, "decoder", DECODERS)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(decoder_var, "decoder_var", DECODER_VARS)
-        try:
-            dtype = np.dtype(dtype)
-        except TypeError:
-            raise ValueError(f"dtype must be a floating dtype; got {dtype!r}") from None
-        if dtype.kind != "f":
-            raise ValueError(f"dtype must be a floating dtype; got {dtype}")
+        dtype = check_float_dtype(dtype)
         if seed is not None:
             seed = check_int(seed, "seed", 0)
         if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):

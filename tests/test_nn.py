@@ -141,7 +141,7 @@ def test_bad_input_is_rejected_by_name():
         MLP((3,))
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 3\)"):
         MLP((3, 2), rng=0).forward(np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="dtype must be a floating type"):
+    with pytest.raises(ValueError, match="dtype must be a floating dtype"):
         MLP((3, 2), dtype=np.int32)
 
 
