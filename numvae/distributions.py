@@ -341,6 +341,18 @@ _CB_MEAN_TAYLOR = (1 / 12, -1 / 720, 1 / 30240, -1 / 1209600, 1 / 47900160)
 _LOG2 = 0.6931471805599453         # a Python float: keeps float32 inputs float32
 
 
+def _split_at(logits, switch):
+    """Split `logits` at ``|l| = switch``: a Taylor series inside, the closed form outside.
+
+    Returns ``(small, l_far, l_near)``: the mask of entries that use the series,
+    and the argument each side is evaluated at. The closed form sees `switch`
+    where the series is used (no log 0 or 0/0), the series sees 0 where the
+    closed form is (no overflow), so neither unused branch makes a warning.
+    """
+    small = np.abs(logits) < switch
+    return small, np.where(small, switch, logits), np.where(small, logits, 0.0)
+
+
 def _even_poly(l2, coefs):
     """Horner evaluation of ``sum_i coefs[i] * l2**i``."""
     out = coefs[-1] * np.ones_like(l2)
@@ -388,11 +400,9 @@ def continuous_bernoulli_log_norm(logits):
 
 def _continuous_bernoulli_log_norm(logits):
     """`continuous_bernoulli_log_norm` without input checks."""
-    a = np.abs(logits)
-    small = a < _CB_LOGNORM_SWITCH
-    a_far = np.where(small, _CB_LOGNORM_SWITCH, a)                        # no log(0) in the unused branch
+    small, l_far, l_near = _split_at(logits, _CB_LOGNORM_SWITCH)
+    a_far = np.abs(l_far)
     far = np.log(a_far) - np.log(-np.expm1(-a_far)) + np.log1p(np.exp(-a_far))
-    l_near = np.where(small, logits, 0.0)                                 # no overflow in the unused branch
     l2 = l_near * l_near
     near = _LOG2 + l2 * _even_poly(l2, _CB_LOGNORM_TAYLOR)
     return np.where(small, near, far)
@@ -419,12 +429,9 @@ def continuous_bernoulli_log_norm_grad(logits):
 
 def _continuous_bernoulli_log_norm_grad(logits):
     """`continuous_bernoulli_log_norm_grad` without input checks."""
-    a = np.abs(logits)
-    small = a < _CB_GRAD_SWITCH
-    l_far = np.where(small, _CB_GRAD_SWITCH, logits)
+    small, l_far, l_near = _split_at(logits, _CB_GRAD_SWITCH)
     a_far = np.abs(l_far)
     far = 1.0 / l_far - np.sign(l_far) * 2.0 * np.exp(-a_far) / -np.expm1(-2.0 * a_far)
-    l_near = np.where(small, logits, 0.0)
     near = l_near * _even_poly(l_near * l_near, _CB_GRAD_TAYLOR)
     return np.where(small, near, far)
 
@@ -512,12 +519,9 @@ def continuous_bernoulli_mean(logits):
 
 def _continuous_bernoulli_mean(logits):
     """`continuous_bernoulli_mean` without input checks."""
-    a = np.abs(logits)
-    small = a < _CB_MEAN_SWITCH
-    l_far = np.where(small, _CB_MEAN_SWITCH, logits)
+    small, l_far, l_near = _split_at(logits, _CB_MEAN_SWITCH)
     a_far = np.abs(l_far)
     first = np.where(l_far > 0, 1.0, -np.exp(-a_far)) / -np.expm1(-a_far)
     far = first - 1.0 / l_far
-    l_near = np.where(small, logits, 0.0)
     near = 0.5 + l_near * _even_poly(l_near * l_near, _CB_MEAN_TAYLOR)
     return np.where(small, near, far)
