@@ -46,21 +46,23 @@ def test_activation_backward(name):
     assert report.passed, str(report)
 
 
-def test_linear_backward_over_sample_axes():
-    rng = np.random.default_rng(1)
-    layer = Linear(4, 3, rng=rng)
-    layer.params["b"][:] = rng.normal(size=3)            # away from zero
-    x = rng.normal(size=(2, 5, 4))                        # (L, N, D): shared weights
-    w = rng.normal(size=(2, 5, 3))
-    params = dict(layer.params, x=x)
-
+def assert_backward_matches(layer, x, w):
+    """Gradcheck ``sum(w * layer(x))`` with respect to the layer's parameters and its input."""
     def fun(p):
         loss = float(np.sum(w * layer.forward(p["x"])))
         dx = layer.backward(w)
         return loss, dict(layer.grads, x=dx)
 
-    report = gradcheck(fun, params)
+    report = gradcheck(fun, dict(layer.params, x=x))
     assert report.passed, str(report)
+
+
+def test_linear_backward_over_sample_axes():
+    rng = np.random.default_rng(1)
+    layer = Linear(4, 3, rng=rng)
+    layer.params["b"][:] = rng.normal(size=3)            # away from zero
+    x = rng.normal(size=(2, 5, 4))                        # (L, N, D): shared weights
+    assert_backward_matches(layer, x, rng.normal(size=(2, 5, 3)))
 
 
 def test_linear_forward_is_affine():
@@ -77,17 +79,7 @@ def test_three_layer_mlp_backward(activation):
     for k, v in net.params.items():
         if k.endswith(".b"):
             v[:] = rng.normal(0, 0.5, size=v.shape)
-    x = rng.normal(size=(7, 5))
-    w = rng.normal(size=(7, 3))
-    params = dict(net.params, x=x)
-
-    def fun(p):
-        loss = float(np.sum(w * net.forward(p["x"])))
-        dx = net.backward(w)
-        return loss, dict(net.grads, x=dx)
-
-    report = gradcheck(fun, params)
-    assert report.passed, str(report)
+    assert_backward_matches(net, rng.normal(size=(7, 5)), rng.normal(size=(7, 3)))
     assert set(net.params) == {"0.W", "0.b", "1.W", "1.b", "2.W", "2.b"}
 
 
