@@ -55,9 +55,7 @@ import csv
 import io as _io
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -187,25 +185,6 @@ class History:
 
     def __repr__(self):
         return f"History({len(self)} epochs)"
-
-
-def _save_atomically(model, path):
-    """``model.save`` into a temporary file beside `path`, then ``os.replace`` it onto `path`.
-
-    Done here rather than trusting ``model.save`` to be atomic, because the
-    guarantee "the file on disk is the last good epoch" rests on it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name ends in .npz so a save that appends the suffix keeps it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _evaluate(model, X, seed_seq):
@@ -345,8 +324,9 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     progress : bool
         Print a progress line with an ETA to stderr.
     checkpoint : str or Path, optional
-        Where to ``model.save`` after every epoch whose numbers are finite,
-        atomically, so a diverging epoch never replaces the last good file.
+        Where to ``model.save`` after every epoch whose numbers are finite, so
+        a diverging epoch never replaces the last good file. ``VAE.save``
+        writes atomically (``numvae.io``), so neither does a crash mid-write.
     n_samples : int >= 1
         Monte Carlo samples L of z per datapoint in the training loss.
 
@@ -454,7 +434,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             v_elbo = v_rec = v_kl = None
         n_active, _ = active_units(model, X_eval)
         if checkpoint is not None:
-            _save_atomically(model, checkpoint)
+            model.save(checkpoint)   # atomic (numvae.io): a crash mid-write keeps the last good file
             last_saved = epoch
 
         seconds = time.perf_counter() - epoch_start
