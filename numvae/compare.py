@@ -103,6 +103,8 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
     sets use their own train and test files. Returns
     ``(X_train, y_train, X_test, y_test, levels)``.
     """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
     rng = np.random.default_rng(seed)
     if data == "digits":
         X, y = load_digits()

@@ -99,6 +99,8 @@ def test_bad_input():
         compare("digits", latent=(), epochs=1)
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         compare("digits", latent=(2,), epochs=0)
+    with pytest.raises(ValueError, match=r"test_fraction must be a number in \(0, 1\); got 1.5"):
+        compare("digits", latent=(2,), epochs=1, test_fraction=1.5)
 
 
 def test_cli_compare_writes_the_report(tmp_path):
