@@ -45,7 +45,10 @@ def _as_data(X, name="X"):
     """
     if sparse.issparse(X):
         raise TypeError(f"{name} is a sparse matrix, but PPCA needs dense data; pass {name}.toarray()")
-    arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged lists
+        raise ValueError(f"{name} must be a numeric array; got {type(X).__name__} ({exc})") from None
     if arr.dtype.kind == "c":
         raise ValueError(f"{name}: Complex data not supported; got dtype {arr.dtype}")
     if arr.dtype.kind == "O":

@@ -530,6 +530,8 @@ def test_bad_data_in_scikit_learn_words_naming_the_argument(data):
     obj[0, 0] = {"a": 1}
     with pytest.raises(TypeError, match="X must hold numbers: .*argument must be a string or a real number"):
         PPCA(2).fit(obj)
+    with pytest.raises(ValueError, match="X must be a numeric array; got list"):
+        PPCA(1).fit([[1.0, 2.0], [3.0]])
     with pytest.raises(TypeError, match="X is a sparse matrix, but PPCA needs dense data"):
         PPCA(2).fit(scipy_sparse.csr_matrix(data))
     model = PPCA(2).fit(data)
