@@ -544,9 +544,9 @@ class VAE:
         return self
 
     def score_samples(self, X, k=1000, rng=None):
-        r"""Importance-sampled :math:`\log p_\theta(x)` of each row, shape (N,): :meth:`log_likelihood` (scikit-learn's name)."""
+        r"""scikit-learn's name for :meth:`log_likelihood`: importance-sampled :math:`\log p_\theta(x)`, shape (N,)."""
         return self.log_likelihood(X, k=k, rng=rng)
 
     def transform(self, X):
-        r"""Posterior means :math:`\mu_\phi(x) = E_q[z|x]` of each row, shape (N, K): the first output of :meth:`encode`."""
+        r"""Posterior means :math:`\mu_\phi(x) = E_q[z|x]` per row, shape (N, K): the first output of :meth:`encode`."""
         return self.encode(X)[0]
