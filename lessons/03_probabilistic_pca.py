@@ -232,7 +232,7 @@ check("fitted σ² recovers the true σ²", cf.sigma2, sigma2_true, rtol=0.05)
 Xd, yd = load_digits()
 Kd = L.size(16, 8)
 cf_d = PPCA(Kd).fit(Xd)
-em_d = PPCA(Kd).fit(Xd, method="em", rng=L.seed, max_iter=5000, tol=1e-10)
+em_d = PPCA(Kd, method="em", random_state=L.seed, max_iter=5000, tol=1e-10).fit(Xd)
 hist = em_d.history_
 print(f"digits, K = {Kd}: closed form {cf_d.score(Xd):.6f} nats/image; EM {em_d.score(Xd):.6f} "
       f"after {em_d.n_iter_} iterations (started at {hist[0]:.3f})")

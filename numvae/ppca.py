@@ -17,18 +17,49 @@ Everything goes through the small matrix :math:`M = W^\top W + \sigma^2 I_K`
 (K × K): the D × D covariance :math:`C` is never formed or inverted.
 
 This module holds one class, :class:`PPCA`, fitted by the closed-form maximum
-likelihood solution or by EM.
+likelihood solution or by EM. It follows scikit-learn's estimator conventions
+(hyper-parameters in ``__init__``, ``fit(X, y=None)`` returning ``self``,
+fitted attributes ending in ``_``, ``get_params``/``set_params``) without
+importing scikit-learn, so it can sit in a ``Pipeline`` or a ``GridSearchCV``.
 """
 
+import inspect
 import warnings
 
 import numpy as np
+from scipy import sparse
 
-from numvae.checks import as_generator, check_array, check_choice, check_int, check_matrix, check_positive
+from numvae.checks import as_generator, check_array, check_choice, check_int, check_positive
 from numvae.distributions import LOG_2PI, kl_gaussians
 from numvae.io import load_checkpoint, save_checkpoint
 
 METHODS = ("closed_form", "em")
+
+
+def _as_data(X, name="X"):
+    """`X` as a 2-D float64 array, or the error scikit-learn's checks expect, naming `name`.
+
+    Sparse and complex input are refused (pPCA works with dense real data); an
+    object array is converted like any array-like, so a non-numeric entry is
+    the ``TypeError`` of the conversion, prefixed with the argument's name.
+    """
+    if sparse.issparse(X):
+        raise TypeError(f"{name} is a sparse matrix, but PPCA needs dense data; pass {name}.toarray()")
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # ragged lists
+        raise ValueError(f"{name} must be a numeric array; got {type(X).__name__} ({exc})") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name}: Complex data not supported; got dtype {arr.dtype}")
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except TypeError as exc:
+            raise TypeError(f"{name} must hold numbers: {exc}") from None
+    if arr.ndim == 1:
+        raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}. Reshape your data with "
+                         f"{name}.reshape(-1, 1) if it has one feature, {name}.reshape(1, -1) if it is one sample")
+    return check_array(arr, name, ndim=2, dtype=np.float64)
 
 
 class PPCA:
@@ -37,37 +68,128 @@ class PPCA:
     Parameters
     ----------
     n_components : int
-        Latent dimension K, with 1 <= K < D (checked in :meth:`fit`, where D
-        is known). With K = D the noise variance has nothing to be estimated
-        from.
+        Latent dimension K (scikit-learn's name; the lectures' K), with
+        1 <= K < D and K < N (checked in :meth:`fit`, where N and D are known):
+        with K = D the noise variance has nothing to be estimated from. The
+        default 1 is the one value valid for every D >= 2; there is no
+        "all components" default as in ``PCA``, since the largest K the data
+        support depends on their rank (digits have constant pixels).
+    method : {"closed_form", "em"}
+        The closed-form eigen-solution, or EM from `init` or a random start.
+    max_iter : int, >= 1
+        EM only: maximum number of iterations.
+    tol : float, >= 0
+        EM only: stop when one iteration raises the mean log-likelihood per
+        datapoint by less than `tol` nats.
+    random_state : int, numpy.random.Generator or None
+        EM only: seeds the random initial W (scikit-learn's name for numvae's
+        ``seed``/``rng``). None means seed 0, so that a fit is reproducible:
+        unlike scikit-learn, numvae never draws from a global random state.
+    init : tuple (W0, sigma2_0) or None
+        EM only: the starting point, W0 of shape (D, K) with full column rank
+        and sigma2_0 > 0. None: W0 random and σ² at half the average variance.
 
     Attributes
     ----------
-    W : ndarray of shape (D, K)
-        Loading matrix; defined only up to a rotation W R, R orthogonal.
-    b : ndarray of shape (D,)
-        Mean of x (the data mean at the ML solution).
-    sigma2 : float
-        Isotropic noise variance σ² > 0.
-    history_ : ndarray of shape (n_iter_ + 1,)
-        Mean training log-likelihood per datapoint (nats) at the EM
-        initialisation and after each EM iteration; for the closed form, the
-        single value at the solution; empty for :meth:`from_params` / :meth:`load`.
+    components_ : ndarray of shape (K, D)
+        :math:`W^\top`, the loadings scaled as in scikit-learn's
+        ``FactorAnalysis``: row k is the k-th column of W, of squared length
+        :math:`\lambda_k - \sigma^2` at the ML solution. They are *not*
+        orthonormal as ``PCA.components_`` are; the model covariance is
+        ``components_.T @ components_ + noise_variance_ * I``.
+    mean_ : ndarray of shape (D,)
+        b, the mean of x (the data mean at the ML solution).
+    noise_variance_ : float
+        σ² > 0, the isotropic noise variance.
+    W, b, sigma2 :
+        The lectures' names for the same arrays: ``W`` is ``components_.T``
+        (a view, shape (D, K)), ``b`` is ``mean_``, ``sigma2`` is
+        ``noise_variance_``. W is defined only up to a rotation W R, R orthogonal.
+    n_features_in_ : int
+        D, the number of columns seen in :meth:`fit`.
+    history_ : ndarray
+        Mean training log-likelihood per datapoint (nats): for EM at the
+        initialisation and after each iteration (``n_iter_ + 1`` values); for
+        the closed form the single value at the solution; empty for
+        :meth:`from_params` / :meth:`load`.
     n_iter_ : int
-        EM iterations performed (0 for the closed form).
+        EM iterations performed; 1 for the closed form (one eigen-solution);
+        0 for a model built by :meth:`from_params` / :meth:`load`.
     converged_ : bool
         Whether EM stopped because the improvement fell below `tol` (always
         True for the closed form).
 
     Notes
     -----
-    Follows scikit-learn's habits: ``__init__`` stores, :meth:`fit` validates
-    and returns ``self``, every other method raises ``ValueError`` before the
-    model is fitted (or built with :meth:`from_params` / :meth:`load`).
+    scikit-learn's conventions: ``__init__`` only stores its arguments,
+    :meth:`fit` validates them and returns ``self``, every other method raises
+    ``ValueError`` before the model is fitted (or built with
+    :meth:`from_params` / :meth:`load`). scikit-learn itself is imported only
+    by :meth:`__sklearn_tags__`, which only scikit-learn calls.
     """
 
-    def __init__(self, n_components):
+    def __init__(self, n_components=1, method="closed_form", max_iter=1000, tol=1e-8,
+                 random_state=None, init=None):
         self.n_components = n_components
+        self.method = method
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.init = init
+
+    # --- scikit-learn's estimator protocol -------------------------------------
+
+    @classmethod
+    def _param_names(cls):
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep=True):
+        """The hyper-parameters of ``__init__`` as a dict (`deep` is accepted for scikit-learn; nothing is nested)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set hyper-parameters by name and return ``self``; they are validated by :meth:`fit`."""
+        valid = self._param_names()
+        for name in params:
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator PPCA; valid parameters are {valid}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if not (value is defaults[name] or (type(value) is type(defaults[name])
+                                                      and value == defaults[name]))]
+        return f"PPCA({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        """Estimator tags for scikit-learn: an unsupervised transformer of dense float64 data."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float64"]), input_tags=InputTags())
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "components_")
+
+    # --- the lecture's names for the fitted arrays -----------------------------
+
+    @property
+    def W(self):
+        """Loading matrix W of shape (D, K): ``components_.T``."""
+        return self.components_.T
+
+    @property
+    def b(self):
+        """Mean b of shape (D,): ``mean_``."""
+        return self.mean_
+
+    @property
+    def sigma2(self):
+        """Noise variance σ²: ``noise_variance_``."""
+        return self.noise_variance_
 
     # --- building a model ------------------------------------------------------
 
@@ -95,40 +217,42 @@ class PPCA:
         return model
 
     def _set_params(self, W, b, sigma2):
-        self.W, self.b, self.sigma2 = W, b, sigma2
+        self.components_, self.mean_, self.noise_variance_ = W.T, b, sigma2
         self.n_features_in_ = W.shape[0]
 
     def _check_fitted(self):
-        if getattr(self, "W", None) is None:
+        if not self.__sklearn_is_fitted__():
             raise ValueError("this PPCA is not fitted yet: call fit(X) (or build it with "
                              "PPCA.from_params / PPCA.load) before using it")
 
     def _check_X(self, X, name="X"):
         self._check_fitted()
-        return check_matrix(X, name, n_features=self.n_features_in_, dtype=np.float64)
+        X = _as_data(X, name)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"{name} has {X.shape[1]} features, but PPCA is expecting "
+                             f"{self.n_features_in_} features as input")
+        return X
 
     # --- fitting ---------------------------------------------------------------
 
-    def fit(self, X, method="closed_form", max_iter=1000, tol=1e-8, rng=None, init=None):
+    def _n_components(self, N, D):
+        """`n_components` checked against the shape (N, D) of the data, in the words scikit-learn's checks expect."""
+        K = check_int(self.n_components, "n_components", 1)
+        for size, what in ((D, "feature"), (N, "sample")):
+            if size <= K:
+                raise ValueError(f"X has {size} {what}(s) (shape={(N, D)}) while a minimum of {K + 1} is "
+                                 f"required: pPCA needs more {what}s than n_components = {K}")
+        return K
+
+    def fit(self, X, y=None):
         r"""Maximum-likelihood fit of W, b and σ² to the rows of `X`.
 
         Parameters
         ----------
         X : array_like of shape (N, D)
             Data, one datapoint per row; N > K and K < D.
-        method : {"closed_form", "em"}
-            Closed-form eigen-solution, or EM from a random start.
-        max_iter : int
-            EM only: maximum number of iterations.
-        tol : float, >= 0
-            EM only: stop when one iteration raises the mean log-likelihood
-            per datapoint by less than `tol` nats.
-        rng : np.random.Generator or int, optional
-            EM only: the random initial W (ignored if `init` is given);
-            None means seed 0, so a fit is reproducible.
-        init : tuple (W0, sigma2_0), optional
-            EM only: starting point, W0 of shape (D, K) and sigma2_0 > 0.
-            By default W0 is random and σ² starts at half the average variance.
+        y : ignored
+            Accepted for scikit-learn's pipelines; pPCA is unsupervised.
 
         Returns
         -------
@@ -171,30 +295,40 @@ class PPCA:
         :math:`-\frac12[D\log 2\pi + \log|C| + \operatorname{tr}(C^{-1}S)]`
         with :math:`\operatorname{tr}(C^{-1}S) = \sigma^{-2}[\operatorname{tr}S - \operatorname{tr}(M^{-1}W^\top SW)]`,
         is recorded in ``history_``; EM guarantees it never decreases.
+
+        Since :math:`W_{new}` is :math:`SW` times a K × K matrix, its columns
+        lie in the span of S W: EM never raises the rank of W. A start W0
+        without full column rank (W0 = 0 is the saddle point where EM stops at
+        once) can therefore never reach the ML solution, whose W has rank K,
+        and is refused.
         """
-        K = check_int(self.n_components, "n_components", 1)
-        check_choice(method, "method", METHODS)
-        X = check_matrix(X, "X", dtype=np.float64)
+        check_choice(self.method, "method", METHODS)
+        max_iter = check_int(self.max_iter, "max_iter", 1)
+        check_positive(self.tol, "tol", strict=False)
+        rng = as_generator(0 if self.random_state is None else self.random_state, "random_state")
+        X = _as_data(X)
         N, D = X.shape
-        if K >= D:
-            raise ValueError(f"n_components must be < D = {D} (the number of columns of X); got {K}")
-        if N <= K:
-            raise ValueError(f"X must have more rows than n_components = {K}; got shape {X.shape}")
+        K = self._n_components(N, D)
         b = X.mean(axis=0)                                   # (D,)  the ML mean, PRML §12.2.1
         Xc = X - b                                           # (N, D)
-        trace_S = np.sum(Xc * Xc) / N
-        if method == "closed_form":
+        with np.errstate(over="ignore"):
+            trace_S = np.sum(Xc * Xc) / N
+        if not np.isfinite(trace_S):
+            raise ValueError(f"X overflows float64: its squared deviations from the mean are too large "
+                             f"(largest |x| = {np.abs(X).max():.3g}); rescale X")
+        if self.method == "closed_form":
             W, sigma2 = self._fit_closed_form(Xc, K, trace_S)
         else:
-            max_iter = check_int(max_iter, "max_iter", 1)
-            check_positive(tol, "tol", strict=False)
-            if init is not None:
-                init = self._check_init(init, D, K)
-            W, sigma2 = self._fit_em(Xc, K, trace_S, max_iter, tol, as_generator(0 if rng is None else rng), init)
+            init = None if self.init is None else self._check_init(self.init, D, K)
+            W, sigma2 = self._fit_em(Xc, K, trace_S, max_iter, self.tol, rng, init)
         self._set_params(W, b, sigma2)
-        if method == "closed_form":
-            self.history_, self.n_iter_, self.converged_ = np.array([self.score(X)]), 0, True
+        if self.method == "closed_form":
+            self.history_, self.n_iter_, self.converged_ = np.array([self.score(X)]), 1, True
         return self
+
+    def fit_transform(self, X, y=None):
+        """:meth:`fit` to `X`, then :meth:`transform` it: the posterior means, shape (N, K)."""
+        return self.fit(X).transform(X)
 
     @staticmethod
     def _check_sigma2(sigma2, trace_S, D):
@@ -223,6 +357,10 @@ class PPCA:
         W0 = check_array(init[0], "init W0", ndim=2, dtype=np.float64)
         if W0.shape != (D, K):
             raise ValueError(f"init W0 must have shape (D, K) = ({D}, {K}); got {W0.shape}")
+        rank = np.linalg.matrix_rank(W0)
+        if rank < K:
+            raise ValueError(f"init W0 must have full column rank K = {K}; got rank {rank}: EM never raises "
+                             f"the rank of W, so it could not leave this start (W0 = 0 is a saddle point)")
         check_positive(init[1], "init sigma2_0")
         return W0.copy(), float(init[1])
 
@@ -310,17 +448,25 @@ class PPCA:
         Xc = X - self.b                                      # (N, D)
         M, L = self._M()
         D, K = self.W.shape
-        y = np.linalg.solve(L, (Xc @ self.W).T)              # (K, N)  L⁻¹ Wᵀ(x − b)
-        quad = (np.sum(Xc * Xc, axis=1) - np.sum(y * y, axis=0)) / self.sigma2  # (N,)
+        with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below, by name
+            y = np.linalg.solve(L, (Xc @ self.W).T)          # (K, N)  L⁻¹ Wᵀ(x − b)
+            quad = (np.sum(Xc * Xc, axis=1) - np.sum(y * y, axis=0)) / self.sigma2  # (N,)
         logdet_C = (D - K) * np.log(self.sigma2) + 2 * np.log(np.diag(L)).sum()
-        return -0.5 * (D * LOG_2PI + logdet_C + quad)
+        log_px = -0.5 * (D * LOG_2PI + logdet_C + quad)
+        if not np.isfinite(log_px).all():   # finite x has a finite density: inf or NaN is overflow
+            raise ValueError(f"X overflows float64 in log p(x): its squared distance from b is too large "
+                             f"(largest |x - b| = {np.abs(Xc).max():.3g}); rescale X")
+        return log_px
 
     def score_samples(self, X):
         """Alias of :meth:`log_likelihood` (scikit-learn's name): log p(x) per row, shape (N,)."""
         return self.log_likelihood(X)
 
-    def score(self, X):
-        """Mean exact log-likelihood per datapoint over the rows of `X`, in nats (float)."""
+    def score(self, X, y=None):
+        """Mean exact log-likelihood per datapoint over the rows of `X`, in nats (float); `y` is ignored.
+
+        The score ``GridSearchCV`` maximises by default: the held-out log-likelihood.
+        """
         return float(np.mean(self.log_likelihood(X)))
 
     def posterior(self, X):
@@ -373,8 +519,22 @@ class PPCA:
         r"""Posterior means :math:`E[z|x_n] = M^{-1}W^\top(x_n-b)`, shape (N, K) (PRML eq. 12.48)."""
         return self.posterior(X)[0]
 
+    def inverse_transform(self, Z):
+        r"""Means :math:`E[x|z_n] = Wz_n + b` of the decoder :math:`p(x|z)`, shape (N, D).
+
+        Parameters
+        ----------
+        Z : array_like of shape (N, K)
+            Latent codes, e.g. the output of :meth:`transform`.
+        """
+        self._check_fitted()
+        Z = _as_data(Z, "Z")
+        if Z.shape[1] != self.components_.shape[0]:
+            raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
+        return Z @ self.components_ + self.mean_
+
     def reconstruct(self, X):
-        r"""Reconstructions :math:`W\,E[z|x_n] + b`, shape (N, D).
+        r"""Reconstructions :math:`W\,E[z|x_n] + b`, shape (N, D): ``inverse_transform(transform(X))``.
 
         Notes
         -----
@@ -382,7 +542,7 @@ class PPCA:
         posterior mean is shrunk towards 0 by the prior (PRML §12.2.1, text
         after eq. 12.48); the shrinkage vanishes as σ² → 0.
         """
-        return self.transform(X) @ self.W.T + self.b
+        return self.inverse_transform(self.transform(X))
 
     # --- the ELBO of any Gaussian q, and its gap ------------------------------
 

@@ -527,3 +527,26 @@ class VAE:
         shape or not finite.
         """
         return load_model(cls, path, "VAE")
+
+    # --- scikit-learn's habits --------------------------------------------------
+
+    def fit(self, X, X_valid=None, **kwargs):
+        """Train on the rows of `X` with :func:`numvae.train.fit` and return ``self``.
+
+        `X_valid` and the keyword arguments (``epochs``, ``batch_size``, ``lr``,
+        ``kl_warmup_epochs``, ``seed``, ``checkpoint``, ...) are those of
+        :func:`numvae.train.fit`; its :class:`~numvae.train.History` is kept as
+        ``history_``. ``model.fit(X).transform(X)`` then reads as in scikit-learn.
+        """
+        from numvae import train   # on use: a top-level import would turn any import of vae by train into a cycle
+
+        self.history_ = train.fit(self, X, X_valid, **kwargs)
+        return self
+
+    def score_samples(self, X, k=1000, rng=None):
+        r"""scikit-learn's name for :meth:`log_likelihood`: importance-sampled :math:`\log p_\theta(x)`, shape (N,)."""
+        return self.log_likelihood(X, k=k, rng=rng)
+
+    def transform(self, X):
+        r"""Posterior means :math:`\mu_\phi(x) = E_q[z|x]` per row, shape (N, K): the first output of :meth:`encode`."""
+        return self.encode(X)[0]

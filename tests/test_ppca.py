@@ -2,15 +2,24 @@
 
 References: scipy's multivariate normal with the full D × D covariance, direct
 Gaussian conditioning of the joint N([z; x]) with np.linalg.solve, Monte Carlo
-estimates of the ELBO, and the true parameters of synthetic data. pPCA data are
+estimates of the ELBO, the true parameters of synthetic data, and (when it is
+installed) scikit-learn: its estimator checks, its PCA's probabilistic model
+and a GridSearchCV against ``numvae compare``'s own numbers. pPCA data are
 generated here with NumPy (x = W z + b + sqrt(sigma2) eps), not by numvae.
 """
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from scipy import stats
 
+from numvae.compare import compare, load_dequantized
 from numvae.io import save_checkpoint
 from numvae.ppca import PPCA
 from strategies import ppca_problems
@@ -63,7 +72,7 @@ def test_closed_form_and_em_agree(N, D, K):
     W, b, sigma2 = random_model(rng, D=D, K=K, sigma2=0.5)
     X = make_data(rng, N, W, b, sigma2)
     cf = PPCA(K).fit(X)
-    em = PPCA(K).fit(X, method="em", max_iter=20000, tol=1e-13, rng=3)
+    em = PPCA(K, method="em", max_iter=20000, tol=1e-13, random_state=3).fit(X)
     assert em.converged_ and em.n_iter_ < 20000
     # Near the maximum the log-likelihood is quadratic in the parameters, so a
     # 1e-9 nats gap allows parameter errors of ~1e-4: compare them at 1e-3.
@@ -84,7 +93,7 @@ def test_em_log_likelihood_never_decreases(seed):
     rng = np.random.default_rng(seed)
     W, b, sigma2 = random_model(rng, D=10, K=4, sigma2=1.0)
     X = make_data(rng, 200, W, b, sigma2)
-    h = PPCA(4).fit(X, method="em", max_iter=300, tol=0.0, rng=seed).history_
+    h = PPCA(4, method="em", max_iter=300, tol=0.0, random_state=seed).fit(X).history_
     scale = np.abs(h).max()
     assert np.all(np.diff(h) >= -1e-10 * scale), np.diff(h).min()
     assert h[-1] > h[0] + 0.1   # and it actually moved up from the random start
@@ -110,7 +119,7 @@ def test_one_em_step_matches_the_data_form(N, D):
     X = rng.normal(size=(N, D)) * rng.uniform(0.5, 3, size=D)
     W0, s0 = rng.normal(size=(D, 2)), 0.8
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        model = PPCA(2).fit(X, method="em", max_iter=1, tol=0.0, init=(W0, s0))
+        model = PPCA(2, method="em", max_iter=1, tol=0.0, init=(W0, s0)).fit(X)
     W1, s1 = em_step_from_expectations(X, W0, s0)
     np.testing.assert_allclose(model.W, W1, rtol=1e-10, atol=1e-12)
     assert model.sigma2 == pytest.approx(s1, rel=1e-10)
@@ -118,7 +127,7 @@ def test_one_em_step_matches_the_data_form(N, D):
 
 def test_em_warns_when_not_converged(data):
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        model = PPCA(2).fit(data, method="em", max_iter=2, tol=0.0, rng=0)
+        model = PPCA(2, method="em", max_iter=2, tol=0.0, random_state=0).fit(data)
     assert not model.converged_ and model.n_iter_ == 2
 
 
@@ -166,7 +175,7 @@ def test_fit_returns_self_and_sets_attributes(data):
     model = PPCA(2)
     assert model.fit(data) is model
     assert model.W.shape == (6, 2) and model.b.shape == (6,) and isinstance(model.sigma2, float)
-    assert model.n_iter_ == 0 and model.converged_
+    assert model.n_iter_ == 1 and model.converged_
 
 
 # --- posterior -----------------------------------------------------------------
@@ -342,9 +351,9 @@ def test_n_components_must_be_a_positive_int(data, k):
 
 
 def test_fit_rejects_bad_data_and_options(data):
-    with pytest.raises(ValueError, match="n_components must be < D = 6"):
+    with pytest.raises(ValueError, match=r"X has 6 feature\(s\) \(shape=\(300, 6\)\) while a minimum of 7"):
         PPCA(6).fit(data)
-    with pytest.raises(ValueError, match="more rows than n_components = 2"):
+    with pytest.raises(ValueError, match=r"X has 2 sample\(s\) \(shape=\(2, 6\)\) while a minimum of 3"):
         PPCA(2).fit(data[:2])
     with pytest.raises(ValueError, match="no variance outside"):
         PPCA(2).fit(data[:3])    # 3 centred points span only 2 dimensions: σ² = 0
@@ -358,15 +367,17 @@ def test_fit_rejects_bad_data_and_options(data):
     with pytest.raises(ValueError, match="X must be a 2-D array"):
         PPCA(2).fit(data[0])
     with pytest.raises(ValueError, match="method must be one of"):
-        PPCA(2).fit(data, method="svd")
+        PPCA(2, method="svd").fit(data)
     with pytest.raises(ValueError, match="max_iter must be an integer >= 1"):
-        PPCA(2).fit(data, method="em", max_iter=0)
+        PPCA(2, method="em", max_iter=0).fit(data)
     with pytest.raises(ValueError, match="tol must be a finite number >= 0"):
-        PPCA(2).fit(data, method="em", tol=-1.0)
+        PPCA(2, method="em", tol=-1.0).fit(data)
+    with pytest.raises(ValueError, match="random_state must be a numpy.random.Generator or a non-negative int"):
+        PPCA(2, method="em", random_state=-1).fit(data)
     with pytest.raises(ValueError, match=r"init W0 must have shape \(D, K\) = \(6, 2\)"):
-        PPCA(2).fit(data, method="em", init=(np.ones((6, 3)), 1.0))
+        PPCA(2, method="em", init=(np.ones((6, 3)), 1.0)).fit(data)
     with pytest.raises(ValueError, match="init sigma2_0 must be a finite number > 0"):
-        PPCA(2).fit(data, method="em", init=(np.ones((6, 2)), 0.0))
+        PPCA(2, method="em", init=(np.eye(6, 2), 0.0)).fit(data)
 
 
 @pytest.mark.parametrize("call", [
@@ -382,7 +393,7 @@ def test_methods_need_a_fitted_model_and_the_right_width(data, call):
     with pytest.raises(ValueError, match="not fitted yet"):
         call(PPCA(2), data)
     model = PPCA(2).fit(data)
-    with pytest.raises(ValueError, match=r"X must have shape \(N, 6\) for this model; got \(300, 5\)"):
+    with pytest.raises(ValueError, match="X has 5 features, but PPCA is expecting 6 features as input"):
         call(model, data[:, :5])
 
 
@@ -417,3 +428,188 @@ def test_from_params_validates():
         PPCA.from_params(np.ones((4, 2)), np.zeros(3), 1.0)
     with pytest.raises(ValueError, match=r"W must have shape \(D, K\) with 1 <= K < D"):
         PPCA.from_params(np.ones((2, 2)), np.zeros(2), 1.0)
+
+
+# --- EM from a start it cannot leave, data that overflow (issue: silent results) ---
+
+@pytest.mark.parametrize("W0", [np.zeros((6, 2)), np.outer(np.arange(1.0, 7.0), [1.0, -2.0])])
+def test_em_refuses_an_init_without_full_column_rank(data, W0):
+    # W = 0 is a fixed point of EM (a saddle of the likelihood): W_new = S W (...)⁻¹ = 0. From it
+    # EM would stop after its first step and report converged_ = True at a useless model.
+    with pytest.raises(ValueError, match=r"init W0 must have full column rank K = 2; got rank [01]"):
+        PPCA(2, method="em", init=(W0, 1.0)).fit(data)
+
+
+def test_em_step_never_raises_the_rank_of_W(data):
+    # Why a rank-deficient start is refused: with the data-form EM step (PRML 12.54-12.57,
+    # written independently above), a rank-1 W0 stays rank 1, so EM can never reach the
+    # rank-2 maximum-likelihood W.
+    W0 = np.outer(np.arange(1.0, 7.0), [1.0, -2.0])
+    W1, _ = em_step_from_expectations(data, W0, 1.0)
+    assert np.linalg.matrix_rank(W1) == 1
+    assert np.linalg.matrix_rank(PPCA(2).fit(data).W) == 2
+
+
+def test_overflowing_data_say_overflow_not_no_variance(data):
+    with pytest.raises(ValueError, match="X overflows float64"):
+        PPCA(2).fit(data * 1e200)
+    with pytest.raises(ValueError, match="X overflows float64"):
+        PPCA(2, method="em").fit(data * 1e200)
+    model = PPCA(2).fit(data)
+    with pytest.raises(ValueError, match=r"X overflows float64 in log p\(x\)"):
+        model.score_samples(data * 1e200)
+    # The largest scale that does not overflow still fits, with every quantity scaled
+    # as the model says: σ² by c², the log-likelihood shifted by −D log c.
+    c = 1e150
+    big = PPCA(2).fit(data * c)
+    assert big.sigma2 == pytest.approx(model.sigma2 * c ** 2, rel=1e-9)
+    np.testing.assert_allclose(big.score_samples(data * c), model.score_samples(data) - 6 * np.log(c),
+                               rtol=1e-9)
+
+
+# --- the scikit-learn estimator protocol, without scikit-learn -------------------
+
+def test_hyper_parameters_live_in_init_and_round_trip():
+    model = PPCA()
+    assert model.get_params() == {"n_components": 1, "method": "closed_form", "max_iter": 1000, "tol": 1e-8,
+                                  "random_state": None, "init": None}
+    assert repr(model) == "PPCA()"
+    assert model.set_params(n_components=3, method="em", random_state=7) is model
+    assert repr(model) == "PPCA(n_components=3, method='em', random_state=7)"
+    assert PPCA(**model.get_params()).get_params() == model.get_params()
+    assert PPCA(3).n_components == 3                      # K positional still works
+    with pytest.raises(ValueError, match="Invalid parameter 'K' for estimator PPCA"):
+        model.set_params(K=2)
+    # __init__ and set_params only store: even a nonsense value waits for fit to be refused.
+    bad = PPCA(n_components="two")
+    with pytest.raises(ValueError, match="n_components must be an integer >= 1"):
+        bad.fit(np.ones((5, 3)))
+    assert not hasattr(bad, "components_")
+
+
+def test_fitted_attributes_have_scikit_learn_names_and_factor_analysis_scaling(data):
+    y = np.arange(len(data))
+    model = PPCA(2)
+    assert not hasattr(model, "components_") and not hasattr(model, "n_features_in_")
+    assert model.fit(data, y) is model                    # y accepted and ignored
+    assert model.components_.shape == (2, 6) and model.n_features_in_ == 6
+    assert np.shares_memory(model.components_, model.W) and np.array_equal(model.components_, model.W.T)
+    assert model.mean_ is model.b and model.noise_variance_ == model.sigma2
+    # Loadings scaled as in FactorAnalysis: row k has squared length λ_k − σ² (λ from eigvalsh
+    # of the 1/N covariance, independently of the SVD the fit uses), rows mutually orthogonal.
+    S = np.cov(data.T, bias=True)
+    lam = np.linalg.eigvalsh(S)[::-1]
+    assert model.sigma2 == pytest.approx(lam[2:].mean(), rel=1e-12)
+    G = model.components_ @ model.components_.T
+    np.testing.assert_allclose(np.diag(G), lam[:2] - lam[2:].mean(), rtol=1e-10)
+    assert abs(G[0, 1]) < 1e-10 * G[0, 0]
+    assert not np.allclose(np.diag(G), 1.0)               # not orthonormal, unlike PCA's
+    np.testing.assert_array_equal(model.fit_transform(data), model.transform(data))
+
+
+def test_inverse_transform_is_the_decoder_mean():
+    rng = np.random.default_rng(13)
+    W, b, sigma2 = random_model(rng, D=5, K=2)
+    model = PPCA.from_params(W, b, sigma2)
+    Z = rng.normal(size=(7, 2))
+    np.testing.assert_allclose(model.inverse_transform(Z), Z @ W.T + b, rtol=1e-14)
+    X = make_data(rng, 7, W, b, sigma2)
+    np.testing.assert_array_equal(model.reconstruct(X), model.inverse_transform(model.transform(X)))
+    with pytest.raises(ValueError, match="Z has 3 columns, but this PPCA has 2 components"):
+        model.inverse_transform(np.zeros((7, 3)))
+    with pytest.raises(ValueError, match="not fitted yet"):
+        PPCA(2).inverse_transform(Z)
+
+
+def test_bad_data_in_scikit_learn_words_naming_the_argument(data):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ValueError, match="X: Complex data not supported"):
+        PPCA(2).fit(data + 1j)
+    obj = data.astype(object)
+    np.testing.assert_array_equal(PPCA(2).fit(obj).W, PPCA(2).fit(data).W)  # numbers in an object array are fine
+    obj[0, 0] = {"a": 1}
+    with pytest.raises(TypeError, match="X must hold numbers: .*argument must be a string or a real number"):
+        PPCA(2).fit(obj)
+    with pytest.raises(ValueError, match="X must be a numeric array; got list"):
+        PPCA(1).fit([[1.0, 2.0], [3.0]])
+    with pytest.raises(TypeError, match="X is a sparse matrix, but PPCA needs dense data"):
+        PPCA(2).fit(scipy_sparse.csr_matrix(data))
+    model = PPCA(2).fit(data)
+    with pytest.raises(ValueError, match=r"X must be a 2-D array; got shape \(6,\). Reshape your data"):
+        model.transform(data[0])
+    with pytest.raises(ValueError, match=r"X has 1 sample\(s\) \(shape=\(1, 6\)\) while a minimum of 2"):
+        PPCA(1).fit(data[:1])
+
+
+def test_scikit_learn_is_not_imported_to_fit_and_use_a_ppca():
+    code = ("import sys, numpy as np; from numvae.ppca import PPCA; "
+            "m = PPCA(1).fit(np.random.default_rng(0).normal(size=(9, 3))); m.score(m.sample(4, rng=0)); "
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'sklearn'))")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+# --- against scikit-learn (a test-only reference) ---------------------------------
+
+@pytest.fixture(scope="module")
+def sklearn():
+    return pytest.importorskip("sklearn", reason="scikit-learn, a test-only reference, is not installed")
+
+
+@pytest.mark.parametrize("params", [{}, {"n_components": 1, "method": "em", "random_state": 0}])
+def test_check_estimator_passes(sklearn, params):
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "does not inherit from BaseEstimator": on purpose, no dependency
+        results = check_estimator(PPCA(**params), on_fail=None)
+    not_passed = {r["check_name"]: r for r in results if r["status"] != "passed"}
+    # The one check that may be skipped needs SCIPY_ARRAY_API=1 set before SciPy is imported
+    # (with it, it passes too); nothing is allowed to fail.
+    assert set(not_passed) <= {"check_array_api_input"}, {k: repr(r["exception"]) for k, r in not_passed.items()}
+    assert all(r["status"] == "skipped" for r in not_passed.values())
+    assert len(results) >= 40
+
+
+def test_clone_gives_an_unfitted_copy_with_the_same_parameters(sklearn, data):
+    from sklearn.base import clone
+
+    model = PPCA(3, method="em", tol=1e-10, random_state=4).fit(data)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "components_")
+    np.testing.assert_array_equal(copy.fit(data).W, model.W)   # same seed, same fit
+
+
+def test_grid_search_on_compares_split_reproduces_compares_ppca_scores(sklearn):
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+    latent = (2, 8, 32, 60)
+    result = compare("digits", latent=latent, epochs=1, k=1, hidden=(4,), seed=0)   # VAEs barely trained: unused
+    want = dict(zip(*result.column("test_loglik", "pPCA")))
+    X_train, _, X_test, _, _ = load_dequantized("digits", seed=0)
+    X = np.vstack([X_train, X_test])
+    fold = np.r_[np.full(len(X_train), -1), np.zeros(len(X_test))]   # -1: always train; 0: the test fold
+    search = GridSearchCV(PPCA(), {"n_components": list(latent)}, cv=PredefinedSplit(fold), refit=False).fit(X)
+    got = dict(zip(search.cv_results_["param_n_components"], search.cv_results_["mean_test_score"]))
+    for K in latent:
+        assert got[K] == pytest.approx(want[K], abs=1e-9), K
+    # Held-out log-likelihood still rises at K = 60, so the winner is the largest K.
+    assert np.all(np.diff([want[K] for K in latent]) > 0) and search.best_params_ == {"n_components": 60}
+
+
+@pytest.mark.parametrize("K", [2, 16])
+def test_log_likelihood_matches_scikit_learn_pca_after_rescaling(sklearn, K):
+    from sklearn.decomposition import PCA
+
+    X_train, _, X_test, _, _ = load_dequantized("digits", seed=0)
+    N = len(X_train)
+    ours = PPCA(K).fit(X_train)
+    pca = PCA(n_components=K, svd_solver="full").fit(X_train)
+    # PCA's probabilistic model uses the N − 1 covariance: every variance is ours times N / (N − 1).
+    c = N / (N - 1)
+    assert pca.noise_variance_ == pytest.approx(ours.noise_variance_ * c, rel=1e-10)
+    rescaled = PPCA.from_params(ours.W * np.sqrt(c), ours.b, ours.sigma2 * c)
+    np.testing.assert_allclose(rescaled.score_samples(X_test), pca.score_samples(X_test), rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(ours.components_.T @ ours.components_ + ours.sigma2 * np.eye(64),
+                               pca.get_covariance() / c, rtol=1e-9, atol=1e-12)
