@@ -31,7 +31,9 @@ _SUBMODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.nam
 # Top-level name -> the module it comes from.
 _SHORTCUTS = {"VAE": "vae", "PPCA": "ppca", "fit": "train"}
 
-__all__ = ["__version__", *_SHORTCUTS, *_SUBMODULES]
+# The shortcuts are left out of __all__: a star import or pdoc would import
+# their modules through it. They are in dir(numvae) and documented above.
+__all__ = ["__version__", *_SUBMODULES]
 
 
 def __getattr__(name):
@@ -44,4 +46,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SHORTCUTS))

@@ -69,12 +69,21 @@ class Comparison:
         return [r["latent"] for r in rows], [r[name] for r in rows]
 
     def to_csv(self):
+        """The rows as CSV text: a header of ``COLUMNS``, then one line per row.
+
+        Numbers keep 6 significant digits; a missing value (pPCA's ``k``) is
+        an empty cell. ``write_report`` saves it as ``comparison.csv``.
+        """
         lines = [",".join(COLUMNS)]
         for r in self.rows:
             lines.append(",".join(_fmt(r[c], csv=True) for c in COLUMNS))
         return "\n".join(lines) + "\n"
 
     def to_markdown(self):
+        """The rows as a Markdown table (2 decimals, ``—`` for a missing value) and a line saying what produced them.
+
+        This is the table ``numvae compare`` prints and saves as ``comparison.md``.
+        """
         head = ["model", "K", "test log p(x) (nats)", "bits/dim", "test ELBO (nats)",
                 "log p(x) − ELBO", "IS samples k", "seconds"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -136,6 +136,7 @@ class History:
                 self.columns[f] = list(columns[f])
 
     def append(self, row):
+        """Add one epoch: `row` is a dict with every field of ``FIELDS`` (a ValueError names those missing)."""
         missing = set(self.FIELDS) - set(row)
         if missing:
             raise ValueError(f"row is missing fields {sorted(missing)}")
@@ -158,6 +159,7 @@ class History:
         return [{f: self.columns[f][i] for f in self.FIELDS} for i in range(len(self))]
 
     def to_dict(self):
+        """``{field: [per-epoch values]}``, a copy (what :meth:`to_json` writes)."""
         return {f: list(v) for f, v in self.columns.items()}
 
     def to_csv(self, path):

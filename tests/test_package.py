@@ -29,6 +29,7 @@ def test_shortcuts_are_the_objects_of_their_modules():
     from numvae.vae import VAE
 
     assert numvae.VAE is VAE and numvae.PPCA is PPCA and numvae.fit is fit
+    assert {"VAE", "PPCA", "fit"} <= set(dir(numvae))
 
 
 def test_no_top_level_name_shadows_a_module():
