@@ -92,3 +92,10 @@ def test_train_data_root_reaches_the_digits(tmp_path, capsys):
     assert cli.main(["train", "--data-root", str(tmp_path), "--hidden", "4", "--z-dim", "2", "--epochs", "1",
                      "--batch-size", "8", "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert "digits: 16 train / 4 valid rows" in capsys.readouterr().out
+
+
+def test_bench_activation_choices_are_the_hidden_activations_of_numvae_nn():
+    from numvae.nn import ACTIVATIONS
+
+    (activation,) = [a for a in _options(PARSERS["numvae bench"]) if a.dest == "activation"]
+    assert set(activation.choices) == set(ACTIVATIONS) - {"identity"}

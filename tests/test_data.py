@@ -446,9 +446,18 @@ def test_cli_data_fetch_saves_into_the_user_cache_where_loaders_find_it(server, 
     monkeypatch.setitem(data.MD5, "mnist", checksums)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cli.main(["data", "fetch", "mnist"]) == 0
-    assert sorted(p.name for p in (tmp_path / "xdg" / "numvae" / "mnist").iterdir()) == sorted(checksums)
+    fetched = tmp_path / "xdg" / "numvae" / "mnist"
+    assert sorted(p.name for p in fetched.iterdir()) == sorted(checksums)
     X, _ = data.load_mnist_like("mnist", "train")
     np.testing.assert_array_equal(X, train_images.reshape(5, 784) / 255.0)
+    # Progress on stderr, whole lines (not a terminal here): each file's first status, with its size known.
+    err = capsys.readouterr().err
+    assert "\r" not in err and len(err.splitlines()) == 4
+    assert all(line.split()[1] == "100%" and "MiB" in line and "ETA" in line for line in err.splitlines())
+    for f in fetched.iterdir():
+        f.unlink()
+    assert cli.main(["data", "fetch", "mnist", "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and len(list(fetched.iterdir())) == 4
 
 
 def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
