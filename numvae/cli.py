@@ -252,7 +252,8 @@ def _add_compare(p):
     p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")
     p.add_argument("--batch-size", type=int, default=32, help="minibatch size of the VAEs' training")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    p.add_argument("--k", type=int, default=500, help="importance samples per test image for the VAE log p(x)")
+    p.add_argument("--k", type=int, default=500, metavar="k",
+                   help="importance samples per test image for the VAE log p(x)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
                    help="folder for comparison.csv, comparison.md and the figures (created)")
@@ -286,7 +287,8 @@ def _add_bench(p):
     p.add_argument("--warmup-steps", type=int, default=20,
                    help="untimed training steps before timing (not the KL warm-up)")
     _alias(p, "--warmup", "warmup_steps", type=int)
-    p.add_argument("--k", type=int, default=1000, help="importance samples of the timed log_likelihood (0: skip it)")
+    p.add_argument("--k", type=int, default=1000, metavar="k",
+                   help="importance samples of the timed log_likelihood (0: skip it)")
     _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--only", action="store_true",
