@@ -136,6 +136,7 @@ def _find_file(folder, stem):
 
 
 def _how_to_get(name):
+    """One sentence on how to get `name` when no folder of the search order holds it."""
     if name == "digits":
         return ("The digits ship inside numvae, so the install is incomplete: reinstall numvae, "
                 f"or pass root= / set ${ENV_VAR} to a folder holding {DIGITS_STEM}.gz")

@@ -250,6 +250,18 @@ def test_cache_dir_follows_xdg_and_falls_back_to_home(tmp_path, monkeypatch):
         assert data.cache_dir() == tmp_path / "home" / ".cache" / "numvae"
 
 
+def test_digits_not_found_names_every_place_and_says_to_reinstall(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", tmp_path / "gone")
+    with pytest.raises(FileNotFoundError, match="digits not found") as err:
+        data.load_digits(root=tmp_path / "root")
+    msg = str(err.value)
+    for place in (tmp_path / "root", data.cache_dir(), tmp_path / "gone"):
+        assert str(place) in msg
+    assert "reinstall numvae" in msg and "/usr/share/datasets" not in msg
+    with pytest.raises(ValueError, match="split must be None for the digits"):
+        data.locate("digits", "train")
+
+
 def test_digits_data_root_is_searched_first(tmp_path):
     (tmp_path / "digits").mkdir()
     with gzip.open(tmp_path / "digits" / "digits.csv.gz", "wt") as f:
