@@ -54,11 +54,12 @@ def test_the_wheel_carries_the_data_and_the_licences(installed):
     for f in ("numvae/_embedded/digits.csv.gz", "numvae/_embedded/fashion-mnist/t10k-images-idx3-ubyte.gz",
               "numvae/_embedded/fashion-mnist/t10k-labels-idx1-ubyte.gz"):
         assert f in names
-    licences = {n.split(".dist-info/")[1]: n for n in names if ".dist-info/licenses/" in n}
-    assert set(licences) == {"licenses/LICENSE", "licenses/data/README.md"}
+    # setuptools puts license_files in .dist-info/licenses/ (PEP 639) or, before version 77, in .dist-info/.
+    licences = {Path(n).name: n for n in names if ".dist-info/" in n and Path(n).name in ("LICENSE", "README.md")}
+    assert set(licences) == {"LICENSE", "README.md"}
     with zipfile.ZipFile(wheel) as z:
-        assert "MIT License" in z.read(licences["licenses/LICENSE"]).decode()
-        data_readme = z.read(licences["licenses/data/README.md"]).decode()
+        assert "MIT License" in z.read(licences["LICENSE"]).decode()
+        data_readme = z.read(licences["README.md"]).decode()
     assert "CC BY 4.0" in data_readme and "Permission is hereby granted" in data_readme  # UCI and Fashion-MNIST's MIT
     assert not any(n.startswith("data/") for n in names)
 
