@@ -91,8 +91,9 @@ def _run_data(args):
     except OSError as exc:  # network failures; nothing partial was kept
         print(f"numvae data: error: {exc}", file=sys.stderr)
         return 1
-    print(f"done: load it with numvae.data.load_mnist_like({args.name!r}, 'train') "
-          f"(found there by default) or root={str(dest)!r}")
+    # The default destination is searched by the loaders; another one must be given as root=.
+    root = "" if args.dest is None else f", root={str(dest)!r}"
+    print(f"done: load it with numvae.data.load_mnist_like({args.name!r}, 'train'{root})")
     return 0
 
 

@@ -435,7 +435,7 @@ def test_cli_data_fetch(server, tmp_path, monkeypatch, capsys):
     dest = tmp_path / "dest"
     assert cli.main(["data", "fetch", "mnist", "--dest", str(dest)]) == 0
     assert sorted(p.name for p in dest.iterdir()) == sorted(checksums)
-    assert "load_mnist_like('mnist'" in capsys.readouterr().out
+    assert f"load_mnist_like('mnist', 'train', root={str(dest)!r})" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["data", "fetch", "cifar"])
 
@@ -459,11 +459,13 @@ def test_cli_data_fetch_saves_into_the_user_cache_where_loaders_find_it(server, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cli.main(["data", "fetch", "mnist"]) == 0
     fetched = tmp_path / "xdg" / "numvae" / "mnist"
+    captured = capsys.readouterr()
+    assert "load_mnist_like('mnist', 'train')\n" in captured.out
     assert sorted(p.name for p in fetched.iterdir()) == sorted(checksums)
     X, _ = data.load_mnist_like("mnist", "train")
     np.testing.assert_array_equal(X, train_images.reshape(5, 784) / 255.0)
     # Progress on stderr, whole lines (not a terminal here): each file's first status, with its size known.
-    err = capsys.readouterr().err
+    err = captured.err
     assert "\r" not in err and len(err.splitlines()) == 4
     assert all(line.split()[1] == "100%" and "MiB" in line and "ETA" in line for line in err.splitlines())
     for f in fetched.iterdir():
