@@ -166,7 +166,7 @@ class _Stepper:
         return times
 
 
-def time_train_step(model, X, batch_size, steps=200, warmup=20, seed=0, lr=1e-3):
+def time_train_step(model, X, batch_size, steps=200, warmup_steps=20, seed=0, lr=1e-3):
     """Median wall time of one real training step: gather a batch as ``fit`` does, ``train_step`` with Adam.
 
     The model's parameters change (it trains). Returns ``(median, (q25,
@@ -174,7 +174,7 @@ def time_train_step(model, X, batch_size, steps=200, warmup=20, seed=0, lr=1e-3)
     """
     X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
     stepper = _Stepper(model, X, batch_size, seed, lr)
-    stepper.run(warmup)
+    stepper.run(warmup_steps)
     times = stepper.run(steps)
     q25, q50, q75 = np.percentile(times, [25, 50, 75])
     return float(q50), (float(q25), float(q75)), stepper.losses
@@ -228,7 +228,7 @@ def machine_info():
 
 
 def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dtype="float32",
-          steps=200, warmup=20, ll_k=1000, ll_n=1000, seed=0, data="given", rounds=5):
+          steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, progress=None):
     r"""Measure one architecture: GEMM floor, real step, their ratio, throughput, log-likelihood time, memory.
 
     Parameters
@@ -240,16 +240,20 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     batch_sizes : sequence of int
         One floor and one step timing per batch size.
     dtype : {"float32", "float64"}
-    steps, warmup : int
-        Timed steps (median reported) after `warmup` untimed ones.
+    steps, warmup_steps : int
+        Timed steps (median reported) after `warmup_steps` untimed ones.
     rounds : int
         The steps and as many calls of each matrix product are timed in this
         many alternating rounds.
-    ll_k, ll_n : int
-        ``log_likelihood`` with k = `ll_k` on `ll_n` rows is timed once; 0
-        skips it.
+    k, ll_n : int
+        ``log_likelihood`` with `k` importance samples on `ll_n` rows is
+        timed once; 0 skips it.
     data : str
         Description of `X`, copied into the result.
+    progress : numvae.progress.Progress, optional
+        Gets one :meth:`~numvae.progress.Progress.line` per batch size
+        measured and one for the log-likelihood (the CLI shares one across
+        architectures).
 
     Returns
     -------
@@ -268,9 +272,9 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     """
     check_choice(dtype, "dtype", ("float32", "float64"))
     X = check_matrix(X, "X")
-    steps, warmup = check_int(steps, "steps", 1), check_int(warmup, "warmup", 0)
+    steps, warmup_steps = check_int(steps, "steps", 1), check_int(warmup_steps, "warmup_steps", 0)
     rounds = min(check_int(rounds, "rounds", 1), steps)
-    ll_k, ll_n = check_int(ll_k, "ll_k", 0), check_int(ll_n, "ll_n", 0)
+    k, ll_n = check_int(k, "k", 0), check_int(ll_n, "ll_n", 0)
     hidden = tuple(hidden)
     x_dim = X.shape[1]
     Xd = X.astype(dtype, copy=False)
@@ -285,7 +289,7 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         products = _step_products(x_dim, hidden, z_dim, bs, dtype, seed=seed)
         model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed)
         stepper = _Stepper(model, Xd, bs, seed)
-        stepper.run(warmup)
+        stepper.run(warmup_steps)
         for _, fn in products:
             fn()
         samples, step_times = [[] for _ in products], []
@@ -303,6 +307,9 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
             "epoch_s": step * EPOCH_ROWS / bs, "floor_epoch_s": floor["seconds"] * EPOCH_ROWS / bs,
             "floor_gflops": floor["gflops"], "step_gflops": floor["flops"] / step / 1e9,
             "products": floor["products"]})
+        if progress is not None:
+            progress.line(f"{result['arch']} batch {bs}: step {step * 1e3:.2f} ms, floor "
+                          f"{floor['seconds'] * 1e3:.2f} ms", done=progress.done + 1)
     # Memory of the step: 5 more steps of the last model under tracemalloc.
     batch = Batcher(Xd, bs)
     opt = Adam(model.params)
@@ -314,14 +321,17 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
             train_step(model, opt, batch(np.arange(bs)), rng)
 
     memory = {"step_traced_peak_bytes": _traced_peak(five_steps)}
-    if ll_k and ll_n:
+    if k and ll_n:
         xl = Xd[:ll_n]
         t0 = time.perf_counter()
-        model.log_likelihood(xl, k=ll_k, rng=seed)
+        model.log_likelihood(xl, k=k, rng=seed)
         seconds = time.perf_counter() - t0
         # Memory on a tenth of the rows (peak does not grow with N: the work is blocked).
-        peak = _traced_peak(lambda: model.log_likelihood(xl[:max(1, ll_n // 10)], k=ll_k, rng=seed))
-        result["log_likelihood"] = {"k": ll_k, "n": ll_n, "seconds": seconds, "traced_peak_bytes": peak}
+        peak = _traced_peak(lambda: model.log_likelihood(xl[:max(1, ll_n // 10)], k=k, rng=seed))
+        result["log_likelihood"] = {"k": k, "n": ll_n, "seconds": seconds, "traced_peak_bytes": peak}
+        if progress is not None:
+            progress.line(f"{result['arch']} log_likelihood k={k} on {ll_n} rows: {seconds:.2f} s",
+                          done=progress.done + 1)
     else:
         result["log_likelihood"] = None
     memory["max_rss_bytes"] = _max_rss_bytes()
@@ -331,11 +341,15 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
 
 
 def format_table(results):
-    """A short plain-text table of :func:`bench` results (a list of them)."""
+    """A short plain-text table of :func:`bench` results (a list of them).
+
+    The data the results were measured on is not repeated here: ``numvae
+    bench`` prints it once, before measuring, and each result keeps it under
+    ``"data"``.
+    """
     lines = []
-    first = results[0]
-    m = first["machine"]
-    lines.append(f"numpy {m['numpy']}, {m['blas']}, {m['cpus']} CPUs; data: {first['data']}")
+    m = results[0]["machine"]
+    lines.append(f"numpy {m['numpy']}, {m['blas']}, {m['cpus']} CPUs")
     head = (f"{'architecture':<26}{'dtype':<8}{'batch':>6}{'floor ms':>10}{'step ms':>9}{'ratio':>7}"
             f"{'samples/s':>11}{'s/epoch':>9}{'floor s/ep':>11}{'GFLOP/s':>9}{'ratio p10':>10}")
     lines += [head, "-" * len(head)]

@@ -2,13 +2,47 @@
 
 Each subcommand is a pair of small functions, ``_add_<name>(parser)`` that
 declares its arguments and ``_run_<name>(args)`` that does the work by calling
-the library and returns the exit status. ``COMMANDS`` lists them.
+the library and returns the exit status. ``COMMANDS`` lists them, main job
+first. Every option has a help text, and ``--help`` shows its default.
+
+Option names are the Python names of the same concept with ``-`` for ``_``
+(``--z-dim`` is ``z_dim``, ``--kl-warmup-epochs`` is ``kl_warmup_epochs``,
+``--k`` is the ``k`` of ``log_likelihood``); the few older spellings still
+accepted (``--latent``, ``--kl-warmup``, ``--ll-k``, ``--warmup``) are hidden
+aliases.
 """
 
 import argparse
 import sys
 
 import numvae
+
+# Why the command line trains in float32 while numvae.vae.VAE defaults to float64.
+DTYPE_HELP = ("float32 is the fast path (about twice the speed of float64 on BLAS, as `numvae bench` "
+              "measures); in Python, VAE(...) defaults to float64, the precision gradient checks and the "
+              "lessons need")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's formatter that appends ``(default: X)`` to every option's help.
+
+    An option whose default is None is left alone: its help says what
+    happens when it is not given.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _alias(p, old, dest, **kwargs):
+    """Accept the older option spelling `old` for `dest`, without showing it in --help."""
+    p.add_argument(old, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+
+def _add_quiet(p):
+    p.add_argument("--quiet", action="store_true", help="no progress lines (they go to standard error)")
 
 
 def _add_gradcheck(p):
@@ -29,22 +63,49 @@ def _run_gradcheck(args):
 
 
 def _add_data(p):
-    p.add_argument("action", choices=["fetch"], help="fetch: download and verify the four IDX files")
-    p.add_argument("name", choices=["mnist", "fashion-mnist"], help="which dataset")
-    p.add_argument("--dest", default=None,
-                   help="folder to save into (default: $NUMVAE_DATA/NAME, else numvae's data/NAME)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", formatter_class=HelpFormatter,
+                                 help="show each dataset, where it was found and its size",
+                                 description="Show each dataset, where it was found (or how to get it) "
+                                             "and its size on disk.")
+    listing.add_argument("--data-root", default=None, metavar="DIR",
+                         help="folder searched first, as for train and compare (default: none)")
+    fetch = actions.add_parser("fetch", formatter_class=HelpFormatter,
+                               help="download MNIST or Fashion-MNIST and check their MD5s",
+                               description="Download and verify the four IDX files of MNIST or Fashion-MNIST.")
+    fetch.add_argument("name", choices=["fashion-mnist", "mnist"], help="which dataset")
+    fetch.add_argument("--dest", default=None, metavar="DIR",
+                       help="folder to save into (default: $NUMVAE_DATA/NAME if set, else the user cache, "
+                            "$XDG_CACHE_HOME/numvae/NAME or ~/.cache/numvae/NAME)")
+    _add_quiet(fetch)
 
 
 def _run_data(args):
+    if args.action == "list":
+        return _run_data_list(args)
     from numvae.data import default_fetch_dest, fetch
 
     dest = args.dest if args.dest is not None else default_fetch_dest(args.name)
     try:
-        fetch(args.name, dest, log=print)
+        fetch(args.name, dest, log=print, progress=not args.quiet)
     except OSError as exc:  # network failures; nothing partial was kept
         print(f"numvae data: error: {exc}", file=sys.stderr)
         return 1
-    print(f"done: load it with numvae.data.load_mnist_like({args.name!r}, root={str(dest)!r})")
+    # The default destination is searched by the loaders; another one must be given as root=.
+    root = "" if args.dest is None else f", root={str(dest)!r}"
+    print(f"done: load it with numvae.data.load_mnist_like({args.name!r}, 'train'{root})")
+    return 0
+
+
+def _run_data_list(args):
+    from numvae.data import list_datasets
+
+    rows = list_datasets(args.data_root)
+    print(f"{'dataset':<15}{'split':<7}{'size':>9}  found in")
+    for r in rows:
+        size = f"{r['bytes'] / 1e6:.1f} MB" if r["bytes"] is not None else "-"
+        where = f"{r['found_in']}: {r['folder']}" if r["folder"] else f"NOT FOUND. {r['how_to_get']}"
+        print(f"{r['name']:<15}{r['split'] or '-':<7}{size:>9}  {where}")
     return 0
 
 
@@ -53,28 +114,35 @@ def _add_data_choice(p, digits_help):
     p.add_argument("--data", choices=["digits", "fashion-mnist", "mnist"], default="digits",
                    help=f"digits: the embedded 8x8 UCI digits, {digits_help}; "
                         "fashion-mnist, mnist: the train split for training and the test split for evaluation")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for MNIST-format files")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="folder searched first for any dataset, digits included (default: none; "
+                        "`numvae data list` shows the search order's findings)")
 
 
 def _add_train(p):
     _add_data_choice(p, "split 80/20 into train/valid with --seed")
-    p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli")
+    p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli",
+                   help="likelihood p(x|z) of the decoder")
     p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
-    p.add_argument("--latent", type=int, default=20, help="latent dimension K (2 also draws latent.png, manifold.png)")
+    p.add_argument("--z-dim", type=int, default=20, metavar="K",
+                   help="latent size K, z_dim in Python (2 also draws latent.png, manifold.png)")
+    _alias(p, "--latent", "z_dim", type=int)
     p.add_argument("--epochs", type=int, default=10, help="passes over the training data (10: seconds on digits)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--batch-size", type=int, default=100, help="minibatch size M")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="update rule")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--kl-warmup", type=float, default=0.0, metavar="EPOCHS",
+    p.add_argument("--kl-warmup-epochs", type=float, default=0.0, metavar="EPOCHS",
                    help="epochs of linear KL warm-up from 0 to 1 (Bowman et al. 2015); 0: none")
+    _alias(p, "--kl-warmup", "kl_warmup_epochs", type=float)
     p.add_argument("--free-bits", type=float, default=0.0, metavar="NATS",
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, the split, batches and noise")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--out", default="numvae_run", metavar="DIR", help="output folder (created)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
+    p.add_argument("--out", default="runs/train", metavar="DIR",
+                   help="output folder (created): model.npz, history, figures")
+    _add_quiet(p)
 
 
 def _parse_ints(text, option):
@@ -90,7 +158,7 @@ def _train_data(args):
     from numvae.data import load_digits, load_mnist_like, split
 
     if args.data == "digits":
-        X, y = load_digits()
+        X, y = load_digits(args.data_root)
         (X_tr, _), (X_va, y_va) = split(X, [0.8, 0.2], args.seed, y=y)
         return X_tr, X_va, y_va, f"digits: {len(X_tr)} train / {len(X_va)} valid rows (seeded 80/20 split)"
     X_va, y_va = load_mnist_like(args.data, "test", args.data_root)
@@ -116,13 +184,13 @@ def _run_train(args):
 
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
-    model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.latent, decoder=args.decoder,
+    model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
                 dtype=args.dtype, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
-                      optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup,
+                      optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
                       progress=not args.quiet, checkpoint=out / "model.npz")
     except FloatingPointError as exc:
@@ -178,47 +246,61 @@ def _run_sample(args):
 
 def _add_compare(p):
     _add_data_choice(p, "one seeded 80/20 train/test split")
-    p.add_argument("--latent", default="2,4,8,16", help="latent sizes K, comma-separated")
+    p.add_argument("--z-dim", default="2,4,8,16", metavar="K,...",
+                   help="latent sizes K to compare, comma-separated (z_dim of the VAEs, n_components of pPCA)")
+    _alias(p, "--latent", "z_dim")
     p.add_argument("--hidden", default="128", help="hidden widths of the nonlinear VAE, comma-separated")
     p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="minibatch size of the VAEs' training")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    p.add_argument("--k", type=int, default=500, help="importance samples per test image for the VAE log p(x)")
+    p.add_argument("--k", type=int, default=500, metavar="k",
+                   help="importance samples per test image for the VAE log p(x)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
                    help="folder for comparison.csv, comparison.md and the figures (created)")
+    _add_quiet(p)
 
 
 def _run_compare(args):
     from numvae.compare import compare, write_report
 
-    latent = _parse_ints(args.latent, "--latent")
-    print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(latent)} ...", flush=True)
-    result = compare(args.data, latent=latent, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
+    z_dims = _parse_ints(args.z_dim, "--z-dim")
+    if not args.quiet:
+        print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
+    result = compare(args.data, latent=z_dims, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
                      k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                     data_root=args.data_root, progress=True)
+                     data_root=args.data_root, progress=not args.quiet)
     paths = write_report(result, args.out)
-    print()
     print(result.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
 def _add_bench(p):
-    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (default 400)")
-    p.add_argument("--latent", type=int, default=20, help="latent dimension K")
-    p.add_argument("--activation", default="relu", help="hidden activation")
+    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated")
+    p.add_argument("--z-dim", type=int, default=20, metavar="K", help="latent size K (z_dim)")
+    _alias(p, "--latent", "z_dim", type=int)
+    p.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "softplus", "tanh", "sigmoid"],
+                   help="hidden activation")
     p.add_argument("--batch-size", default="100", help="batch sizes, comma-separated (e.g. 100,500)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
     p.add_argument("--steps", type=int, default=200, help="timed training steps (median reported)")
-    p.add_argument("--warmup", type=int, default=20, help="untimed steps first")
-    p.add_argument("--ll-k", type=int, default=1000, help="importance samples of the timed log_likelihood (0: skip)")
+    p.add_argument("--warmup-steps", type=int, default=20,
+                   help="untimed training steps before timing (not the KL warm-up)")
+    _alias(p, "--warmup", "warmup_steps", type=int)
+    p.add_argument("--k", type=int, default=1000, metavar="k",
+                   help="importance samples of the timed log_likelihood (0: skip it)")
+    _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--only", action="store_true",
                    help="only the architecture given; without it 784-200-200-50 tanh is measured too")
-    p.add_argument("--data-root", default=None, metavar="DIR", help="folder searched first for Fashion-MNIST")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the full results as JSON")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="folder searched first for Fashion-MNIST's train split (default: the search order "
+                        "of `numvae data list`; random data of the same shape if not found)")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write the full results as JSON (default: no file)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and random data")
+    _add_quiet(p)
 
 
 def _run_bench(args):
@@ -226,6 +308,7 @@ def _run_bench(args):
 
     from numvae.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
     from numvae.io import write_text
+    from numvae.progress import Progress
 
     def ints(text, option):
         try:
@@ -233,16 +316,19 @@ def _run_bench(args):
         except ValueError:
             raise ValueError(f"{option} must be comma-separated integers like 100,500; got {text!r}") from None
 
-    archs = [{"hidden": ints(args.hidden, "--hidden"), "z_dim": args.latent, "activation": args.activation}]
+    archs = [{"hidden": ints(args.hidden, "--hidden"), "z_dim": args.z_dim, "activation": args.activation}]
     if not args.only:
         archs += [a for a in DEFAULT_ARCHS[1:] if a != archs[0]]
+    batch_sizes = ints(args.batch_size, "--batch-size")
     X, description = load_bench_data(args.data_root, seed=args.seed)
     print(f"data: {description}", flush=True)
+    # One unit per timed batch size and per timed log_likelihood.
+    tracker = Progress(len(archs) * (len(batch_sizes) + bool(args.k and args.ll_n)), "bench", quiet=args.quiet)
     results = []
     for arch in archs:
-        results.append(bench(X, **arch, batch_sizes=ints(args.batch_size, "--batch-size"), dtype=args.dtype,
-                             steps=args.steps, warmup=args.warmup, ll_k=args.ll_k, ll_n=args.ll_n,
-                             seed=args.seed, data=description))
+        results.append(bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype,
+                             steps=args.steps, warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n,
+                             seed=args.seed, data=description, progress=tracker))
     print(format_table(results))
     if args.json:
         write_text(args.json, json.dumps(results, indent=1) + "\n")
@@ -250,32 +336,54 @@ def _run_bench(args):
     return 0
 
 
-# name -> (help, add_arguments, run)
+# name -> (help, add_arguments, run), in the order of `numvae --help`: the main job first.
 COMMANDS = {
-    "gradcheck": ("check hand-written gradients against central finite differences",
-                  _add_gradcheck, _run_gradcheck),
-    "data": ("fetch MNIST or Fashion-MNIST (downloads, checks MD5s)", _add_data, _run_data),
-    "train": ("train a VAE and write its checkpoint, history and figures", _add_train, _run_train),
-    "sample": ("draw samples from a trained VAE into a PNG grid", _add_sample, _run_sample),
-    "bench": ("time a training step against its matrix-multiply floor, and log_likelihood",
-              _add_bench, _run_bench),
     "compare": ("held-out log-likelihood of pPCA, a linear VAE and a VAE for several latent sizes",
                 _add_compare, _run_compare),
+    "train": ("train a VAE and write its checkpoint, history and figures", _add_train, _run_train),
+    "sample": ("draw samples from a trained VAE into a PNG grid", _add_sample, _run_sample),
+    "gradcheck": ("check hand-written gradients against central finite differences",
+                  _add_gradcheck, _run_gradcheck),
+    "bench": ("time a training step against its matrix-multiply floor, and log_likelihood",
+              _add_bench, _run_bench),
+    "data": ("list the datasets numvae finds, or fetch MNIST or Fashion-MNIST", _add_data, _run_data),
 }
 
 
 def build_parser():
+    """The ``numvae`` argument parser: one subparser per entry of ``COMMANDS``, in that order.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Every option has a help text and its default is shown
+        (:class:`HelpFormatter`).
+    """
     parser = argparse.ArgumentParser(
-        prog="numvae",
+        prog="numvae", formatter_class=HelpFormatter,
         description="Variational autoencoders and probabilistic PCA in pure NumPy.")
     parser.add_argument("--version", action="version", version=f"numvae {numvae.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter))
     return parser
 
 
 def main(argv=None):
+    """Run the ``numvae`` command with `argv` (default: ``sys.argv[1:]``) and return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success; 1 if the work itself failed (a gradient check, a
+        diverged training, a download); 2 for bad arguments or missing files,
+        reported on standard error as ``numvae COMMAND: error: ...``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

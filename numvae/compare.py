@@ -37,6 +37,7 @@ from numvae.checks import check_int, check_positive
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
 from numvae.io import write_text
 from numvae.ppca import PPCA
+from numvae.progress import Progress
 from numvae.train import fit
 from numvae.vae import VAE
 
@@ -68,12 +69,21 @@ class Comparison:
         return [r["latent"] for r in rows], [r[name] for r in rows]
 
     def to_csv(self):
+        """The rows as CSV text: a header of ``COLUMNS``, then one line per row.
+
+        Numbers keep 6 significant digits; a missing value (pPCA's ``k``) is
+        an empty cell. ``write_report`` saves it as ``comparison.csv``.
+        """
         lines = [",".join(COLUMNS)]
         for r in self.rows:
             lines.append(",".join(_fmt(r[c], csv=True) for c in COLUMNS))
         return "\n".join(lines) + "\n"
 
     def to_markdown(self):
+        """The rows as a Markdown table (2 decimals, ``—`` for a missing value) and a line saying what produced them.
+
+        This is the table ``numvae compare`` prints and saves as ``comparison.md``.
+        """
         head = ["model", "K", "test log p(x) (nats)", "bits/dim", "test ELBO (nats)",
                 "log p(x) − ELBO", "IS samples k", "seconds"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -107,7 +117,7 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
         raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
     rng = np.random.default_rng(seed)
     if data == "digits":
-        X, y = load_digits()
+        X, y = load_digits(data_root)
         (X_train, y_train), (X_test, y_test) = split(X, (1 - test_fraction, test_fraction), rng, y=y)
     elif data in LEVELS:
         X_train, y_train = load_mnist_like(data, "train", root=data_root)
@@ -136,6 +146,12 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     lr, batch_size : Adam step size and minibatch size.
     seed : int
         Seeds the split, the dequantization noise, initialization and training.
+    test_fraction : float in (0, 1)
+        Share of the digits held out for testing (MNIST-like sets use their own test split).
+    data_root : str or Path, optional
+        Folder searched first for the data, digits included (:func:`numvae.data.locate`).
+    progress : bool
+        Print a line with the ETA to stderr after each fitted model (:class:`numvae.progress.Progress`).
 
     Returns
     -------
@@ -161,11 +177,13 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     # large wastes the first epochs shrinking it.
     logvar0 = float(np.log(X_train.var(axis=0).mean()))
 
+    tracker = Progress(len(MODELS) * len(latent), "compare", quiet=not progress)
     for K in latent:
         t0 = time.perf_counter()
         ppca = PPCA(K).fit(X_train)
         ll = ppca.log_likelihood(X_test).mean()
         _add_row(result, "pPCA", K, ll, ll, None, time.perf_counter() - t0, ppca)
+        tracker.line(f"K={K:<3} {'pPCA':<10} log p(x) {ll:9.2f} nats (exact)", done=len(result.rows))
 
         for name, hid, var in (("linear VAE", (), "shared"), ("VAE", tuple(hidden), "pixel")):
             t0 = time.perf_counter()
@@ -175,8 +193,7 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
             elbo = model.elbo(X_test, rng=seed)[0].mean()
             ll = model.log_likelihood(X_test, k=k, rng=seed).mean()
             _add_row(result, name, K, ll, elbo, k, time.perf_counter() - t0, model)
-            if progress:
-                print(f"  K={K:<3} {name:<10} log p(x) {ll:9.2f}  ELBO {elbo:9.2f} nats", flush=True)
+            tracker.line(f"K={K:<3} {name:<10} log p(x) {ll:9.2f}  ELBO {elbo:9.2f} nats", done=len(result.rows))
     return result
 
 

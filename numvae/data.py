@@ -1,19 +1,23 @@
 r"""Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
 
 Where the data comes from
-    ``data/`` beside the package holds two small real datasets (see
-    ``data/README.md`` for provenance and licenses): the UCI optical-recognition
-    digits (1797 images of 8x8 pixels, 17 grey levels), read by
-    :func:`load_digits`, and the Fashion-MNIST *test* split (10,000 images of
-    28x28), read by :func:`load_mnist_like`. Larger MNIST-format sets are read
-    from wherever they are installed (Debian's ``dataset-fashion-mnist``
-    package) or downloaded by :func:`fetch` (``numvae data fetch NAME``).
+    Two small real datasets ship inside the package, in ``numvae/_embedded/``
+    (package data, read with :mod:`importlib.resources`, so they are there in
+    a wheel, an sdist, a checkout and an editable install alike; provenance,
+    licences and checksums in the repository's ``data/README.md``): the UCI
+    optical-recognition digits (1797 images of 8x8 pixels, 17 grey levels),
+    read by :func:`load_digits`, and the Fashion-MNIST *test* split (10,000
+    images of 28x28), read by :func:`load_mnist_like`. Larger MNIST-format sets
+    are read from wherever they are installed (Debian's
+    ``dataset-fashion-mnist`` package) or downloaded by :func:`fetch`
+    (``numvae data fetch NAME``) into :func:`download_dir`: ``$NUMVAE_DATA``
+    if set, else the user cache (``$XDG_CACHE_HOME/numvae`` or
+    ``~/.cache/numvae``), never into the installed package.
 
-    The folder is found as ``Path(numvae.__file__).resolve().parent.parent /
-    "data"``, which is right for a source checkout and an editable install
-    (``pip install -e .``) from any working directory. A non-editable install
-    does not carry ``data/``: point ``$NUMVAE_DATA`` at a copy of it, or pass
-    ``root=``.
+    Every loader searches, in order: its ``root=`` argument, ``$NUMVAE_DATA``,
+    the user cache, the embedded data, and (MNIST-like sets only)
+    ``/usr/share/datasets``; :func:`locate` does the search and
+    :func:`list_datasets` (``numvae data list``) reports it.
 
 Synthetic data with a known answer
     :func:`make_ppca_data` samples exactly the pPCA model, so a fitted pPCA (or a
@@ -40,17 +44,20 @@ import os
 import urllib.error
 import urllib.request
 import zlib
+from contextlib import ExitStack
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-import numvae
 from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_positive,
                            check_unit_interval)
 from numvae.io import atomic_open
+from numvae.progress import Progress
 
 __all__ = [
-    "REPO_DATA_DIR", "SYSTEM_DATA_DIR", "MNIST_LIKE", "check_matrix",
+    "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
+    "cache_dir", "download_dir", "locate", "list_datasets",
     "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
     "make_ppca_data", "make_manifold_data",
     "binarize", "dequantize", "dequantized_bits_per_dim", "split",
@@ -58,25 +65,169 @@ __all__ = [
 
 # Module attributes rather than constants inlined in the functions, so tests can
 # point them at temporary folders with monkeypatch.
-REPO_DATA_DIR = Path(numvae.__file__).resolve().parent.parent / "data"
+# The embedded files are package data of `numvae` itself, in a folder that is
+# not a Python package, so the name numvae.data stays free for this module
+# (or a later numvae/data/ package).
+EMBEDDED_DATA_DIR = resources.files("numvae") / "_embedded"
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
 ENV_VAR = "NUMVAE_DATA"
 
+MNIST_LIKE = ("mnist", "fashion-mnist")
+# Every dataset and split numvae can load, in the order `numvae data list` shows them.
+DATASETS = (("digits", None), ("fashion-mnist", "train"), ("fashion-mnist", "test"),
+            ("mnist", "train"), ("mnist", "test"))
+_SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def cache_dir():
+    """numvae's folder in the user cache: ``$XDG_CACHE_HOME/numvae``, else ``~/.cache/numvae``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG base-directory specification says a relative path there is invalid and must be ignored.
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "numvae"
+
+
+def download_dir():
+    """The folder downloads go into: ``$NUMVAE_DATA`` if set, else :func:`cache_dir`."""
+    return Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else cache_dir()
+
 
 def _data_roots(root):
-    """The base folders to search, in order, each with a label for error messages."""
+    """The base folders to search, in order, each with a label for messages."""
     roots = []
     if root is not None:
         roots.append((Path(root), "root="))
     if os.environ.get(ENV_VAR):
         roots.append((Path(os.environ[ENV_VAR]), f"${ENV_VAR}"))
-    roots.append((REPO_DATA_DIR, "numvae's data/ folder"))
+    roots.append((cache_dir(), "the user cache"))
+    roots.append((EMBEDDED_DATA_DIR, "numvae's embedded data"))
     return roots
+
+
+def _file_stems(name, split):
+    """The files of one dataset and split, without the optional ``.gz``."""
+    if name == "digits":
+        if split is not None:
+            raise ValueError(f"split must be None for the digits (one set of 1797 images); got {split!r}")
+        return [DIGITS_STEM]
+    check_choice(split, "split", tuple(_SPLIT_PREFIX))
+    prefix = _SPLIT_PREFIX[split]
+    return [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+
+
+def _search_dirs(name, root):
+    """Folders that may hold `name`'s files, in search order, with labels."""
+    dirs = []
+    for base, label in _data_roots(root):
+        # The named subfolder first: MNIST and Fashion-MNIST use the same file
+        # names, and a subfolder says which one it is.
+        dirs.append((base / name, label))
+        dirs.append((base, label))
+    if name in MNIST_LIKE:
+        dirs.append((SYSTEM_DATA_DIR / name, "the system datasets folder"))
+    return dirs
+
+
+def _find_file(folder, stem):
+    """`folder/stem.gz` or `folder/stem`, whichever exists first, else None."""
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _how_to_get(name):
+    """One sentence on how to get `name` when no folder of the search order holds it."""
+    if name == "digits":
+        return ("The digits ship inside numvae, so the install is incomplete: reinstall numvae, "
+                f"or pass root= / set ${ENV_VAR} to a folder holding {DIGITS_STEM}.gz")
+    apt = "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or " if name == "fashion-mnist" else ""
+    return (f"Get it with {apt}`numvae data fetch {name}` (downloads into {default_fetch_dest(name)}), "
+            f"or pass root= / set ${ENV_VAR} to a folder holding the files")
+
+
+def locate(name, split=None, root=None):
+    r"""Find the files of one dataset: the first folder of the search order that holds all of them.
+
+    Parameters
+    ----------
+    name : {"digits", "mnist", "fashion-mnist"}
+    split : {"train", "test"} or None
+        None for the digits, a split for the MNIST-like sets.
+    root : str or Path, optional
+        Folder searched first.
+
+    Returns
+    -------
+    files : list of Path or importlib.resources Traversable
+        ``[digits.csv.gz]`` or ``[images, labels]``; each may be gzipped or not.
+    label : str
+        Which place of the search order held them (``"root="``, ``"$NUMVAE_DATA"``,
+        ``"the user cache"``, ``"numvae's embedded data"``, ``"the system datasets folder"``).
+
+    Raises
+    ------
+    ValueError
+        Unknown `name` or `split`.
+    FileNotFoundError
+        No folder holds all the files; the message lists every folder tried
+        and how to get the data.
+
+    Notes
+    -----
+    Each base folder is tried as ``<base>/<name>/`` and then ``<base>/``
+    itself: `root`, ``$NUMVAE_DATA``, :func:`cache_dir`, the embedded data
+    (``numvae/_embedded/``) and, for the MNIST-like sets,
+    ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist``).
+    """
+    check_choice(name, "name", ("digits",) + MNIST_LIKE)
+    stems = _file_stems(name, split)
+    tried = []
+    for folder, label in _search_dirs(name, root):
+        files = [_find_file(folder, stem) for stem in stems]
+        if all(f is not None for f in files):
+            return files, label
+        tried.append(f"  {folder} ({label})")
+    what = name if split is None else f"{name} {split} split"
+    need = " and ".join(f"{stem}[.gz]" for stem in stems)
+    raise FileNotFoundError(f"{what} not found: need {need} in one folder. Looked in:\n" + "\n".join(tried)
+                            + f"\n{_how_to_get(name)}.")
+
+
+def list_datasets(root=None):
+    """Where each dataset of ``DATASETS`` is found, and its size: what ``numvae data list`` prints.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Folder searched first, as for the loaders.
+
+    Returns
+    -------
+    list of dict
+        One per (name, split), in the order of ``DATASETS``: ``name``,
+        ``split``, ``folder`` (str, or None if not found), ``found_in`` (the
+        place of the search order, or None), ``bytes`` (size on disk of its
+        files, or None) and ``how_to_get`` (None if found).
+    """
+    rows = []
+    for name, split in DATASETS:
+        row = {"name": name, "split": split, "folder": None, "found_in": None, "bytes": None, "how_to_get": None}
+        try:
+            files, label = locate(name, split, root)
+        except FileNotFoundError:
+            row["how_to_get"] = _how_to_get(name)
+        else:
+            with ExitStack() as stack:
+                paths = [stack.enter_context(resources.as_file(f)) for f in files]
+                row.update(folder=str(paths[0].parent), found_in=label,
+                           bytes=sum(p.stat().st_size for p in paths))
+        rows.append(row)
+    return rows
 
 
 # --- The embedded digits ------------------------------------------------------
 
-DIGITS_FILE = "digits.csv.gz"
+DIGITS_STEM = "digits.csv"  # found gzipped (as embedded) or plain
 
 
 def load_digits(root=None):
@@ -85,8 +236,9 @@ def load_digits(root=None):
     Parameters
     ----------
     root : str or Path, optional
-        Folder holding ``digits.csv.gz``; searched before ``$NUMVAE_DATA`` and
-        numvae's ``data/`` folder.
+        Folder holding ``digits.csv.gz`` (or ``digits.csv``), searched first
+        (see :func:`locate` for the search order; the embedded copy is found
+        without it).
 
     Returns
     -------
@@ -103,15 +255,13 @@ def load_digits(root=None):
     Handwritten Digits*, test set ``optdigits.tes``). The file is the copy
     shipped with scikit-learn; see ``data/README.md``.
     """
-    tried = []
-    for base, label in _data_roots(root):
-        path = base / DIGITS_FILE
-        tried.append(f"{path} ({label})")
-        if path.is_file():
-            break
-    else:
-        raise FileNotFoundError(f"{DIGITS_FILE} not found; looked in: " + "; ".join(tried)
-                                + f". It ships in numvae's data/ folder: set ${ENV_VAR} or root= to that folder.")
+    (found,), _ = locate("digits", root=root)
+    with resources.as_file(found) as path:
+        return _read_digits(path)
+
+
+def _read_digits(path):
+    """Read and check the digits CSV at `path`; return (X, y)."""
     try:
         table = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError, EOFError, zlib.error) as exc:
@@ -246,9 +396,6 @@ def write_idx(path, array, compress=None):
 
 # --- MNIST and Fashion-MNIST --------------------------------------------------
 
-MNIST_LIKE = ("mnist", "fashion-mnist")
-_SPLIT_PREFIX = {"train": "train", "test": "t10k"}
-
 # Where `fetch` downloads from, and the MD5 of each official .gz file (the
 # checksums published with the datasets: torchvision's datasets/mnist.py lists
 # both sets; Zalando's fashion-mnist README lists its own).
@@ -286,26 +433,6 @@ REPACKED_MD5 = {
 }
 
 
-def _mnist_dirs(name, root):
-    """Folders that may hold `name`'s files, in search order, with labels."""
-    dirs = []
-    for base, label in _data_roots(root):
-        # The named subfolder first: MNIST and Fashion-MNIST use the same file
-        # names, and a subfolder says which one it is.
-        dirs.append((base / name, label))
-        dirs.append((base, label))
-    dirs.append((SYSTEM_DATA_DIR / name, "the system datasets folder"))
-    return dirs
-
-
-def _find_file(folder, stem):
-    """`folder/stem.gz` or `folder/stem`, whichever exists first, else None."""
-    for candidate in (folder / f"{stem}.gz", folder / stem):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_mnist_like(name, split, root=None):
     r"""Load MNIST or Fashion-MNIST from standard IDX files, scaled to [0, 1].
 
@@ -334,29 +461,18 @@ def load_mnist_like(name, split, root=None):
 
     Notes
     -----
-    The folders are searched in this order, each as ``<dir>/<name>/`` and then
-    ``<dir>/`` itself, and the first that holds both the images and the labels
-    file wins: `root`, ``$NUMVAE_DATA``, numvae's ``data/`` folder, and finally
-    ``/usr/share/datasets/<name>/`` (Debian's ``dataset-fashion-mnist``
-    package). File names are the standard ones, gzipped or not:
+    The first folder of the search order (:func:`locate`) holding both the
+    images and the labels file wins: `root`, ``$NUMVAE_DATA``, the user cache
+    (where ``numvae data fetch`` saves), the embedded data (the Fashion-MNIST
+    test split) and ``/usr/share/datasets/<name>/`` (Debian's
+    ``dataset-fashion-mnist`` package), each as ``<dir>/<name>/`` and then
+    ``<dir>/``. File names are the standard ones, gzipped or not:
     ``{train,t10k}-images-idx3-ubyte[.gz]``, ``{train,t10k}-labels-idx1-ubyte[.gz]``.
-    numvae's ``data/fashion-mnist/`` embeds the Fashion-MNIST test split.
     """
     check_choice(name, "name", MNIST_LIKE)
-    check_choice(split, "split", tuple(_SPLIT_PREFIX))
-    prefix = _SPLIT_PREFIX[split]
-    images_stem, labels_stem = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-    tried = []
-    for folder, label in _mnist_dirs(name, root):
-        images, labels = _find_file(folder, images_stem), _find_file(folder, labels_stem)
-        if images is not None and labels is not None:
-            return _read_mnist_pair(images, labels)
-        tried.append(f"  {folder} ({label})")
-    raise FileNotFoundError(
-        f"{name} {split} split not found: need {images_stem}[.gz] and {labels_stem}[.gz] in one folder. "
-        "Looked in:\n" + "\n".join(tried) + "\n"
-        "Get it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, Fashion-MNIST only) "
-        f"or `numvae data fetch {name}` (downloads), or pass root= / set ${ENV_VAR} to a folder holding the files.")
+    (images, labels), _ = locate(name, split, root)
+    with resources.as_file(images) as images_path, resources.as_file(labels) as labels_path:
+        return _read_mnist_pair(images_path, labels_path)
 
 
 def _read_mnist_pair(images_path, labels_path):
@@ -376,14 +492,14 @@ def _read_mnist_pair(images_path, labels_path):
 
 
 def default_fetch_dest(name):
-    r"""Where ``numvae data fetch NAME`` saves by default: ``<$NUMVAE_DATA or data/>/<name>/``.
+    r"""Where ``numvae data fetch NAME`` saves by default: ``<download_dir()>/<name>/``.
 
-    Both are folders :func:`load_mnist_like` searches, so fetched files are
-    found with no further setup.
+    That is ``$NUMVAE_DATA/<name>/`` if the variable is set, else
+    ``<user cache>/numvae/<name>/``; both are searched by the loaders, so
+    fetched files are found with no further setup.
     """
     check_choice(name, "name", MNIST_LIKE)
-    base = Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else REPO_DATA_DIR
-    return base / name
+    return download_dir() / name
 
 
 def _md5(path):
@@ -394,20 +510,23 @@ def _md5(path):
     return h.hexdigest()
 
 
-def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60):
+def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60, progress=False):
     r"""Download the four gzipped IDX files of MNIST or Fashion-MNIST into `dest`.
 
     Each file is streamed to a temporary file in `dest` while its MD5 is
     computed, and moved onto its final name only if the MD5 matches: `dest`
-    never holds a partial or unverified file, whatever fails. A file already
-    present with the right MD5 (or that of Debian's header-only repack of the
-    same file, ``REPACKED_MD5``) is not downloaded again.
+    never holds a partial or unverified file, whatever fails, and folders that
+    `fetch` created are removed again if a failure leaves them empty. Files
+    verified before a failure are kept, so a second call resumes. A file
+    already present with the right MD5 (or that of Debian's header-only
+    repack of the same file, ``REPACKED_MD5``) is not downloaded again.
 
     Parameters
     ----------
     name : {"mnist", "fashion-mnist"}
     dest : str or Path
-        Folder to save into (created if missing).
+        Folder to save into (created if missing); ``numvae data fetch`` uses
+        :func:`default_fetch_dest`.
     base_url : str, optional
         URL the file names are appended to; defaults to the dataset's mirror.
     checksums : dict[str, str], optional
@@ -417,6 +536,9 @@ def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60):
         Called with a one-line message per file (the CLI passes ``print``).
     timeout : float
         Seconds to wait on the network per read.
+    progress : bool
+        Show each download's bytes, rate and ETA on standard error
+        (:class:`numvae.progress.Progress`).
 
     Returns
     -------
@@ -429,7 +551,7 @@ def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60):
         Unknown `name`, `checksums` missing a file, or a download whose MD5
         does not match (it is discarded).
     OSError
-        The download itself failed (no network, HTTP error); nothing is kept.
+        The download itself failed (no network, HTTP error); nothing partial is kept.
     """
     check_choice(name, "name", MNIST_LIKE)
     checksums = MD5[name] if checksums is None else dict(checksums)
@@ -440,33 +562,48 @@ def fetch(name, dest, base_url=None, checksums=None, log=None, timeout=60):
     if not base_url.endswith("/"):
         base_url += "/"
     dest = Path(dest)
+    created = [d for d in (dest, *dest.parents) if not d.exists()]  # deepest first
     dest.mkdir(parents=True, exist_ok=True)
     log = log or (lambda message: None)
-    paths = []
-    for filename in MD5[name]:
-        target, expected = dest / filename, checksums[filename].lower()
-        paths.append(target)
-        if target.is_file() and _md5(target) in (expected, REPACKED_MD5.get(name, {}).get(filename)):
-            log(f"{target}: present, checksum ok")
-            continue
-        url = base_url + filename
-        log(f"{target}: downloading {url}")
-        # atomic_open writes a temporary file in `dest` and removes it if the
-        # body raises, so a failed or corrupt download leaves nothing behind.
-        with atomic_open(target, "wb") as f:
-            h = hashlib.md5(usedforsecurity=False)
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    for block in iter(lambda: response.read(1 << 16), b""):
-                        h.update(block)
-                        f.write(block)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise OSError(f"could not download {url}: {reason}") from None
-            if h.hexdigest() != expected:
-                raise ValueError(f"checksum mismatch for {url}: expected MD5 {expected}, got {h.hexdigest()}; "
-                                 "the download was discarded")
-    return paths
+    try:
+        return [_fetch_file(base_url + filename, dest / filename, checksums[filename].lower(),
+                            REPACKED_MD5.get(name, {}).get(filename), log, timeout, progress)
+                for filename in MD5[name]]
+    except BaseException:
+        for folder in created:
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
+        raise
+
+
+def _fetch_file(url, target, expected, repacked, log, timeout, progress):
+    """Download `url` onto `target` unless it is there with MD5 `expected` (or `repacked`); return `target`."""
+    if target.is_file() and _md5(target) in (expected, repacked):
+        log(f"{target}: present, checksum ok")
+        return target
+    log(f"{target}: downloading {url}")
+    # atomic_open writes a temporary file beside `target` and removes it if the
+    # body raises, so a failed or corrupt download leaves nothing behind.
+    with atomic_open(target, "wb") as f:
+        h = hashlib.md5(usedforsecurity=False)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                size = int(response.headers.get("Content-Length") or 0)
+                bar, done = Progress(size or None, target.name, quiet=not progress), 0
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    h.update(block)
+                    f.write(block)
+                    done += len(block)
+                    bar.update(done, f"{done / 2**20:.1f} MiB")
+                bar.close()
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise OSError(f"could not download {url}: {reason}") from None
+        if h.hexdigest() != expected:
+            raise ValueError(f"checksum mismatch for {url}: expected MD5 {expected}, got {h.hexdigest()}; "
+                             "the download was discarded")
+    return target
 
 
 # --- Synthetic data with a known answer --------------------------------------

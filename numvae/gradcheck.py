@@ -44,10 +44,12 @@ class GradcheckReport:
 
     @property
     def passed(self):
+        """True if every parameter's largest relative error is at most the tolerance."""
         return all(r.max_rel_err <= self.tol for r in self.rows)
 
     @property
     def max_rel_err(self):
+        """The largest relative error over all parameters (0.0 if there are none)."""
         return max((r.max_rel_err for r in self.rows), default=0.0)
 
     def __getitem__(self, name):

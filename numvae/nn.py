@@ -106,6 +106,7 @@ class Activation:
         self.cache = None
 
     def forward(self, x, out=None):
+        r"""Return :math:`y = f(x)` element-wise (into `out` if given) and cache `x` and `y` for :meth:`backward`."""
         if self.name == "identity":                      # y = x: nothing to compute or store
             y = x
         else:
@@ -114,6 +115,11 @@ class Activation:
         return y
 
     def backward(self, dout, out=None):
+        r"""Return :math:`dx = dout \odot f'(x)` for the `x` of the last :meth:`forward` (into `out` if given).
+
+        :math:`f'` is computed from the cached `x` and `y` (e.g. :math:`1 - y^2`
+        for tanh), so nothing is recomputed.
+        """
         if self.name == "identity":                      # f' = 1
             return dout
         x, y = self.cache

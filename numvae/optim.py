@@ -124,6 +124,11 @@ class Optimizer:
             update(p, g, *(views[name] for _, views in states), self._scratch[name])
 
     def step(self, grads):
+        """Update every parameter in place from `grads`, a dict with the keys of ``params``; subclasses define the rule.
+
+        The gradients are those of the loss to *minimise*. All of them are
+        validated (keys, shapes) before any parameter changes.
+        """
         raise NotImplementedError
 
 

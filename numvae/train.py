@@ -55,7 +55,6 @@ import csv
 import io as _io
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -65,6 +64,7 @@ from numvae.checks import check_choice, check_int, check_matrix, check_positive,
 from numvae.data import binarize as _binarize
 from numvae.io import write_text
 from numvae.optim import OPTIMIZERS, Optimizer
+from numvae.progress import Progress
 
 # How many validation rows go through the model at once: bounds memory for
 # large validation sets (10,000 x 784 Fashion-MNIST) without changing the result.
@@ -136,6 +136,7 @@ class History:
                 self.columns[f] = list(columns[f])
 
     def append(self, row):
+        """Add one epoch: `row` is a dict with every field of ``FIELDS`` (a ValueError names those missing)."""
         missing = set(self.FIELDS) - set(row)
         if missing:
             raise ValueError(f"row is missing fields {sorted(missing)}")
@@ -158,6 +159,7 @@ class History:
         return [{f: self.columns[f][i] for f in self.FIELDS} for i in range(len(self))]
 
     def to_dict(self):
+        """``{field: [per-epoch values]}``, a copy (what :meth:`to_json` writes)."""
         return {f: list(v) for f, v in self.columns.items()}
 
     def to_csv(self, path):
@@ -276,11 +278,6 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
         "data lie in the decoder's range ([0, 1] for Bernoulli decoders).")
 
 
-def _format_seconds(s):
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
         checkpoint=None, n_samples=1):
@@ -322,7 +319,9 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         independent children of the same seed. Same seed, same model, same
         history (except the timings). None: fresh entropy, not reproducible.
     progress : bool
-        Print a progress line with an ETA to stderr.
+        Print progress with an ETA to stderr (:class:`numvae.progress.Progress`):
+        a status per batch, rewritten in place on a terminal and a whole line
+        every few seconds in a log, and a whole line per epoch.
     checkpoint : str or Path, optional
         Where to ``model.save`` after every epoch whose numbers are finite, so
         a diverging epoch never replaces the last good file. ``VAE.save``
@@ -386,15 +385,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     history = History()
     step = 0
     last_saved = 0
-    started = time.perf_counter()
-    out = sys.stderr
+    tracker = Progress(epochs * n_batches, "train", quiet=not progress)
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
         train_time = 0.0
         sums = np.zeros(3)  # loss * batch size, rec, kl
         beta = 1.0
-        last_print = 0.0
-        width = 0  # length of the in-epoch progress line on screen
         order = rng.permutation(N)
         for b in range(n_batches):
             t0 = time.perf_counter()
@@ -409,14 +405,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             terms = model.last_terms
             sums += [loss * xb.shape[0], np.sum(terms["rec"]), np.sum(terms["kl"])]
             train_time += time.perf_counter() - t0
-            if progress and time.perf_counter() - last_print > 0.5:
-                last_print = time.perf_counter()
-                done = (epoch - 1) * n_batches + b + 1
-                eta = (last_print - started) / done * (epochs * n_batches - done)
-                line = (f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}  "
-                        f"beta {beta:.3f}  ETA {_format_seconds(eta)}")
-                print("\r" + line, end="", file=out, flush=True)
-                width = len(line)
+            tracker.update((epoch - 1) * n_batches + b + 1,
+                           f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}  beta {beta:.3f}")
 
         loss_mean, rec_mean, kl_mean = sums / N
         # Every batch loss and gradient was finite; make sure the last step did
@@ -444,12 +434,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl,
             "active_units": n_active, "seconds": seconds, "samples_per_s": N / max(train_time, 1e-12),
         })
-        if progress:
-            eta = (time.perf_counter() - started) / epoch * (epochs - epoch)
-            valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
-            line = (f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
-                    f"KL {kl_mean:.2f}){valid}  AU {n_active}  beta {beta:.3f}  {seconds:.1f} s "
-                    f"({N / max(train_time, 1e-12):.0f} samples/s)  ETA {_format_seconds(eta)}")
-            # Pad with spaces so no tail of the longer in-epoch line survives the \r.
-            print("\r" + line.ljust(width), file=out, flush=True)
+        valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
+        tracker.line(f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
+                     f"KL {kl_mean:.2f}){valid}  AU {n_active}  beta {beta:.3f}  {seconds:.1f} s "
+                     f"({N / max(train_time, 1e-12):.0f} samples/s)", done=epoch * n_batches)
     return history

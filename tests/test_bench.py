@@ -30,8 +30,8 @@ def test_gemm_floor_times_every_product_of_a_step_but_the_data_gradient():
 
 def test_bench_on_a_tiny_config_returns_every_field():
     X = np.random.default_rng(0).random((300, 10))
-    r = bench(X, hidden=(7,), z_dim=2, activation="tanh", batch_sizes=(20, 50), steps=5, warmup=1,
-              ll_k=7, ll_n=15, data="random")
+    r = bench(X, hidden=(7,), z_dim=2, activation="tanh", batch_sizes=(20, 50), steps=5, warmup_steps=1,
+              k=7, ll_n=15, data="random")
     assert r["arch"] == "10-7-2 tanh" and r["dtype"] == "float32" and r["data"] == "random"
     assert [row["batch_size"] for row in r["rows"]] == [20, 50]
     for row in r["rows"]:
@@ -51,7 +51,7 @@ def test_bench_rejects_bad_arguments():
     with pytest.raises(ValueError, match="dtype"):
         bench(X, hidden=(3,), z_dim=2, dtype="float16")
     with pytest.raises(ValueError, match="at least batch_size = 100 rows"):
-        bench(X, hidden=(3,), z_dim=2, batch_sizes=(100,), steps=1, ll_k=0)
+        bench(X, hidden=(3,), z_dim=2, batch_sizes=(100,), steps=1, k=0)
 
 
 def test_cli_bench_prints_the_table_and_writes_json(tmp_path, capsys, monkeypatch):
@@ -61,10 +61,29 @@ def test_cli_bench_prints_the_table_and_writes_json(tmp_path, capsys, monkeypatc
     X = np.random.default_rng(0).random((200, 784))
     monkeypatch.setattr(bench_module, "load_bench_data", lambda root=None, seed=0: (X, "random test data"))
     out = tmp_path / "bench.json"
-    code = main(["bench", "--hidden", "16", "--latent", "2", "--batch-size", "20,40", "--steps", "3",
-                 "--warmup", "1", "--ll-k", "5", "--ll-n", "10", "--only", "--json", str(out)])
+    code = main(["bench", "--hidden", "16", "--z-dim", "2", "--batch-size", "20,40", "--steps", "3",
+                 "--warmup-steps", "1", "--k", "5", "--ll-n", "10", "--only", "--json", str(out)])
     assert code == 0
-    text = capsys.readouterr().out
-    assert "random test data" in text and "784-16-2 relu" in text and "200-200" not in text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert text.count("random test data") == 1  # the data line, once
+    assert "784-16-2 relu" in text and "200-200" not in text
     results = json.loads(out.read_text())
     assert len(results) == 1 and [r["batch_size"] for r in results[0]["rows"]] == [20, 40]
+    assert results[0]["log_likelihood"]["k"] == 5
+    # Progress: one whole line per batch size and one for the log-likelihood, on stderr.
+    progress = captured.err.splitlines()
+    assert len(progress) == 3 and all(line.startswith("bench") and "ETA" in line for line in progress)
+    assert "\r" not in captured.err and progress[-1].split()[1] == "100%"
+
+
+def test_cli_bench_old_option_spellings_still_work_and_quiet_silences(capsys, monkeypatch):
+    import numvae.bench as bench_module
+
+    X = np.random.default_rng(0).random((100, 784))
+    monkeypatch.setattr(bench_module, "load_bench_data", lambda root=None, seed=0: (X, "random test data"))
+    assert main(["bench", "--hidden", "8", "--latent", "3", "--batch-size", "20", "--steps", "2",
+                 "--warmup", "0", "--ll-k", "0", "--only", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "784-8-3 relu" in captured.out and "log_likelihood: skipped" in captured.out
+    assert captured.err == ""

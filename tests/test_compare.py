@@ -104,11 +104,18 @@ def test_bad_input():
 
 
 def test_cli_compare_writes_the_report(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "numvae", "compare", "--latent", "2", "--epochs", "1",
+    out = subprocess.run([sys.executable, "-m", "numvae", "compare", "--z-dim", "2", "--epochs", "1",
                           "--k", "5", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "| linear VAE | 2 |" in out.stdout
     assert (tmp_path / "comparison.md").exists() and (tmp_path / "latent_vae.png").exists()
-    bad = subprocess.run([sys.executable, "-m", "numvae", "compare", "--latent", "2,x"],
+    # Progress on stderr, not a terminal here: whole lines, one per fitted model, with an ETA.
+    progress = [line for line in out.stderr.splitlines() if line.startswith("compare")]
+    assert len(progress) == 3 and all("ETA" in line for line in progress) and "\r" not in out.stderr
+    bad = subprocess.run([sys.executable, "-m", "numvae", "compare", "--z-dim", "2,x"],
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--latent must be comma-separated integers" in bad.stderr
+    assert bad.returncode == 2 and "--z-dim must be comma-separated integers" in bad.stderr
+    quiet = subprocess.run([sys.executable, "-m", "numvae", "compare", "--latent", "2", "--epochs", "1",
+                            "--k", "5", "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
+                           timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == "" and "| VAE | 2 |" in quiet.stdout

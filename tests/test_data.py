@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import struct
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +23,10 @@ LEVELS_DIGITS = 17
 
 
 @pytest.fixture(autouse=True)
-def _no_user_data_dir(monkeypatch):
-    # A developer's own $NUMVAE_DATA must not change what these tests find.
+def _no_user_data_dir(tmp_path_factory, monkeypatch):
+    # A developer's own $NUMVAE_DATA or user cache must not change what these tests find.
     monkeypatch.delenv("NUMVAE_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg_cache")))
 
 
 def _md5(b):
@@ -63,7 +65,7 @@ def test_digits_shape_range_levels_and_class_counts():
 
 
 def test_digits_match_the_csv_read_independently():
-    with gzip.open(data.REPO_DATA_DIR / "digits.csv.gz", "rt") as f:
+    with gzip.open(data.EMBEDDED_DATA_DIR / "digits.csv.gz", "rt") as f:
         rows = [[int(v) for v in row] for row in csv.reader(f)]
     table = np.array(rows)
     X, y = data.load_digits()
@@ -103,7 +105,7 @@ def test_embedded_fashion_mnist_is_the_official_release(stem):
     # Debian rewrote the gzip header (no file name, new timestamp). Putting the
     # original header back must give the MD5 Zalando publishes, which proves the
     # compressed data is the official file and checks the MD5 recorded for fetch.
-    raw = (data.REPO_DATA_DIR / "fashion-mnist" / f"{stem}.gz").read_bytes()
+    raw = (data.EMBEDDED_DATA_DIR / "fashion-mnist" / f"{stem}.gz").read_bytes()
     assert raw[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no optional fields
     original_mtime = 1504176627  # 2017-08-31 10:50:27 UTC
     restored = (b"\x1f\x8b\x08\x08" + struct.pack("<I", original_mtime) + b"\x00\x03"
@@ -206,36 +208,71 @@ def test_write_idx_rejects_bad_arrays(tmp_path):
 
 @pytest.fixture
 def places(tmp_path, monkeypatch):
-    """Four folders, one per search location, each holding a train split of a distinct size."""
-    dirs = {k: tmp_path / k for k in ("root", "env", "repo", "system")}
+    """One folder per search location, each holding a train split of a distinct size."""
+    dirs = {k: tmp_path / k for k in ("root", "env", "xdg", "embedded", "system")}
     for k, d in dirs.items():
         d.mkdir()
-    monkeypatch.setattr(data, "REPO_DATA_DIR", dirs["repo"])
+    dirs["cache"] = dirs["xdg"] / "numvae"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["xdg"]))
+    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", dirs["embedded"])
     monkeypatch.setattr(data, "SYSTEM_DATA_DIR", dirs["system"])
-    # Sizes say which folder was read. The repo one sits in a <name>/ subfolder
-    # and uses plain (not gzipped) files; the others are flat and gzipped.
-    (dirs["repo"] / "mnist").mkdir()
-    (dirs["system"] / "mnist").mkdir()
+    # Sizes say which folder was read. The embedded, cache and system ones sit
+    # in a <name>/ subfolder, the embedded one with plain (not gzipped) files;
+    # the others are flat and gzipped.
+    for k in ("embedded", "cache", "system"):
+        (dirs[k] / "mnist").mkdir(parents=True)
     _write_fake_mnist(dirs["root"], "train", 1, seed=1)
     _write_fake_mnist(dirs["env"], "train", 2, seed=2)
-    _write_fake_mnist(dirs["repo"] / "mnist", "train", 3, seed=3, gz=False)
-    _write_fake_mnist(dirs["system"] / "mnist", "train", 4, seed=4)
+    _write_fake_mnist(dirs["cache"] / "mnist", "train", 3, seed=3)
+    _write_fake_mnist(dirs["embedded"] / "mnist", "train", 4, seed=4, gz=False)
+    _write_fake_mnist(dirs["system"] / "mnist", "train", 5, seed=5)
     return dirs
 
 
-def test_search_order_root_env_repo_system(places, monkeypatch):
+def test_search_order_root_env_cache_embedded_system(places, monkeypatch):
     monkeypatch.setenv("NUMVAE_DATA", str(places["env"]))
     assert len(data.load_mnist_like("mnist", "train", root=places["root"])[0]) == 1
     assert len(data.load_mnist_like("mnist", "train")[0]) == 2
     monkeypatch.delenv("NUMVAE_DATA")
     assert len(data.load_mnist_like("mnist", "train")[0]) == 3
-    monkeypatch.setattr(data, "REPO_DATA_DIR", places["root"].parent / "empty")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(places["root"].parent / "empty"))
     assert len(data.load_mnist_like("mnist", "train")[0]) == 4
+    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", places["root"].parent / "empty")
+    assert len(data.load_mnist_like("mnist", "train")[0]) == 5
+
+
+def test_cache_dir_follows_xdg_and_falls_back_to_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert data.cache_dir() == tmp_path / "numvae"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", "relative/path"):  # the XDG spec: relative values are ignored
+        monkeypatch.setenv("XDG_CACHE_HOME", unset)
+        assert data.cache_dir() == tmp_path / "home" / ".cache" / "numvae"
+
+
+def test_digits_not_found_names_every_place_and_says_to_reinstall(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", tmp_path / "gone")
+    with pytest.raises(FileNotFoundError, match="digits not found") as err:
+        data.load_digits(root=tmp_path / "root")
+    msg = str(err.value)
+    for place in (tmp_path / "root", data.cache_dir(), tmp_path / "gone"):
+        assert str(place) in msg
+    assert "reinstall numvae" in msg and "/usr/share/datasets" not in msg
+    with pytest.raises(ValueError, match="split must be None for the digits"):
+        data.locate("digits", "train")
+
+
+def test_digits_data_root_is_searched_first(tmp_path):
+    (tmp_path / "digits").mkdir()
+    with gzip.open(tmp_path / "digits" / "digits.csv.gz", "wt") as f:
+        f.write(",".join(["8"] * 64 + ["1"]) + "\n")
+    X, y = data.load_digits(root=tmp_path)
+    assert X.shape == (1, 64) and np.all(X == 0.5) and list(y) == [1]
 
 
 def test_named_subfolder_beats_files_beside_it(places):
-    _write_fake_mnist(places["root"] / "mnist", "train", 5, seed=5)
-    assert len(data.load_mnist_like("mnist", "train", root=places["root"])[0]) == 5
+    _write_fake_mnist(places["root"] / "mnist", "train", 6, seed=6)
+    assert len(data.load_mnist_like("mnist", "train", root=places["root"])[0]) == 6
 
 
 def test_load_mnist_like_values(places):
@@ -251,7 +288,7 @@ def test_not_found_lists_every_place_and_how_to_get_it(places, monkeypatch):
     with pytest.raises(FileNotFoundError, match="fashion-mnist test split not found") as err:
         data.load_mnist_like("fashion-mnist", "test", root=places["root"])
     msg = str(err.value)
-    for folder in ("root", "env", "repo"):
+    for folder in ("root", "env", "cache", "embedded"):
         assert str(places[folder]) in msg and str(places[folder] / "fashion-mnist") in msg
     assert str(places["system"] / "fashion-mnist") in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "numvae data fetch fashion-mnist" in msg
@@ -337,10 +374,11 @@ def test_fetch_rejects_a_corrupt_download_and_keeps_nothing(server, tmp_path):
     blob = bytearray((served / first).read_bytes())
     blob[-10] ^= 0xFF  # one flipped byte in transit
     (served / first).write_bytes(bytes(blob))
-    dest = tmp_path / "dest"
+    dest = tmp_path / "cache" / "numvae" / "mnist"
     with pytest.raises(ValueError, match=f"checksum mismatch for {url}{first}"):
         data.fetch("mnist", dest, base_url=url, checksums=checksums)
-    assert list(dest.iterdir()) == []  # no file, no temporary file
+    # No file, no temporary file, and none of the three folders fetch created.
+    assert list(tmp_path.iterdir()) == [served]
 
 
 def test_fetch_http_error_keeps_nothing(server, tmp_path):
@@ -350,7 +388,21 @@ def test_fetch_http_error_keeps_nothing(server, tmp_path):
     dest = tmp_path / "dest"
     with pytest.raises(OSError, match="could not download .*train-images-idx3-ubyte.gz"):
         data.fetch("mnist", dest, base_url=url, checksums=checksums)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()
+    dest.mkdir()  # a folder that was there before is left, empty
+    with pytest.raises(OSError, match="could not download"):
+        data.fetch("mnist", dest, base_url=url, checksums=checksums)
+    assert dest.is_dir() and list(dest.iterdir()) == []
+
+
+def test_fetch_keeps_files_verified_before_a_failure(server, tmp_path):
+    served, url, _ = server
+    _, _, checksums = _serve_fake_mnist(served)
+    (served / "t10k-images-idx3-ubyte.gz").unlink()  # the third of the four files
+    dest = tmp_path / "dest"
+    with pytest.raises(OSError, match="could not download .*t10k-images"):
+        data.fetch("mnist", dest, base_url=url, checksums=checksums)
+    assert sorted(p.name for p in dest.iterdir()) == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
 
 
 def test_fetch_keeps_debian_repacked_files(server, tmp_path):
@@ -362,7 +414,7 @@ def test_fetch_keeps_debian_repacked_files(server, tmp_path):
     dest = tmp_path / "dest"
     dest.mkdir()
     for stem in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (dest / stem).write_bytes((data.REPO_DATA_DIR / "fashion-mnist" / stem).read_bytes())
+        (dest / stem).write_bytes((data.EMBEDDED_DATA_DIR / "fashion-mnist" / stem).read_bytes())
     data.fetch("fashion-mnist", dest, base_url=url, checksums=checksums)
     assert sorted(requests) == ["/train-images-idx3-ubyte.gz", "/train-labels-idx1-ubyte.gz"]
     assert data.load_mnist_like("fashion-mnist", "test", root=dest)[0].shape == (10000, 784)
@@ -383,15 +435,70 @@ def test_cli_data_fetch(server, tmp_path, monkeypatch, capsys):
     dest = tmp_path / "dest"
     assert cli.main(["data", "fetch", "mnist", "--dest", str(dest)]) == 0
     assert sorted(p.name for p in dest.iterdir()) == sorted(checksums)
-    assert "load_mnist_like('mnist'" in capsys.readouterr().out
+    assert f"load_mnist_like('mnist', 'train', root={str(dest)!r})" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["data", "fetch", "cifar"])
 
 
-def test_default_fetch_dest(tmp_path, monkeypatch):
-    assert data.default_fetch_dest("mnist") == data.REPO_DATA_DIR / "mnist"
+def test_default_fetch_dest_is_numvae_data_or_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.default_fetch_dest("mnist") == tmp_path / "xdg" / "numvae" / "mnist"
     monkeypatch.setenv("NUMVAE_DATA", str(tmp_path))
     assert data.default_fetch_dest("fashion-mnist") == tmp_path / "fashion-mnist"
+    # Never inside the installed package.
+    package = Path(data.__file__).resolve().parent
+    monkeypatch.delenv("NUMVAE_DATA")
+    assert package not in data.default_fetch_dest("mnist").resolve().parents
+
+
+def test_cli_data_fetch_saves_into_the_user_cache_where_loaders_find_it(server, tmp_path, monkeypatch, capsys):
+    served, url, _ = server
+    (train_images, _), _, checksums = _serve_fake_mnist(served)
+    monkeypatch.setitem(data.MIRRORS, "mnist", url)
+    monkeypatch.setitem(data.MD5, "mnist", checksums)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.main(["data", "fetch", "mnist"]) == 0
+    fetched = tmp_path / "xdg" / "numvae" / "mnist"
+    captured = capsys.readouterr()
+    assert "load_mnist_like('mnist', 'train')\n" in captured.out
+    assert sorted(p.name for p in fetched.iterdir()) == sorted(checksums)
+    X, _ = data.load_mnist_like("mnist", "train")
+    np.testing.assert_array_equal(X, train_images.reshape(5, 784) / 255.0)
+    # Progress on stderr, whole lines (not a terminal here): each file's first status, with its size known.
+    err = captured.err
+    assert "\r" not in err and len(err.splitlines()) == 4
+    assert all(line.split()[1] == "100%" and "MiB" in line and "ETA" in line for line in err.splitlines())
+    for f in fetched.iterdir():
+        f.unlink()
+    assert cli.main(["data", "fetch", "mnist", "--quiet"]) == 0
+    assert capsys.readouterr().err == "" and len(list(fetched.iterdir())) == 4
+
+
+def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    _write_fake_mnist(tmp_path / "mnist", "t10k", 3, seed=7)
+    rows = {(r["name"], r["split"]): r for r in data.list_datasets(root=tmp_path)}
+    assert list(rows) == list(data.DATASETS)
+    digits = rows[("digits", None)]
+    assert digits["found_in"] == "numvae's embedded data"
+    assert digits["bytes"] == (data.EMBEDDED_DATA_DIR / "digits.csv.gz").stat().st_size == 57523
+    fm = rows[("fashion-mnist", "test")]
+    assert fm["bytes"] == 4422079 + 5125 and fm["how_to_get"] is None  # sizes from data/README.md
+    mnist = rows[("mnist", "test")]
+    assert mnist["found_in"] == "root=" and mnist["folder"] == str(tmp_path / "mnist")
+    assert mnist["bytes"] == sum((tmp_path / "mnist" / f).stat().st_size
+                                 for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
+    missing = rows[("mnist", "train")]
+    assert missing["folder"] is None and "numvae data fetch mnist" in missing["how_to_get"]
+
+
+def test_cli_data_list(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    assert cli.main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "embedded" in lines["digits -"] and "0.1 MB" in lines["digits -"]
+    assert "NOT FOUND" in lines["mnist train"] and "numvae data fetch mnist" in out
 
 
 # --- Synthetic data --------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""The `numvae` command's help: every option explained with its default, choices listed, the main job first."""
+
+import argparse
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from numvae import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parsers(parser, path="numvae"):
+    """Every (name, parser) of the command tree, the top level and nested subcommands included."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{path} {name}")
+
+
+def _options(parser):
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, (argparse._HelpAction,
+                                                                                   argparse._VersionAction))]
+
+
+PARSERS = dict(_parsers(cli.build_parser()))
+
+
+def test_subcommands_main_job_first():
+    order = ["compare", "train", "sample", "gradcheck", "bench", "data"]
+    assert list(cli.COMMANDS) == order
+    listed = [line.split()[0] for line in PARSERS["numvae"].format_help().split("COMMAND\n")[-1].splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == order
+    assert {"numvae data list", "numvae data fetch"} <= set(PARSERS)
+
+
+def test_every_option_has_help_that_shows_its_default():
+    for path, parser in PARSERS.items():
+        text = " ".join(parser.format_help().split())   # undo the line wrapping
+        for action in _options(parser):
+            if action.help == argparse.SUPPRESS:
+                continue
+            assert action.help, f"{path} {action.option_strings[0]} has no help"
+            if action.default is None:   # the help itself says what happens without it
+                assert "default" in action.help, f"{path} {action.option_strings[0]}"
+            else:
+                assert f"(default: {action.default})" in text, f"{path} {action.option_strings[0]}"
+            if action.choices:
+                assert "{" + ",".join(action.choices) + "}" in text, f"{path} {action.option_strings[0]}"
+
+
+def test_hidden_options_are_aliases_of_shown_ones():
+    for path, parser in PARSERS.items():
+        shown = {a.dest for a in _options(parser) if a.help != argparse.SUPPRESS}
+        for action in _options(parser):
+            if action.help == argparse.SUPPRESS:
+                assert action.dest in shown, f"{path} {action.option_strings[0]} hides a concept of its own"
+
+
+def test_old_spellings_land_on_the_new_names():
+    args = cli.build_parser().parse_args(["train", "--latent", "3", "--kl-warmup", "2"])
+    assert args.z_dim == 3 and args.kl_warmup_epochs == 2.0
+    args = cli.build_parser().parse_args(["train"])
+    assert args.z_dim == 20 and args.kl_warmup_epochs == 0.0
+    args = cli.build_parser().parse_args(["bench", "--ll-k", "7", "--warmup", "1"])
+    assert args.k == 7 and args.warmup_steps == 1
+
+
+def test_train_writes_to_runs_train_which_git_ignores():
+    assert cli.build_parser().parse_args(["train"]).out == "runs/train"
+    assert "runs/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_dtype_default_differs_from_python_and_the_help_says_why():
+    import inspect
+
+    from numvae.vae import VAE
+
+    assert inspect.signature(VAE).parameters["dtype"].default == np.float64
+    for path in ("numvae train", "numvae bench"):
+        (dtype,) = [a for a in _options(PARSERS[path]) if a.dest == "dtype"]
+        assert dtype.default == "float32" and "float64" in dtype.help and "VAE(" in dtype.help
+
+
+def test_train_data_root_reaches_the_digits(tmp_path, capsys):
+    # 20 all-black digits of class 7 in --data-root, so the run shows which file it read.
+    with gzip.open(tmp_path / "digits.csv.gz", "wt") as f:
+        f.write("".join(",".join(["0"] * 64 + ["7"]) + "\n" for _ in range(20)))
+    assert cli.main(["train", "--data-root", str(tmp_path), "--hidden", "4", "--z-dim", "2", "--epochs", "1",
+                     "--batch-size", "8", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "digits: 16 train / 4 valid rows" in capsys.readouterr().out
+
+
+def test_bench_activation_choices_are_the_hidden_activations_of_numvae_nn():
+    from numvae.nn import ACTIVATIONS
+
+    (activation,) = [a for a in _options(PARSERS["numvae bench"]) if a.dest == "activation"]
+    assert set(activation.choices) == set(ACTIVATIONS) - {"identity"}

@@ -1,0 +1,58 @@
+"""`import numvae` is enough: every submodule is reachable, the shortcuts are the real objects, no name hides a module.
+
+The module list is read from the files on disk, independently of numvae's own
+discovery, so a module numvae forgot to expose fails here.
+"""
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numvae
+
+PACKAGE = Path(numvae.__file__).resolve().parent
+ON_DISK = sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_"))
+
+
+def test_every_module_on_disk_is_an_attribute_and_a_module():
+    assert {"data", "vae", "ppca", "train", "gradcheck", "cli"} <= set(ON_DISK)
+    for name in ON_DISK:
+        module = getattr(numvae, name)
+        assert isinstance(module, types.ModuleType) and module.__name__ == f"numvae.{name}", name
+        assert name in dir(numvae) and name in numvae.__all__
+
+
+def test_shortcuts_are_the_objects_of_their_modules():
+    from numvae.ppca import PPCA
+    from numvae.train import fit
+    from numvae.vae import VAE
+
+    assert numvae.VAE is VAE and numvae.PPCA is PPCA and numvae.fit is fit
+    assert {"VAE", "PPCA", "fit"} <= set(dir(numvae))
+
+
+def test_no_top_level_name_shadows_a_module():
+    for name in numvae.__all__:
+        if name in ON_DISK:
+            assert isinstance(getattr(numvae, name), types.ModuleType), name
+    assert callable(numvae.gradcheck.gradcheck)
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        numvae.no_such_thing
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:
+        raise AssertionError("numvae.no_such_thing did not raise")
+
+
+def test_import_numvae_alone_reaches_the_data_in_a_fresh_interpreter(tmp_path):
+    code = ("import numvae; X, y = numvae.data.load_digits(); m = numvae.VAE(64, z_dim=2); "
+            "print(X.shape, type(m).__name__, numvae.fit.__module__)")
+    env = {"PYTHONPATH": str(PACKAGE.parent), "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1797, 64) VAE numvae.train"
