@@ -108,24 +108,27 @@ def check_int(value, name, minimum):
     return int(value)
 
 
-def as_generator(rng, name="rng"):
+def as_generator(rng, name="rng", none_ok=False):
     """Return `rng` as a ``np.random.Generator``, or raise ``ValueError`` naming `name`.
 
     A Generator passes through; a non-negative int, a ``SeedSequence`` or a
-    ``BitGenerator`` seeds one; None gives fresh entropy, exactly as
-    ``np.random.default_rng`` does. A negative, float, string or bool seed is
-    refused here, under the argument's name, instead of deep inside NumPy.
+    ``BitGenerator`` seeds one, exactly as ``np.random.default_rng`` does. None
+    gives fresh entropy if `none_ok` (for noise, where a caller may not care),
+    else is refused (data generators must be reproducible). A negative, float,
+    string or bool seed is refused here, under the argument's name, instead of
+    deep inside NumPy.
 
     numvae never touches NumPy's global random state: every stochastic function
     takes a Generator or a seed, so a run is reproducible from its arguments.
     """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+    if (rng is None and none_ok) or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
         return np.random.default_rng(rng)
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise ValueError(f"{name} must be a numpy.random.Generator, a non-negative int seed or None; got {rng!r}")
+    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed"
+                     f"{' or None' if none_ok else ''}; got {rng!r}")
 
 
 def check_widths(hidden, name="hidden"):
@@ -147,9 +150,10 @@ def check_float_dtype(dtype, name="dtype"):
     try:
         dtype = np.dtype(dtype)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be float32 or float64; got {dtype!r}") from None
+        raise ValueError(f"{name} must be a floating dtype, float32 or float64; got {dtype!r}") from None
     if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"{name} must be float32 or float64 (the types numvae supports end to end); got {dtype}")
+        raise ValueError(f"{name} must be a floating dtype, float32 or float64 (the two numvae supports "
+                         f"end to end); got {dtype}")
     return dtype
 
 

@@ -36,6 +36,7 @@ here as the validator models use.
 
 import gzip
 import hashlib
+import math
 import os
 import urllib.error
 import urllib.request
@@ -158,8 +159,8 @@ def read_idx(path):
 
     Raises
     ------
-    FileNotFoundError
-        If `path` does not exist.
+    FileNotFoundError, IsADirectoryError
+        If `path` does not exist, or is a folder.
     ValueError
         Naming the file, if the gzip stream is corrupt or truncated, the magic
         is wrong (first two bytes not zero, unknown dtype code, zero
@@ -174,6 +175,8 @@ def read_idx(path):
     MNIST database page (LeCun, Cortes & Burges).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"IDX file {path} is a directory; expected a file")
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
     raw = path.read_bytes()
@@ -199,7 +202,7 @@ def read_idx(path):
                          f"the file has {len(raw)}")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # exact: an int64 product could wrap round to a small number
     got = len(raw) - header_len
     if got != expected:
         what = "truncated" if got < expected else "wrong size"
