@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import as_generator, check_int, check_positive
+from numvae.checks import as_generator, check_int, check_positive, is_real
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
 from numvae.io import write_text
 from numvae.ppca import PPCA
@@ -103,7 +103,7 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
     sets use their own train and test files. Returns
     ``(X_train, y_train, X_test, y_test, levels)``.
     """
-    if not 0 < test_fraction < 1:
+    if not (is_real(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
     rng = as_generator(seed, "seed")
     if data == "digits":
