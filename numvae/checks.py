@@ -7,6 +7,8 @@ error that the user has to decode.
 """
 
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -129,6 +131,13 @@ def as_generator(rng, name="rng", none_ok=False):
         return np.random.default_rng(int(rng))
     raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed"
                      f"{' or None' if none_ok else ''}; got {rng!r}")
+
+
+def check_path(path, name):
+    """Return `path` as a ``pathlib.Path``, or raise ``ValueError`` naming `name` unless it is a str or PathLike."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path (str or os.PathLike); got {type(path).__name__} {path!r}")
+    return Path(path)
 
 
 def check_widths(hidden, name="hidden"):

@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 
 import numvae
-from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_positive,
-                           check_unit_interval)
+from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_path,
+                           check_positive, check_unit_interval)
 from numvae.io import atomic_open
 
 __all__ = [
@@ -174,7 +174,7 @@ def read_idx(path):
     dimensions n; then n big-endian uint32 sizes. Format as described on the
     MNIST database page (LeCun, Cortes & Burges).
     """
-    path = Path(path)
+    path = check_path(path, "path")
     if path.is_dir():
         raise IsADirectoryError(f"IDX file {path} is a directory; expected a file")
     if not path.is_file():

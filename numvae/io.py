@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import numvae
-from numvae.checks import check_array
+from numvae.checks import check_array, check_path
 
 META_KEY = "__meta__"
 TRAINING_PREFIX = "__training__."
@@ -92,7 +92,7 @@ def atomic_open(path, mode="wb"):
     Temporary files that earlier writes of `path` left behind, and whose
     writers are gone, are removed first (:func:`remove_stale_temporaries`).
     """
-    path = Path(path)
+    path = check_path(path, "path")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; expected a file name to write")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def check_output_folder(path, name):
     is a file, and ``PermissionError`` (or the ``OSError`` met) naming `name`
     and the folder if it cannot be created or written.
     """
-    path = Path(path)
+    path = check_path(path, name)
     for p in (path, *path.parents):
         if p.exists() and not p.is_dir():
             raise NotADirectoryError(f"{name} {path} cannot be a folder: {p} is a file")
@@ -142,7 +142,7 @@ def check_output_file(path, name):
     Raises ``IsADirectoryError`` if `path` is a folder, else as
     :func:`check_output_folder` for its folder.
     """
-    path = Path(path)
+    path = check_path(path, name)
     if path.is_dir():
         raise IsADirectoryError(f"{name} {path} is a directory; expected a file name")
     check_output_folder(path.parent, f"the folder of {name}")
@@ -212,7 +212,7 @@ def load_checkpoint(path, kind, training=False):
     another kind of model, or its arrays do not match the shapes it recorded.
     Checking the shapes the *config* implies is the model's job.
     """
-    path = Path(path)
+    path = check_path(path, "checkpoint path")
     if path.is_dir():
         raise IsADirectoryError(f"checkpoint {path} is a directory; expected a .npz file")
     if not path.is_file():

@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import check_choice, check_int, check_matrix, check_positive, check_unit_interval
+from numvae.checks import check_choice, check_int, check_matrix, check_path, check_positive, check_unit_interval
 from numvae.data import binarize as _binarize
 from numvae.io import check_output_file, fill_params, load_checkpoint, save_checkpoint, write_text
 from numvae.optim import OPTIMIZERS, Optimizer
@@ -184,7 +184,7 @@ class History:
         (e.g. truncated), not an object of lists, lacks a field, or its
         columns have different lengths (ragged).
         """
-        path = Path(path)
+        path = check_path(path, "path")
         if path.is_dir():
             raise IsADirectoryError(f"history file {path} is a directory; expected a .json file")
         if not path.is_file():

@@ -651,3 +651,14 @@ def test_compare_overwrites_its_own_outputs(tmp_path):
     paths = write_report(compare("digits", latent=(3,), epochs=1, hidden=(8,), k=2), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no K=2 leftovers
     assert (tmp_path / "comparison.csv").read_text() != first
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda p: VAE.load(p), "checkpoint path"), (lambda p: read_idx(p), "path"),
+    (lambda p: History.from_json(p), "path"), (lambda p: _vae().save(p), "path"),
+    (lambda p: fit(_vae(), np.zeros((4, 64)), epochs=1, checkpoint=p or 3, progress=False), "checkpoint"),
+], ids=["VAE.load", "read_idx", "History.from_json", "VAE.save", "fit"])
+@pytest.mark.parametrize("bad", [None, 3], ids=["None", "int"])   # fit: checkpoint=None is no checkpoint, so 3
+def test_a_path_that_is_not_a_path_is_named(call, name, bad):
+    with pytest.raises(ValueError, match=rf"^{name} must be a path \(str or os.PathLike\); got (int 3|NoneType None)$"):
+        call(bad)
