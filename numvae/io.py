@@ -274,16 +274,19 @@ def load_model(cls, path, kind):
 def fill_params(model, arrays, path):
     """Copy `arrays` into ``model.params`` in place, after checking names, shapes and finiteness.
 
-    Raises ``ValueError`` naming the checkpoint `path` and the first problem.
+    Raises ``ValueError`` naming the checkpoint `path` and the first problem;
+    then no parameter has changed.
     """
     missing = sorted(set(model.params) - set(arrays))
     extra = sorted(set(arrays) - set(model.params))
     if missing or extra:
         raise ValueError(f"checkpoint {path} does not match its config: "
                          f"missing arrays {missing}, unexpected arrays {extra}")
-    for name, p in model.params.items():
-        a = check_array(arrays[name], f"checkpoint {path} array {name!r}")
-        if a.shape != p.shape:
-            raise ValueError(f"checkpoint {path}: array {name!r} has shape {a.shape}; "
+    checked = {}
+    for name, p in model.params.items():   # every array checked before any is copied
+        checked[name] = check_array(arrays[name], f"checkpoint {path} array {name!r}")
+        if checked[name].shape != p.shape:
+            raise ValueError(f"checkpoint {path}: array {name!r} has shape {checked[name].shape}; "
                              f"the model built from its config needs {p.shape}")
-        p[...] = a
+    for name, p in model.params.items():
+        p[...] = checked[name]

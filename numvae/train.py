@@ -49,6 +49,14 @@ A NaN or infinite loss (or gradient, or validation ELBO) raises
 not a ``ValueError`` because the inputs were valid; the numbers went wrong. The
 checkpoint is written only at the end of an epoch whose numbers are all
 finite, so the file on disk is always the last good model.
+
+Resuming
+--------
+The checkpoint of a run holds, beside the parameters, everything the rest of
+the run depends on (the optimizer's state, the generator's state, the epoch,
+the history; see :func:`fit`), so ``fit(..., resume=True)`` continues a killed
+run to exactly the parameters an uninterrupted run would have reached: the
+same shuffles, the same noise, the same Adam moments, bit for bit.
 """
 
 import copy
@@ -449,10 +457,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
                              root.entropy)
         data = {"X": _fingerprint(X), "X_valid": None if X_valid is None else _fingerprint(X_valid)}
     if run is not None:
-        start_epoch, history = _restore_run(run, checkpoint, model, opt, rng, settings, data)
-        if epochs < start_epoch:
-            raise ValueError(f"epochs must be at least the {start_epoch} epochs the run in {checkpoint} "
-                             f"has done; got {epochs}")
+        start_epoch, history = _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
         _write_history(history, checkpoint)  # in case the kill fell between the checkpoint and the history
 
     N = X.shape[0]
@@ -639,8 +644,11 @@ def _differences(recorded, current, prefix=""):
     return out
 
 
-def _restore_run(run, checkpoint, model, opt, rng, settings, data):
-    """Check that `run` is this run, then restore parameters, optimizer, generator; return (epoch, history)."""
+def _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs):
+    """Check that `run` is this run and fits in `epochs`, then restore parameters, optimizer, generator.
+
+    Returns ``(epoch, history)``. Nothing is changed unless every check passes.
+    """
     differ = _differences(run["settings"], settings)
     if differ:
         raise ValueError(f"cannot resume the run in {checkpoint}: its settings differ from this call's ("
@@ -654,13 +662,15 @@ def _restore_run(run, checkpoint, model, opt, rng, settings, data):
         history = History(run["history"])
         if len(history) != epoch:
             raise ValueError(f"its history has {len(history)} epochs, its record says {epoch}")
-        state = copy.deepcopy(run["rng"])
-        rng.bit_generator.state = state
+        rng.bit_generator.state = copy.deepcopy(run["rng"])
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"checkpoint {checkpoint} has a corrupt training record ({exc})") from None
-    fill_params(model, run["arrays"], checkpoint)
-    try:
+    if epochs < epoch:
+        raise ValueError(f"epochs must be at least the {epoch} epochs the run in {checkpoint} has done; "
+                         f"got {epochs}")
+    try:  # validates everything before it changes anything, as fill_params does
         opt.load_state(run["optimizer_t"], run["opt_arrays"])
     except ValueError as exc:
         raise ValueError(f"checkpoint {checkpoint}: {exc}") from None
+    fill_params(model, run["arrays"], checkpoint)
     return epoch, history

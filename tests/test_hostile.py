@@ -492,6 +492,28 @@ def test_resume_refuses_other_data_or_settings(change, named, digits, tmp_path):
     assert named in str(info.value)
 
 
+@pytest.mark.parametrize("spoil, problem", [
+    (lambda t, a: t.pop("rng"), "corrupt training record: expected the keys"),
+    (lambda t, a: t.update(rng={"bit_generator": "PCG64", "state": "x"}), "corrupt training record"),
+    (lambda t, a: t.update(epoch=-1), "corrupt training record (epoch must be an integer >= 0"),
+    (lambda t, a: t["history"].update(epoch=[1, 2, 3]), "corrupt training record (its history has"),
+    (lambda t, a: a.update({k: v[:1] for k, v in a.items()}), "optimizer state 'm.enc.0.W' must have shape"),
+])
+def test_a_corrupt_training_record_names_the_file(spoil, problem, digits, tmp_path):
+    X, _ = digits
+    path = tmp_path / "model.npz"
+    fit(_vae(), X, epochs=1, checkpoint=path, progress=False)
+    arrays, meta, opt_arrays = load_checkpoint(path, "VAE", training=True)
+    spoil(meta["training"], opt_arrays)
+    save_checkpoint(path, arrays, "VAE", meta["config"], meta["training"], opt_arrays)
+    model = _vae()
+    before = _params(model)
+    with pytest.raises(ValueError, match=f"^(checkpoint|cannot resume the run in) {path}") as info:
+        fit(model, X, epochs=2, checkpoint=path, resume=True, progress=False)
+    assert problem in str(info.value)
+    _assert_bitwise_equal(_params(model), before)
+
+
 def test_resume_needs_a_run(digits, tmp_path):
     X, _ = digits
     with pytest.raises(ValueError, match="^resume=True needs the checkpoint"):
