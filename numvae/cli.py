@@ -165,10 +165,14 @@ def _run_train(args):
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.latent, decoder=args.decoder,
                 dtype=args.dtype, seed=args.seed)
-    history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup,
-                  free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
-                  progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None)
+    try:
+        history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup,
+                      free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
+                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "
+                                "and the same options") from None
     history.to_csv(out / "history.csv")
     history.to_json(out / "history.json")
     written = ["model.npz", "history.csv", "history.json"]
@@ -357,10 +361,10 @@ def main(argv=None):
     debug = args.debug or os.environ.get("NUMVAE_DEBUG", "") not in ("", "0")
     try:
         return COMMANDS[args.command][2](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        print(f"numvae {args.command}: interrupted", file=sys.stderr)
+        print(f"numvae {args.command}: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
     except Exception as exc:
         if debug:

@@ -165,6 +165,16 @@ def test_cli_full_disk_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("numvae.train.fit", interrupt)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"numvae train: interrupted: {tmp_path / 'run'} keeps the last finished epoch, if any; "
+                                f"continue with --resume {tmp_path / 'run'} and the same options"]
+
+
 def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
     # 2e12 latent units: petabytes, more than any address space, so the allocation fails everywhere.
     status, line = _cli(capsys, "train", "--latent", "1000000000000", "--epochs", "1", "--out", tmp_path, "--quiet")
