@@ -81,15 +81,11 @@ def check_choice(value, name, choices):
 
 
 def is_real(value):
-    """True for a real scalar (Python or NumPy int or float), False for bools, strings, None, arrays."""
+    """True for a real scalar (a Python or NumPy int or float, or a 0-d array of one); False for bools,
+    strings, None and arrays with entries."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def check_number(value, name):
-    """Raise ``ValueError`` naming `name` unless `value` is a real scalar (a string, None or array is not)."""
-    if not is_real(value):
-        raise ValueError(f"{name} must be a number; got {type(value).__name__} {value!r}")
-    return value
 
 
 def check_positive(value, name, strict=True):

@@ -171,8 +171,9 @@ def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("numvae.train.fit", interrupt)
     assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 130
     err = capsys.readouterr().err
-    assert err.splitlines() == [f"numvae train: interrupted: {tmp_path / 'run'} keeps the last finished epoch, if any; "
-                                f"continue with --resume {tmp_path / 'run'} and the same options"]
+    run = tmp_path / "run"
+    assert err.splitlines() == [f"numvae train: interrupted: {run} keeps the last finished epoch, if any; "
+                                f"continue with --resume {run} and the same options"]
 
 
 def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
