@@ -21,7 +21,7 @@ parameter. Both do the same arithmetic.
 
 import numpy as np
 
-from numvae.checks import check_positive, is_real
+from numvae.checks import check_int, check_positive, is_real
 
 
 def _check_params(params):
@@ -155,11 +155,10 @@ class Optimizer:
         for key, a in arrays.items():
             if np.shape(a) != want[key].shape:
                 raise ValueError(f"optimizer state {key!r} must have shape {want[key].shape}; got {np.shape(a)}")
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-            raise ValueError(f"optimizer step count must be an integer >= 0; got {t!r}")
+        t = check_int(t, "optimizer step count", 0)
         for key, a in arrays.items():
             want[key][...] = a           # into the live views, so the flat state arrays see it
-        self.t = int(t)
+        self.t = t
 
 
 class SGD(Optimizer):
