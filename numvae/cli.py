@@ -211,13 +211,12 @@ def _run_sample(args):
     from pathlib import Path
 
     from numvae import plots
+    from numvae.io import check_output_file
     from numvae.vae import VAE
 
-    from numvae.io import check_output_file
-
+    model = VAE.load(args.checkpoint)   # first: the default --out is beside it
     ckpt = Path(args.checkpoint)
     out = check_output_file(args.out if args.out else ckpt.with_name(f"{ckpt.stem}_samples.png"), "--out")
-    model = VAE.load(args.checkpoint)
     plots.samples_grid(model.sample(args.n, rng=args.seed), path=out)
     print(f"wrote {args.n} samples to {out}")
     return 0
