@@ -695,3 +695,38 @@ def test_compare_overwrites_its_own_outputs(tmp_path):
 def test_a_path_that_is_not_a_path_is_named(call, name, bad):
     with pytest.raises(ValueError, match=rf"^{name} must be a path \(str or os.PathLike\); got (int 3|NoneType None)$"):
         call(bad)
+
+
+def test_cli_train_killed_twice_then_resumed_ends_as_one_run(tmp_path):
+    """`numvae train` SIGKILLed at random moments after its first checkpoint, then `--resume`d."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    out = tmp_path / "run"
+    options = ["--hidden", "8", "--latent", "3", "--epochs", "6", "--batch-size", "32", "--kl-warmup", "2",
+               "--seed", "5", "--quiet"]
+    rng = np.random.default_rng(1)
+    for first in (True, False):
+        where = ["--out", str(out)] if first else ["--resume", str(out)]
+        proc = subprocess.Popen([sys.executable, "-m", "numvae", "train", *options, *where], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        epoch_before = load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] if not first else 0
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:   # wait for a checkpoint newer than the last
+            if (out / "model.npz").exists():
+                try:
+                    if load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] > epoch_before:
+                        break
+                except ValueError:
+                    pass
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run([sys.executable, "-m", "numvae", "train", *options, "--resume", str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    X, y = load_digits()
+    (X_tr, _), (X_va, _) = split(X, [0.8, 0.2], 5, y=y)
+    model = VAE(64, hidden=(8,), z_dim=3, dtype=np.float32, seed=5)
+    fit(model, X_tr, X_va, epochs=6, batch_size=32, kl_warmup_epochs=2, seed=5, progress=False)
+    _assert_bitwise_equal(_params(VAE.load(out / "model.npz")), _params(model))
+    assert len(History.from_json(out / "history.json")) == 6
