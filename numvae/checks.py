@@ -7,6 +7,8 @@ error that the user has to decode.
 """
 
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -69,16 +71,30 @@ def check_unit_interval(x, name):
 
 def check_choice(value, name, choices):
     """Raise ``ValueError`` unless `value` is one of `choices`."""
-    if value not in choices:
+    try:
+        ok = value in choices
+    except TypeError:  # an unhashable value (a list) cannot be a key of a dict of choices
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
     return value
 
 
+def is_real(value):
+    """True for a real scalar (a Python or NumPy int or float, or a 0-d array of one); False for bools,
+    strings, None and arrays with entries."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_positive(value, name, strict=True):
     """Raise ``ValueError`` unless the scalar `value` is a finite number > 0 (>= 0 if not strict)."""
+    bound = "> 0" if strict else ">= 0"
+    if not is_real(value):
+        raise ValueError(f"{name} must be a finite number {bound}; got {type(value).__name__} {value!r}")
     ok = np.isfinite(value) and (value > 0 if strict else value >= 0)
     if not ok:
-        bound = "> 0" if strict else ">= 0"
         raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
     return value
 
@@ -90,17 +106,34 @@ def check_int(value, name, minimum):
     return int(value)
 
 
-def as_generator(rng, name="rng"):
-    """Return `rng` as a ``np.random.Generator``: a Generator passes through, an int seeds one.
+def as_generator(rng, name="rng", none_ok=False):
+    """Return `rng` as a ``np.random.Generator``, or raise ``ValueError`` naming `name`.
+
+    A Generator passes through; a non-negative int, a ``SeedSequence`` or a
+    ``BitGenerator`` seeds one, exactly as ``np.random.default_rng`` does. None
+    gives fresh entropy if `none_ok` (for noise, where a caller may not care),
+    else is refused (data generators must be reproducible). A negative, float,
+    string or bool seed is refused here, under the argument's name, instead of
+    deep inside NumPy.
 
     numvae never touches NumPy's global random state: every stochastic function
     takes a Generator or a seed, so a run is reproducible from its arguments.
     """
     if isinstance(rng, np.random.Generator):
         return rng
+    if (rng is None and none_ok) or isinstance(rng, (np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(rng)
     if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)) and rng >= 0:
         return np.random.default_rng(int(rng))
-    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed; got {rng!r}")
+    raise ValueError(f"{name} must be a numpy.random.Generator or a non-negative int seed"
+                     f"{' or None' if none_ok else ''}; got {rng!r}")
+
+
+def check_path(path, name):
+    """Return `path` as a ``pathlib.Path``, or raise ``ValueError`` naming `name` unless it is a str or PathLike."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path (str or os.PathLike); got {type(path).__name__} {path!r}")
+    return Path(path)
 
 
 def check_widths(hidden, name="hidden"):
@@ -112,12 +145,35 @@ def check_widths(hidden, name="hidden"):
     return tuple(check_int(h, f"{name} widths", 1) for h in hidden)
 
 
+# The floating types numvae computes in end to end. float16 has no BLAS and no
+# dtype= in NumPy's standard_normal; longdouble neither, and is not portable.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def check_float_dtype(dtype, name="dtype"):
-    """Return `dtype` as a NumPy floating dtype, or raise ``ValueError`` naming `name`."""
+    """Return `dtype` as float32 or float64, or raise ``ValueError`` naming `name`."""
     try:
         dtype = np.dtype(dtype)
-    except TypeError:
-        raise ValueError(f"{name} must be a floating dtype; got {dtype!r}") from None
-    if dtype.kind != "f":
-        raise ValueError(f"{name} must be a floating dtype; got {dtype}")
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a floating dtype, float32 or float64; got {dtype!r}") from None
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be a floating dtype, float32 or float64 (the two numvae supports "
+                         f"end to end); got {dtype}")
     return dtype
+
+
+def check_finite_result(values, what):
+    """Raise ``FloatingPointError`` if the result `values` of a forward pass on valid input is not finite.
+
+    The inputs were checked, so a NaN or infinity here means the arithmetic
+    overflowed (parameters too large, e.g. weights of 1e300 in a checkpoint):
+    an error, not a result. It is not a ``ValueError`` because no argument was
+    invalid; training's divergence is the same type.
+    """
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise FloatingPointError(
+            f"{what} overflowed: {finite.size - int(finite.sum())} of {finite.size} values are NaN or "
+            "infinite although the input was finite; the model's parameters are too large for "
+            "its floating type (a diverged run or a corrupt checkpoint)")
+    return values

@@ -13,7 +13,10 @@ aliases.
 """
 
 import argparse
+import math
+import os
 import sys
+from pathlib import Path
 
 import numvae
 
@@ -45,8 +48,26 @@ def _add_quiet(p):
     p.add_argument("--quiet", action="store_true", help="no progress lines (they go to standard error)")
 
 
+# Where ``numvae train`` writes when --out is not given (git-ignored, like runs/compare).
+TRAIN_OUT = "runs/train"
+# What ``numvae train`` writes into its folder: a new run there replaces all of them.
+RUN_FILES = ("model.npz", "history.csv", "history.json", "learning_curves.png", "reconstructions.png",
+             "samples.png", "latent.png", "manifold.png")
+
+
+def _seed(text):
+    """argparse type of every --seed: a non-negative integer, refused by name otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
 def _add_gradcheck(p):
-    p.add_argument("--seed", type=int, default=0, help="seed of the random model and data")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random model and data")
     p.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
 
 
@@ -138,10 +159,15 @@ def _add_train(p):
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the split, batches and noise")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
-    p.add_argument("--out", default="runs/train", metavar="DIR",
-                   help="output folder (created): model.npz, history, figures")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
+                        "that holds a run is refused without --force or --resume")
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR (killed, or for more --epochs) with the same options; "
+                        "it ends exactly as an uninterrupted run would")
+    p.add_argument("--force", action="store_true", help="replace the run held in --out (all its files)")
     _add_quiet(p)
 
 
@@ -173,29 +199,50 @@ def _train_data(args):
     return X_tr, X_va, y_va, f"{args.data}: train split ({len(X_tr)} rows) for training, test split ({len(X_va)}) for validation"
 
 
-def _run_train(args):
-    from pathlib import Path
+def _train_folder(args):
+    """The run folder of ``numvae train``, checked (and an old run's files removed with --force) before any work."""
+    from numvae.io import check_output_folder
 
+    if args.resume is not None:
+        out = Path(args.resume)
+        if args.out is not None and Path(args.out) != out:
+            raise ValueError(f"--out {args.out} and --resume {out} name different folders; give one")
+        if args.force:
+            raise ValueError("--force replaces a run and --resume continues it; give one")
+        if not (out / "model.npz").is_file():
+            raise FileNotFoundError(f"--resume {out}: there is no {out / 'model.npz'}, so no run to resume "
+                                    f"(start it with --out {out})")
+        return check_output_folder(out, "--resume")
+    out = check_output_folder(args.out if args.out is not None else TRAIN_OUT, "--out")
+    old = [name for name in RUN_FILES if (out / name).exists()]
+    if old and not args.force:
+        raise FileExistsError(f"--out {out} holds an earlier run ({', '.join(old)}); continue it with "
+                              f"--resume {out}, replace it with --force, or choose another --out")
+    for name in old:  # all of them, so the folder never mixes two runs
+        (out / name).unlink()
+    return out
+
+
+def _run_train(args):
     import numpy as np
 
     from numvae import plots
     from numvae.train import fit
     from numvae.vae import VAE
 
+    out = _train_folder(args)
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
                 dtype=args.dtype, seed=args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
-                      progress=not args.quiet, checkpoint=out / "model.npz")
-    except FloatingPointError as exc:
-        print(f"numvae train: error: {exc}", file=sys.stderr)
-        return 1
+                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "
+                                "and the same options") from None
     history.to_csv(out / "history.csv")
     history.to_json(out / "history.json")
     written = ["model.npz", "history.csv", "history.json"]
@@ -225,7 +272,7 @@ def _run_train(args):
 def _add_sample(p):
     p.add_argument("checkpoint", help="a model.npz written by numvae train")
     p.add_argument("--n", type=int, default=64, help="number of samples")
-    p.add_argument("--seed", type=int, default=0, help="seed of z ~ N(0, I)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of z ~ N(0, I)")
     p.add_argument("--out", default=None, metavar="FILE.png",
                    help="image to write (default: <checkpoint>_samples.png beside the checkpoint)")
 
@@ -234,11 +281,12 @@ def _run_sample(args):
     from pathlib import Path
 
     from numvae import plots
+    from numvae.io import check_output_file
     from numvae.vae import VAE
 
-    model = VAE.load(args.checkpoint)
+    model = VAE.load(args.checkpoint)   # first: the default --out is beside it
     ckpt = Path(args.checkpoint)
-    out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}_samples.png")
+    out = check_output_file(args.out if args.out else ckpt.with_name(f"{ckpt.stem}_samples.png"), "--out")
     plots.samples_grid(model.sample(args.n, rng=args.seed), path=out)
     print(f"wrote {args.n} samples to {out}")
     return 0
@@ -255,7 +303,7 @@ def _add_compare(p):
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--k", type=int, default=500, metavar="k",
                    help="importance samples per test image for the VAE log p(x)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, dequantization, weights and batches")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
                    help="folder for comparison.csv, comparison.md and the figures (created)")
     _add_quiet(p)
@@ -263,7 +311,9 @@ def _add_compare(p):
 
 def _run_compare(args):
     from numvae.compare import compare, write_report
+    from numvae.io import check_output_folder
 
+    check_output_folder(args.out, "--out")
     z_dims = _parse_ints(args.z_dim, "--z-dim")
     if not args.quiet:
         print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
@@ -299,7 +349,7 @@ def _add_bench(p):
                         "of `numvae data list`; random data of the same shape if not found)")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="also write the full results as JSON (default: no file)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and random data")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, batches and random data")
     _add_quiet(p)
 
 
@@ -307,8 +357,11 @@ def _run_bench(args):
     import json
 
     from numvae.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
-    from numvae.io import write_text
+    from numvae.io import check_output_file, write_text
     from numvae.progress import Progress
+
+    if args.json:
+        check_output_file(args.json, "--json")
 
     def ints(text, option):
         try:
@@ -363,10 +416,35 @@ def build_parser():
         prog="numvae", formatter_class=HelpFormatter,
         description="Variational autoencoders and probabilistic PCA in pure NumPy.")
     parser.add_argument("--version", action="version", version=f"numvae {numvae.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also: environment variable NUMVAE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter))
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+        add_arguments(p)
+        # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before it.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
     return parser
+
+
+# Errors that mean the command line was wrong (exit status 2, as argparse uses); any
+# other error means the work failed (status 1).
+_USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+
+
+def _describe(exc):
+    """One line saying what went wrong, for an error the user can cause or meet."""
+    if isinstance(exc, MemoryError):
+        shape, dtype = getattr(exc, "shape", None), getattr(exc, "dtype", None)
+        if shape is not None and dtype is not None:
+            gib = math.prod(shape) * dtype.itemsize / 2 ** 30
+            return (f"not enough memory: an array of shape {tuple(shape)} ({dtype}) would need {gib:,.1f} GiB; "
+                    "choose smaller sizes")
+        return f"not enough memory ({exc}); choose smaller sizes"
+    if isinstance(exc, (ValueError, OSError, FloatingPointError)):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback, and please report it)"
 
 
 def main(argv=None):
@@ -389,11 +467,20 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    debug = args.debug or os.environ.get("NUMVAE_DEBUG", "") not in ("", "0")
     try:
         return COMMANDS[args.command][2](args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"numvae {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as exc:
+        if debug:
+            raise
+        print(f"numvae {args.command}: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        message = " ".join(_describe(exc).split())   # one line, whatever the message held
+        print(f"numvae {args.command}: error: {message}", file=sys.stderr)
+        return 2 if isinstance(exc, _USAGE_ERRORS) else 1
 
 
 if __name__ == "__main__":

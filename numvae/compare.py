@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import check_int, check_positive
+from numvae.checks import as_generator, check_int, check_positive, is_real
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
 from numvae.io import write_text
 from numvae.ppca import PPCA
@@ -113,9 +113,9 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
     sets use their own train and test files. Returns
     ``(X_train, y_train, X_test, y_test, levels)``.
     """
-    if not 0 < test_fraction < 1:
+    if not (is_real(test_fraction) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed, "seed")
     if data == "digits":
         X, y = load_digits(data_root)
         (X_train, y_train), (X_test, y_test) = split(X, (1 - test_fraction, test_fraction), rng, y=y)
@@ -212,7 +212,9 @@ def write_report(result, out):
     the three models), ``reconstructions.png`` (test images and their
     reconstructions by each model at the largest K) and, when K = 2 was run,
     ``latent_ppca.png`` and ``latent_vae.png`` (the two 2-D latent spaces of
-    the test images, coloured by label). Returns the list of paths written.
+    the test images, coloured by label; removed if an earlier comparison in
+    `out` left them and this one has no K = 2). Every file is overwritten.
+    Returns the list of paths written.
     """
     from numvae import plots
 
@@ -234,10 +236,14 @@ def write_report(result, out):
                      path=out / "reconstructions.png")
     paths.append(out / "reconstructions.png")
 
+    latent_paths = [out / "latent_ppca.png", out / "latent_vae.png"]
     if ("pPCA", 2) in result.models:
         z_ppca = result.models[("pPCA", 2)].transform(result.X_test)
         z_vae = result.models[("VAE", 2)].encode(result.X_test)[0]
-        for name, z in (("ppca", z_ppca), ("vae", z_vae)):
-            plots.latent_scatter(z, result.y_test, path=out / f"latent_{name}.png")
-            paths.append(out / f"latent_{name}.png")
+        for path, z in zip(latent_paths, (z_ppca, z_vae)):
+            plots.latent_scatter(z, result.y_test, path=path)
+            paths.append(path)
+    else:  # an earlier comparison's, which this one would otherwise appear to include
+        for path in latent_paths:
+            path.unlink(missing_ok=True)
     return paths

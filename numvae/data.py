@@ -40,6 +40,7 @@ here as the validator models use.
 
 import gzip
 import hashlib
+import math
 import os
 import urllib.error
 import urllib.request
@@ -50,8 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_positive,
-                           check_unit_interval)
+from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_path,
+                           check_positive, check_unit_interval)
 from numvae.io import atomic_open
 from numvae.progress import Progress
 
@@ -308,8 +309,8 @@ def read_idx(path):
 
     Raises
     ------
-    FileNotFoundError
-        If `path` does not exist.
+    FileNotFoundError, IsADirectoryError
+        If `path` does not exist, or is a folder.
     ValueError
         Naming the file, if the gzip stream is corrupt or truncated, the magic
         is wrong (first two bytes not zero, unknown dtype code, zero
@@ -323,7 +324,9 @@ def read_idx(path):
     dimensions n; then n big-endian uint32 sizes. Format as described on the
     MNIST database page (LeCun, Cortes & Burges).
     """
-    path = Path(path)
+    path = check_path(path, "path")
+    if path.is_dir():
+        raise IsADirectoryError(f"IDX file {path} is a directory; expected a file")
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
     raw = path.read_bytes()
@@ -349,7 +352,7 @@ def read_idx(path):
                          f"the file has {len(raw)}")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # exact: an int64 product could wrap round to a small number
     got = len(raw) - header_len
     if got != expected:
         what = "truncated" if got < expected else "wrong size"

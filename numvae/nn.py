@@ -18,7 +18,7 @@ updates the model. No autodiff anywhere.
 import numpy as np
 from scipy.special import expit
 
-from numvae.checks import check_array, check_choice, check_float_dtype
+from numvae.checks import as_generator, check_array, check_choice, check_float_dtype
 
 LEAKY_SLOPE = 0.01
 
@@ -172,7 +172,7 @@ class Linear:
 
     def __init__(self, n_in, n_out, init="he", dtype=np.float64, rng=None, storage=None):
         check_choice(init, "init", {"he", "glorot"})
-        rng = np.random.default_rng(rng)
+        rng = as_generator(rng, none_ok=True)
         if init == "he":
             W = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
         else:
@@ -262,7 +262,7 @@ class MLP:
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
         self.dtype = check_float_dtype(dtype)
-        rng = np.random.default_rng(rng)
+        rng = as_generator(rng, none_ok=True)
         self.sizes = sizes
         self.layers = []
         n_layers = len(sizes) - 1

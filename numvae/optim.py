@@ -21,7 +21,7 @@ parameter. Both do the same arithmetic.
 
 import numpy as np
 
-from numvae.checks import check_positive
+from numvae.checks import check_int, check_positive, is_real
 
 
 def _check_params(params):
@@ -82,13 +82,22 @@ def _zeros_like(params):
 
 def _check_fraction(value, name):
     """Raise ``ValueError`` unless ``0 <= value < 1`` (a decay rate)."""
-    if not (np.isfinite(value) and 0.0 <= value < 1.0):
+    if not (is_real(value) and np.isfinite(value) and 0.0 <= value < 1.0):
         raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
     return float(value)
 
 
 class Optimizer:
-    """Shared bookkeeping: the parameter dict, the step count, gradient checks, flat or per-parameter updates."""
+    """Shared bookkeeping: the parameter dict, the step count, gradient checks, flat or per-parameter updates.
+
+    A subclass names its hyper-parameters in ``SETTINGS`` and its per-parameter
+    state dicts (attributes holding ``name -> ndarray``) in ``STATE``, which is
+    what :meth:`state` saves and :meth:`load_state` restores, so a resumed run
+    continues exactly where it stopped.
+    """
+
+    SETTINGS = ("lr",)
+    STATE = ()
 
     def __init__(self, params, lr):
         self.params = _check_params(params)
@@ -131,6 +140,31 @@ class Optimizer:
         """
         raise NotImplementedError
 
+    def settings(self):
+        """The optimizer's name and hyper-parameters, JSON-serialisable: ``{"name": "adam", "lr": ...}``."""
+        return {"name": type(self).__name__.lower(), **{k: getattr(self, k) for k in self.SETTINGS}}
+
+    def state(self):
+        """``(t, arrays)``: the step count and a copy of every state array, keyed ``"<state>.<param>"``."""
+        arrays = {f"{s}.{name}": a.copy() for s in self.STATE for name, a in getattr(self, s).items()}
+        return self.t, arrays
+
+    def load_state(self, t, arrays):
+        """Restore a :meth:`state` in place, after checking it has every key with its parameter's shape.
+
+        Raises ``ValueError`` naming what is missing, extra or of the wrong shape.
+        """
+        want = {f"{s}.{name}": a for s in self.STATE for name, a in getattr(self, s).items()}
+        if set(arrays) != set(want):
+            raise ValueError(f"optimizer state must hold {sorted(want)}; got {sorted(arrays)}")
+        for key, a in arrays.items():
+            if np.shape(a) != want[key].shape:
+                raise ValueError(f"optimizer state {key!r} must have shape {want[key].shape}; got {np.shape(a)}")
+        t = check_int(t, "optimizer step count", 0)
+        for key, a in arrays.items():
+            want[key][...] = a           # into the live views, so the flat state arrays see it
+        self.t = t
+
 
 class SGD(Optimizer):
     r"""Stochastic gradient descent with heavy-ball momentum (Polyak 1964).
@@ -155,6 +189,9 @@ class SGD(Optimizer):
     keeping :math:`\alpha` outside the velocity means changing the learning
     rate takes effect at once.
     """
+
+    SETTINGS = ("lr", "momentum")
+    STATE = ("velocity",)
 
     def __init__(self, params, lr, momentum=0.0):
         super().__init__(params, lr)
@@ -210,6 +247,9 @@ class Adam(Optimizer):
 
     so no corrected copies of :math:`m` and :math:`v` are formed.
     """
+
+    SETTINGS = ("lr", "beta1", "beta2", "eps")
+    STATE = ("m", "v")
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(params, lr)

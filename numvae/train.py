@@ -49,9 +49,19 @@ A NaN or infinite loss (or gradient, or validation ELBO) raises
 not a ``ValueError`` because the inputs were valid; the numbers went wrong. The
 checkpoint is written only at the end of an epoch whose numbers are all
 finite, so the file on disk is always the last good model.
+
+Resuming
+--------
+The checkpoint of a run holds, beside the parameters, everything the rest of
+the run depends on (the optimizer's state, the generator's state, the epoch,
+the history; see :func:`fit`), so ``fit(..., resume=True)`` continues a killed
+run to exactly the parameters an uninterrupted run would have reached: the
+same shuffles, the same noise, the same Adam moments, bit for bit.
 """
 
+import copy
 import csv
+import hashlib
 import io as _io
 import json
 import math
@@ -60,9 +70,9 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import check_choice, check_int, check_matrix, check_positive, check_unit_interval
+from numvae.checks import check_choice, check_int, check_matrix, check_path, check_positive, check_unit_interval
 from numvae.data import binarize as _binarize
-from numvae.io import write_text
+from numvae.io import check_output_file, fill_params, load_checkpoint, save_checkpoint, write_text
 from numvae.optim import OPTIMIZERS, Optimizer
 from numvae.progress import Progress
 
@@ -177,12 +187,32 @@ class History:
 
     @classmethod
     def from_json(cls, path):
-        """Read a history written by :meth:`to_json`."""
-        with open(path) as f:
-            columns = json.load(f)
+        """Read a history written by :meth:`to_json`.
+
+        Raises ``FileNotFoundError`` or ``IsADirectoryError`` for a path that
+        is not a file, and ``ValueError`` naming the file if it is not JSON
+        (e.g. truncated), not an object of lists, lacks a field, or its
+        columns have different lengths (ragged).
+        """
+        path = check_path(path, "path")
+        if path.is_dir():
+            raise IsADirectoryError(f"history file {path} is a directory; expected a .json file")
+        if not path.is_file():
+            raise FileNotFoundError(f"history file {path} does not exist")
+        try:
+            columns = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"history file {path} is not valid JSON, perhaps truncated ({exc})") from None
+        if not isinstance(columns, dict):
+            raise ValueError(f"history file {path} must hold a JSON object of per-field lists; "
+                             f"got {type(columns).__name__}")
         missing = set(cls.FIELDS) - set(columns)
         if missing:
             raise ValueError(f"history file {path} lacks fields {sorted(missing)}")
+        lengths = {f: len(columns[f]) if isinstance(columns[f], list) else None for f in cls.FIELDS}
+        if None in lengths.values() or len(set(lengths.values())) > 1:
+            raise ValueError(f"history file {path} must hold one list per field, all of the same length; "
+                             f"got lengths {lengths}")
         return cls(columns)
 
     def __repr__(self):
@@ -280,27 +310,33 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
 
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
-        checkpoint=None, n_samples=1):
+        checkpoint=None, n_samples=1, resume=False):
     r"""Train `model` on the rows of `X` by minibatch gradient ascent on the ELBO.
 
     Parameters
     ----------
     model : VAE
-        Anything with ``x_dim``, ``dtype``, ``params``, ``loss_and_grads``,
-        ``last_terms``, ``elbo``, ``encode`` and ``save`` like
+        Anything with ``x_dim``, ``dtype``, ``params``, ``config``,
+        ``loss_and_grads``, ``last_terms``, ``elbo`` and ``encode`` like
         :class:`numvae.vae.VAE`. Its parameters are updated in place.
     X : ndarray of shape (N, x_dim)
-        Training data; cast once to the model's dtype.
+        Training data; cast once to the model's dtype. In [0, 1] for a
+        Bernoulli or continuous Bernoulli decoder (checked before training).
     X_valid : ndarray of shape (N_valid, x_dim), optional
         Held-out data, evaluated at the end of every epoch and used for the
-        active-unit count (else up to 1000 rows of `X` are).
+        active-unit count (else up to 1000 rows of `X` are). Checked like `X`,
+        under its own name, before training.
     epochs : int >= 0
+        Total number of epochs of the run (a resumed run counts the epochs
+        already done).
     batch_size : int >= 1
         M; the last batch of an epoch holds the ``N mod M`` leftover rows.
     optimizer : {"adam", "sgd"} or Optimizer
         A name (built with `lr` and default settings) or an optimizer already
         built on ``model.params`` (then `lr` is ignored), e.g.
-        ``SGD(model.params, lr=0.01, momentum=0.9)``.
+        ``SGD(model.params, lr=0.01, momentum=0.9)``. An optimizer holding
+        other arrays (another model's, or copies) is refused: it would train
+        them and leave `model` as it was.
     lr : float > 0
     kl_warmup_epochs : float >= 0
         Length of the linear KL warm-up in epochs; 0 disables it. :math:`\beta`
@@ -317,33 +353,67 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         Seeds ``np.random.default_rng(seed)``, the one generator for shuffles,
         binarization and the reparameterization noise; evaluation draws from
         independent children of the same seed. Same seed, same model, same
-        history (except the timings). None: fresh entropy, not reproducible.
+        history (except the timings). None: fresh entropy, recorded in the
+        checkpoint so that the run can still be resumed.
     progress : bool
         Print progress with an ETA to stderr (:class:`numvae.progress.Progress`):
         a status per batch, rewritten in place on a terminal and a whole line
         every few seconds in a log, and a whole line per epoch.
     checkpoint : str or Path, optional
-        Where to ``model.save`` after every epoch whose numbers are finite, so
-        a diverging epoch never replaces the last good file. ``VAE.save``
-        writes atomically (``numvae.io``), so neither does a crash mid-write.
+        The run's file. After every epoch whose numbers are finite it receives
+        the parameters and the run's state (see Notes), and ``history.csv``
+        and ``history.json`` beside it receive the history so far; each is
+        written atomically (``numvae.io``), the checkpoint first. A diverging
+        epoch never replaces the last good file, nor does a crash mid-write.
+        ``VAE.load`` reads it like any checkpoint.
     n_samples : int >= 1
         Monte Carlo samples L of z per datapoint in the training loss.
+    resume : bool
+        Continue the run saved in `checkpoint` (killed, interrupted, or to be
+        trained for more epochs): the parameters, the optimizer state, the
+        generator and the history are restored from it, and training goes on
+        from the epoch after the one it holds. The result is bitwise the
+        model an uninterrupted run would have produced. The file must come
+        from a run on the same data with the same settings (checked).
 
     Returns
     -------
     History
+        Every epoch of the run, the resumed ones included.
 
     Raises
     ------
     ValueError
-        Bad arguments, naming the argument.
+        Bad arguments, naming the argument; a checkpoint to resume that holds
+        another run (different data or settings, naming which) or no run state.
+    FileNotFoundError
+        ``resume=True`` and `checkpoint` does not exist.
+    OSError
+        The folder of `checkpoint` cannot be written (checked before training).
     FloatingPointError
         A NaN or infinite loss, gradient or validation ELBO; the message names
         the epoch and batch and what to try.
+
+    Notes
+    -----
+    The run's state is everything the rest of the run depends on: the epoch
+    reached, the optimizer's state arrays and step count
+    (:meth:`numvae.optim.Optimizer.state`: Adam's :math:`m, v, t`, SGD's
+    velocity), the bit generator state of the training generator, the root
+    seed's entropy (the evaluation generators are fresh children of it each
+    epoch, so they need nothing more), the history, and fingerprints of the
+    data (SHA-256 of `X` and `X_valid` as trained on) and of the settings
+    (the model's config, the optimizer's hyper-parameters, `batch_size`,
+    `kl_warmup_epochs`, `free_bits`, `binarize`, `n_samples`). A run is only
+    resumed at an epoch boundary: a run killed inside an epoch repeats that
+    epoch from its start, with the same shuffle and the same noise.
     """
     X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
     if X_valid is not None:
         X_valid = check_matrix(X_valid, "X_valid", n_features=model.x_dim, dtype=model.dtype)
+    _check_support(model, X, "X")
+    if X_valid is not None:
+        _check_support(model, X_valid, "X_valid")
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     n_samples = check_int(n_samples, "n_samples", 1)
@@ -351,9 +421,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     check_positive(free_bits, "free_bits", strict=False)
     if seed is not None:
         seed = check_int(seed, "seed", 0)
+    if not isinstance(resume, (bool, np.bool_)):
+        raise ValueError(f"resume must be True or False; got {resume!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint of the run to continue; got checkpoint=None")
     if isinstance(optimizer, Optimizer):
-        if optimizer.params is not model.params and set(optimizer.params) != set(model.params):
-            raise ValueError("optimizer must be built on model.params")
+        _check_optimizer(optimizer, model)
         opt = optimizer
     else:
         check_choice(optimizer, "optimizer", OPTIMIZERS)
@@ -362,14 +435,29 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         check_unit_interval(X, "X (binarize=True)")
         if X_valid is not None:
             check_unit_interval(X_valid, "X_valid (binarize=True)")
+    if checkpoint is not None:
+        checkpoint = check_output_file(checkpoint, "checkpoint")
+    run = _read_run(checkpoint, model) if resume else None
 
     # One root seed: the training generator is default_rng(seed) itself; the
     # evaluation streams are spawned children, independent of it, so evaluating
-    # (or not) never changes the training trajectory.
+    # (or not) never changes the training trajectory. seed=None draws the
+    # root's entropy once; the checkpoint records it.
+    if seed is None and run is not None:
+        seed = run["settings"]["seed_entropy"]
     root = np.random.SeedSequence(seed)
     rng = np.random.default_rng(root)
     eval_noise, eval_data = root.spawn(2)
     data_rng = np.random.default_rng(eval_data)
+
+    history, start_epoch = History(), 0
+    if checkpoint is not None:
+        settings = _settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples,
+                             root.entropy)
+        data = {"X": _fingerprint(X), "X_valid": None if X_valid is None else _fingerprint(X_valid)}
+    if run is not None:
+        start_epoch, history = _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
+        _write_history(history, checkpoint)  # in case the kill fell between the checkpoint and the history
 
     N = X.shape[0]
     n_batches = math.ceil(N / batch_size)
@@ -382,11 +470,10 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         X_eval = _binarize(X_eval, data_rng).astype(model.dtype)
 
     batch = Batcher(X, batch_size)
-    history = History()
-    step = 0
-    last_saved = 0
-    tracker = Progress(epochs * n_batches, "train", quiet=not progress)
-    for epoch in range(1, epochs + 1):
+    step = start_epoch * n_batches
+    last_saved = start_epoch
+    tracker = Progress((epochs - start_epoch) * n_batches, "train", quiet=not progress)
+    for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start = time.perf_counter()
         train_time = 0.0
         sums = np.zeros(3)  # loss * batch size, rec, kl
@@ -405,7 +492,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             terms = model.last_terms
             sums += [loss * xb.shape[0], np.sum(terms["rec"]), np.sum(terms["kl"])]
             train_time += time.perf_counter() - t0
-            tracker.update((epoch - 1) * n_batches + b + 1,
+            tracker.update((epoch - 1 - start_epoch) * n_batches + b + 1,   # batches of this call
                            f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}  beta {beta:.3f}")
 
         loss_mean, rec_mean, kl_mean = sums / N
@@ -416,16 +503,16 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             raise _divergence(epoch, epochs, n_batches, n_batches, f"non-finite parameters {bad}",
                               opt.lr, checkpoint, last_saved)
         if X_valid is not None:
-            v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
-            if not np.isfinite(v_elbo):
-                raise _divergence(epoch, epochs, 0, n_batches, f"validation ELBO = {v_elbo}", opt.lr,
-                                  checkpoint, last_saved)
+            try:
+                v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
+                problem = None if np.isfinite(v_elbo) else f"validation ELBO = {v_elbo}"
+            except FloatingPointError as exc:  # the model's own overflow check
+                problem = f"validation ELBO: {exc}"
+            if problem is not None:
+                raise _divergence(epoch, epochs, 0, n_batches, problem, opt.lr, checkpoint, last_saved)
         else:
             v_elbo = v_rec = v_kl = None
         n_active, _ = active_units(model, X_eval)
-        if checkpoint is not None:
-            model.save(checkpoint)   # atomic (numvae.io): a crash mid-write keeps the last good file
-            last_saved = epoch
 
         seconds = time.perf_counter() - epoch_start
         history.append({
@@ -434,8 +521,142 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl,
             "active_units": n_active, "seconds": seconds, "samples_per_s": N / max(train_time, 1e-12),
         })
+        if checkpoint is not None:
+            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history)
+            last_saved = epoch
         valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
         tracker.line(f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
                      f"KL {kl_mean:.2f}){valid}  AU {n_active}  beta {beta:.3f}  {seconds:.1f} s "
-                     f"({N / max(train_time, 1e-12):.0f} samples/s)", done=epoch * n_batches)
+                     f"({N / max(train_time, 1e-12):.0f} samples/s)", done=(epoch - start_epoch) * n_batches)
     return history
+
+
+# --- checks before training -------------------------------------------------------
+
+def _check_support(model, X, name):
+    """Data in [0, 1] for the decoders that need it, under the argument's own name, before any work."""
+    config = getattr(model, "config", None) or {}
+    decoder = config.get("decoder")
+    if decoder in ("bernoulli", "continuous_bernoulli"):
+        check_unit_interval(X, f"{name} (a {decoder} decoder needs data in [0, 1])")
+
+
+def _same_array(a, b):
+    """Whether `a` and `b` are the same memory seen the same way (the same array, or an exact view of it)."""
+    return a is b or (isinstance(a, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+                      and a.strides == b.strides
+                      and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _check_optimizer(opt, model):
+    """Raise ``ValueError`` naming `optimizer` unless it updates the model's own arrays."""
+    theirs = {k: tuple(np.shape(v)) for k, v in opt.params.items()}
+    mine = {k: tuple(v.shape) for k, v in model.params.items()}
+    if theirs != mine:
+        differ = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+        shown = ", ".join(f"{k}: optimizer {theirs.get(k)}, model {mine.get(k)}" for k in differ[:4])
+        raise ValueError(f"optimizer was built for another architecture: its parameters differ from the "
+                         f"model's ({shown}{', ...' if len(differ) > 4 else ''}); build it on model.params")
+    foreign = [k for k in mine if not _same_array(opt.params[k], model.params[k])]
+    if foreign:
+        raise ValueError(f"optimizer must be built on this model's own arrays (model.params); its arrays "
+                         f"{foreign[:3]}{'...' if len(foreign) > 3 else ''} are other arrays of the same "
+                         "shapes (another model's, or copies), so training would update them and leave "
+                         "this model unchanged")
+
+
+# --- the run's state: saved after every epoch, restored to resume ---------------
+
+HISTORY_FILES = ("history.csv", "history.json")
+
+
+def _fingerprint(X):
+    """SHA-256 of an array's shape, dtype and bytes: what a resumed run checks its data against."""
+    h = hashlib.sha256(f"{X.shape} {X.dtype.str}".encode())
+    h.update(np.ascontiguousarray(X).data)
+    return h.hexdigest()
+
+
+def _settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples, entropy):
+    """Everything besides the data and `epochs` that the trajectory depends on, as plain JSON values."""
+    record = {"model": type(model).__name__, "config": model.config, "optimizer": opt.settings(),
+              "batch_size": batch_size, "kl_warmup_epochs": float(kl_warmup_epochs),
+              "free_bits": float(free_bits), "binarize": bool(binarize), "n_samples": n_samples,
+              "seed_entropy": int(entropy)}
+    return json.loads(json.dumps(record))   # tuples -> lists, as they come back from the file
+
+
+def _write_history(history, checkpoint):
+    history.to_csv(checkpoint.parent / HISTORY_FILES[0])
+    history.to_json(checkpoint.parent / HISTORY_FILES[1])
+
+
+def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history):
+    """The checkpoint with the run's state, then the history files beside it; each atomically."""
+    t, opt_arrays = opt.state()
+    training = {"epoch": epoch, "settings": settings, "data": data, "rng": rng.bit_generator.state,
+                "optimizer_t": t, "history": history.to_dict()}
+    save_checkpoint(checkpoint, model.params, type(model).__name__, model.config, training, opt_arrays)
+    _write_history(history, checkpoint)
+
+
+def _read_run(checkpoint, model):
+    """Load the checkpoint of the run to resume: ``{"arrays", "opt_arrays", **training record}``."""
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist, so there is no run to resume; "
+                                "start the run without resume")
+    arrays, meta, opt_arrays = load_checkpoint(checkpoint, type(model).__name__, training=True)
+    run = meta.get("training")
+    if run is None:
+        raise ValueError(f"checkpoint {checkpoint} holds a model but no training state (written by model.save "
+                         "or by numvae before runs recorded theirs): it loads for sampling and evaluation, "
+                         "but the run cannot be resumed")
+    keys = {"epoch", "settings", "data", "rng", "optimizer_t", "history"}
+    if not keys <= set(run) or not isinstance(run["settings"], dict) or "seed_entropy" not in run["settings"]:
+        raise ValueError(f"checkpoint {checkpoint} has a corrupt training record: expected the keys "
+                         f"{sorted(keys)}; got {sorted(run)}")
+    return {**run, "arrays": arrays, "opt_arrays": opt_arrays}
+
+
+def _differences(recorded, current, prefix=""):
+    """``"key: run A, now B"`` for every entry where two (nested) settings records differ."""
+    out = []
+    for k in sorted(set(recorded) | set(current), key=str):
+        a, b = recorded.get(k), current.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: the run has {a!r}, this call {b!r}")
+    return out
+
+
+def _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs):
+    """Check that `run` is this run and fits in `epochs`, then restore parameters, optimizer, generator.
+
+    Returns ``(epoch, history)``. Nothing is changed unless every check passes.
+    """
+    differ = _differences(run["settings"], settings)
+    if differ:
+        raise ValueError(f"cannot resume the run in {checkpoint}: its settings differ from this call's ("
+                         + "; ".join(differ) + ")")
+    for name in ("X", "X_valid"):
+        if run["data"].get(name) != data[name]:
+            raise ValueError(f"cannot resume the run in {checkpoint}: {name} is not the data it was trained on "
+                             "(its fingerprint differs)")
+    try:
+        epoch = check_int(run["epoch"], "epoch", 0)
+        history = History(run["history"])
+        if len(history) != epoch:
+            raise ValueError(f"its history has {len(history)} epochs, its record says {epoch}")
+        rng.bit_generator.state = copy.deepcopy(run["rng"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"checkpoint {checkpoint} has a corrupt training record ({exc})") from None
+    if epochs < epoch:
+        raise ValueError(f"epochs must be at least the {epoch} epochs the run in {checkpoint} has done; "
+                         f"got {epochs}")
+    try:  # validates everything before it changes anything, as fill_params does
+        opt.load_state(run["optimizer_t"], run["opt_arrays"])
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {checkpoint}: {exc}") from None
+    fill_params(model, run["arrays"], checkpoint)
+    return epoch, history

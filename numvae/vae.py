@@ -26,8 +26,8 @@ import numbers
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from numvae.checks import (check_array, check_choice, check_float_dtype, check_int, check_matrix, check_positive,
-                           check_unit_interval, check_widths)
+from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
+                           check_matrix, check_positive, check_unit_interval, check_widths)
 from numvae.distributions import (
     _bernoulli_log_likelihood,
     _bernoulli_log_likelihood_and_grad,
@@ -162,7 +162,7 @@ class VAE:
         r"""The standard normal noise :math:`\epsilon`, shape ``(n_samples, n, K)``: drawn, or `eps` checked."""
         shape = (n_samples, n, self.z_dim)
         if eps is None:
-            return np.random.default_rng(rng).standard_normal(shape, dtype=self.dtype)  # (L, N, K)
+            return as_generator(rng, none_ok=True).standard_normal(shape, dtype=self.dtype)  # (L, N, K)
         eps = check_array(eps, "eps", dtype=self.dtype)
         if n_samples == 1 and eps.shape == shape[1:]:
             return eps[None]                                                            # (1, N, K)
@@ -285,7 +285,7 @@ class VAE:
         ndarray of shape (n, D)
         """
         n = check_int(n, "n", 1)
-        z = np.random.default_rng(rng).standard_normal((n, self.z_dim), dtype=self.dtype)  # (n, K)
+        z = as_generator(rng, none_ok=True).standard_normal((n, self.z_dim), dtype=self.dtype)  # (n, K)
         return self.decode(z)
 
     def _forward(self, x, n_samples, rng, eps):
@@ -326,6 +326,15 @@ class VAE:
         elbo, rec, kl : ndarray of shape (N,)
             ``elbo = rec - kl``.
 
+        Raises
+        ------
+        ValueError
+            Bad input, naming the argument.
+        FloatingPointError
+            The forward pass overflowed (parameters too large for the dtype,
+            e.g. a checkpoint with weights of 1e300): a NaN or infinite ELBO
+            is never returned.
+
         Notes
         -----
         Lecture 000 (*Generative models - Variational Bayes Approach*):
@@ -340,7 +349,7 @@ class VAE:
         x, *_, out, kl_terms = self._forward(x, n_samples, rng, eps)
         rec = self._log_px(x, out, reuse=True).mean(axis=0)                            # (N,)
         kl = kl_terms.sum(axis=-1)                                                     # (N,)
-        return rec - kl, rec, kl
+        return check_finite_result(rec - kl, "VAE.elbo"), rec, kl
 
     # --- the loss and its gradient ---------------------------------------------
 
@@ -466,6 +475,14 @@ class VAE:
         -------
         ndarray of shape (N,), float64
 
+        Raises
+        ------
+        ValueError
+            Bad input, naming the argument.
+        FloatingPointError
+            The forward pass overflowed (parameters too large for the dtype):
+            a NaN or infinite estimate is never returned.
+
         Notes
         -----
         Lecture 002 (*marginal likelihood*, eq. 9):
@@ -484,7 +501,7 @@ class VAE:
         x = self._check_x(x)
         k = check_int(k, "k", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
-        rng = np.random.default_rng(rng)
+        rng = as_generator(rng, none_ok=True)
         width = max(self.x_dim, 2 * self.z_dim, *self.config["hidden"])
         result = np.empty(x.shape[0], dtype=np.float64)
         zeros = np.zeros(self.z_dim)
@@ -509,7 +526,7 @@ class VAE:
                 acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
                 done += s
             result[start:start + B] = acc - np.log(k)
-        return result
+        return check_finite_result(result, "VAE.log_likelihood")
 
     # --- files ----------------------------------------------------------------
 

@@ -168,3 +168,49 @@ def test_one_flat_pass_equals_the_per_parameter_updates(make):
         opt_sep.step({k: g.copy() for k, g in gviews.items()})
     for k in views:
         np.testing.assert_array_equal(views[k], separate[k])
+
+
+@pytest.mark.parametrize("make", [lambda p: Adam(p, lr=0.01), lambda p: SGD(p, lr=0.01, momentum=0.9)],
+                         ids=["adam", "sgd"])
+def test_a_restored_state_continues_the_same_iterates(make):
+    """Steps 1-3 in one optimizer, 4-6 in another loaded with its state: the same as 1-6 in one."""
+    rng = np.random.default_rng(0)
+    grads = [{"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)} for _ in range(6)]
+    start = {"w": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
+    whole = {k: v.copy() for k, v in start.items()}
+    one = make(whole)
+    for g in grads:
+        one.step(g)
+    split = {k: v.copy() for k, v in start.items()}
+    first = make(split)
+    for g in grads[:3]:
+        first.step(g)
+    t, arrays = first.state()
+    second = make(split)
+    second.load_state(t, arrays)
+    for g in grads[3:]:
+        second.step(g)
+    for k in whole:
+        assert whole[k].tobytes() == split[k].tobytes()
+    assert second.t == 6
+    # A fresh optimizer, without the state, takes other steps.
+    fresh = {k: v.copy() for k, v in start.items()}
+    opt = make(fresh)
+    for g in grads[:3]:
+        opt.step(g)
+    opt = make(fresh)
+    for g in grads[3:]:
+        opt.step(g)
+    assert any(not np.array_equal(fresh[k], whole[k]) for k in whole)
+
+
+def test_load_state_refuses_a_state_of_other_keys_or_shapes():
+    opt = Adam({"w": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"^optimizer state must hold \['m.w', 'v.w'\]; got \['m.w'\]"):
+        opt.load_state(1, {"m.w": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"^optimizer state 'v.w' must have shape \(3,\); got \(2,\)"):
+        opt.load_state(1, {"m.w": np.zeros(3), "v.w": np.zeros(2)})
+    with pytest.raises(ValueError, match="^optimizer step count must be an integer >= 0; got -1"):
+        opt.load_state(-1, {"m.w": np.zeros(3), "v.w": np.zeros(3)})
+    assert opt.t == 0 and not opt.m["w"].any()
+    assert opt.settings() == {"name": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}

@@ -12,6 +12,7 @@ import pytest
 
 from numvae.cli import main
 from numvae.data import load_digits, split
+from numvae.io import load_checkpoint
 from numvae.optim import OPTIMIZERS, SGD
 from numvae.train import Batcher, History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
@@ -20,15 +21,16 @@ from numvae.vae import VAE
 class StandIn:
     """Mechanics only, not a VAE: rec = -1/2 ||x - b||^2 + noise, kl = 1/2 ||a||^2.
 
-    Records every batch, beta and free_bits it is given and every save; returns
-    a NaN loss on call number `nan_at_call` (1-based) and later.
+    Records every batch, beta and free_bits it is given; returns a NaN loss on
+    call number `nan_at_call` (1-based) and later.
     """
 
     def __init__(self, x_dim=4, z_dim=2, nan_at_call=None):
         self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, np.dtype(np.float64)
+        self.config = {"x_dim": x_dim, "z_dim": z_dim}
         self.params = {"b": np.zeros(x_dim), "a": np.ones(z_dim)}
         self.nan_at_call = nan_at_call
-        self.calls, self.saves = [], []
+        self.calls = []
         self.last_terms = None
 
     def _terms(self, x, rng):
@@ -52,10 +54,6 @@ class StandIn:
 
     def encode(self, x):
         return x[:, :self.z_dim] * self.params["a"], np.zeros((x.shape[0], self.z_dim))
-
-    def save(self, path):
-        self.saves.append({k: v.copy() for k, v in self.params.items()})
-        np.savez(path, **self.params)
 
 
 def _data(n=10, d=4, seed=0):
@@ -197,11 +195,13 @@ def test_dynamic_binarization_draws_fresh_binary_batches():
 def test_checkpoint_is_written_every_epoch(tmp_path):
     model = StandIn()
     path = tmp_path / "ck.npz"
-    fit(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
-    assert len(model.saves) == 3
-    with np.load(path) as f:
-        np.testing.assert_array_equal(f["b"], model.params["b"])
-    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temporary file left
+    history = fit(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
+    arrays, meta = load_checkpoint(path, "StandIn")
+    np.testing.assert_array_equal(arrays["b"], model.params["b"])
+    assert meta["training"]["epoch"] == 3 and meta["training"]["history"] == history.to_dict()
+    # The history beside it, and no temporary file left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "history.csv", "history.json"]
+    assert History.from_json(tmp_path / "history.json").to_dict() == history.to_dict()
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -213,14 +213,14 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     msg = str(info.value)
     assert "loss = nan" in msg and "lower learning rate" in msg and "free bits" in msg
     assert "still holds epoch 1" in msg
-    assert len(model.saves) == 1
+    assert load_checkpoint(path, "StandIn")[1]["training"]["epoch"] == 1
+    assert len(History.from_json(tmp_path / "history.json")) == 1
     # The file on disk is the epoch-1 checkpoint: the same as a clean 1-epoch run.
     reference = tmp_path / "ref.npz"
     fit(StandIn(), _data(), epochs=1, batch_size=4, checkpoint=reference, progress=False)
     with np.load(path) as got, np.load(reference) as want:
         for k in ("a", "b"):
             np.testing.assert_array_equal(got[k], want[k])
-            np.testing.assert_array_equal(got[k], model.saves[0][k])
 
 
 def test_huge_learning_rate_on_the_real_vae_fails_cleanly(digits, tmp_path):

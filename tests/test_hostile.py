@@ -1,0 +1,732 @@
+"""A hostile user: every bad input gets a clear error naming its argument or file, and no run is lost.
+
+Each test asserts the exact exception type and that the message names the
+argument (or the file, or the command-line option). The resume tests compare
+parameters bit for bit with an uninterrupted run of the same seed, after an
+interruption at an epoch boundary, inside an epoch, and after SIGKILLs of a
+training subprocess at random moments.
+"""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numvae
+from numvae import io as nio
+from numvae.autoencoder import Autoencoder
+from numvae.cli import main
+from numvae.data import load_digits, make_ppca_data, read_idx, split
+from numvae.io import load_checkpoint, save_checkpoint
+from numvae.nn import MLP
+from numvae.optim import SGD, Adam
+from numvae.train import History, fit
+from numvae.vae import VAE
+
+REPO = Path(numvae.__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, _ = load_digits()
+    return X[:200], X[200:240]        # tiny: every run here takes milliseconds
+
+
+def _vae(dtype=np.float32, z_dim=3, seed=0, **kw):
+    return VAE(64, hidden=(16,), z_dim=z_dim, dtype=dtype, seed=seed, **kw)
+
+
+# Settings of the runs that are interrupted and resumed: KL warm-up (a step-dependent beta),
+# dynamic binarization (the generator draws data too), float32, a last batch that is smaller.
+RUN = dict(batch_size=16, kl_warmup_epochs=1.5, binarize=True, seed=3, progress=False)
+
+
+def _params(model):
+    return {k: v.copy() for k, v in model.params.items()}
+
+
+def _assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].tobytes() == b[k].tobytes(), k
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(digits, tmp_path_factory):
+    """4 epochs in one go: the parameters and history every resumed run must reproduce."""
+    X, X_valid = digits
+    model = _vae()
+    history = fit(model, X, X_valid, epochs=4, checkpoint=tmp_path_factory.mktemp("ref") / "model.npz", **RUN)
+    return _params(model), history
+
+
+# --- 1. silent results are errors ------------------------------------------------
+
+def test_an_optimizer_on_another_models_arrays_is_refused(digits):
+    X, _ = digits
+    model, other = _vae(), _vae(seed=1)
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"^optimizer must be built on this model's own arrays"):
+        fit(model, X, epochs=1, optimizer=Adam(other.params), progress=False)
+    with pytest.raises(ValueError, match=r"^optimizer must be built on this model's own arrays"):
+        fit(model, X, epochs=1, optimizer=SGD({k: v.copy() for k, v in model.params.items()}, lr=0.1),
+            progress=False)
+    _assert_bitwise_equal(_params(model), before)          # refused before any step
+    # Control: the model's own arrays in a new dict are the model's own arrays.
+    fit(model, X, epochs=1, optimizer=Adam(dict(model.params)), progress=False)
+    assert any(not np.array_equal(model.params[k], before[k]) for k in before)
+
+
+def test_an_optimizer_for_another_architecture_says_so(digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match=r"^optimizer was built for another architecture.*enc\.0\.W"):
+        fit(_vae(), X, epochs=1, optimizer=Adam(VAE(64, hidden=(8,), z_dim=3, seed=0).params), progress=False)
+
+
+@pytest.mark.parametrize("method", ["elbo", "log_likelihood"])
+def test_a_forward_pass_that_overflows_raises(method, digits, tmp_path):
+    X, _ = digits
+    model = _vae(dtype=np.float64)
+    for p in model.params.values():
+        p[...] = 1e300                                      # finite, absurd
+    model.save(tmp_path / "huge.npz")
+    loaded = VAE.load(tmp_path / "huge.npz")                # finite weights load
+    call = {"elbo": lambda m: m.elbo(X[:5], rng=0), "log_likelihood": lambda m: m.log_likelihood(X[:5], k=3, rng=0)}
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=f"^VAE.{method} overflowed: 5 of 5"):
+        call[method](loaded)
+
+
+# --- 2. the command line: one line, no traceback -----------------------------------
+
+def _cli(capsys, *argv):
+    """Run ``numvae argv``; return (status, stderr), checking that stderr is one error line, no traceback."""
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"numvae {argv[0]}: error: "), err
+    return status, lines[0]
+
+
+def test_cli_train_out_is_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    status, line = _cli(capsys, "train", "--epochs", "1", "--out", tmp_path / "f", "--quiet")
+    assert status == 2 and "--out" in line and "is a file" in line
+
+
+def test_cli_train_out_unwritable_fails_before_training(capsys, tmp_path, monkeypatch):
+    # The tests may run as root, for whom chmod does not forbid writing: make the write probe fail.
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(nio.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr("numvae.train.fit", lambda *a, **k: pytest.fail("trained before checking --out"))
+    status, line = _cli(capsys, "train", "--epochs", "1", "--out", tmp_path / "ro", "--quiet")
+    assert status == 1 and "--out" in line and "not writable (Permission denied)" in line
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["sample", "CKPT", "--out", "DIR"], "--out"),
+    (["bench", "--json", "DIR", "--steps", "1"], "--json"),
+])
+def test_cli_a_directory_where_a_file_is_expected(argv, option, capsys, tmp_path, monkeypatch):
+    _vae().save(tmp_path / "m.npz")
+    monkeypatch.setattr("numvae.bench.bench", lambda *a, **k: pytest.fail("benchmarked before checking --json"))
+    argv = [str(tmp_path / "m.npz") if a == "CKPT" else str(tmp_path) if a == "DIR" else a for a in argv]
+    status, line = _cli(capsys, *argv)
+    assert status == 2 and f"{option} {tmp_path} is a directory" in line
+
+
+def test_cli_compare_checks_out_before_comparing(capsys, tmp_path, monkeypatch):
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setattr("numvae.compare.compare", lambda *a, **k: pytest.fail("compared before checking --out"))
+    status, line = _cli(capsys, "compare", "--out", tmp_path / "f")
+    assert status == 2 and "--out" in line
+
+
+def test_cli_full_disk_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "8", "--latent", "2", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    good = (out / "model.npz").read_bytes()
+    capsys.readouterr()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(nio.os, "fsync", full)
+    status, line = _cli(capsys, "train", "--hidden", "8", "--latent", "2", "--epochs", "2", "--resume", out, "--quiet")
+    assert status == 1 and "No space left on device" in line
+    assert (out / "model.npz").read_bytes() == good
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("numvae.train.fit", interrupt)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    run = tmp_path / "run"
+    assert err.splitlines() == [f"numvae train: interrupted: {run} keeps the last finished epoch, if any; "
+                                f"continue with --resume {run} and the same options"]
+
+
+def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
+    # 2e12 latent units: petabytes, more than any address space, so the allocation fails everywhere.
+    status, line = _cli(capsys, "train", "--latent", "1000000000000", "--epochs", "1", "--out", tmp_path, "--quiet")
+    assert status == 1 and "not enough memory" in line and "would need" in line and "GiB" in line
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04 broken"])
+def test_cli_malformed_checkpoint(content, capsys, tmp_path):
+    (tmp_path / "bad.npz").write_bytes(content)
+    status, line = _cli(capsys, "sample", tmp_path / "bad.npz", "--out", tmp_path / "s.png")
+    assert status == 2 and str(tmp_path / "bad.npz") in line
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "train", "sample", "compare", "bench"])
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_cli_every_seed_option_names_itself(command, seed, capsys):
+    args = [command, "CKPT"] if command == "sample" else [command]
+    with pytest.raises(SystemExit) as info:
+        main(args + ["--seed", seed])
+    assert info.value.code == 2
+    assert f"argument --seed: must be a non-negative integer; got '{seed}'" in capsys.readouterr().err
+
+
+def test_cli_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    with pytest.raises(IsADirectoryError):
+        main(["--debug", "sample", str(tmp_path)])
+    with pytest.raises(IsADirectoryError):
+        main(["sample", str(tmp_path), "--debug"])
+    monkeypatch.setenv("NUMVAE_DEBUG", "1")
+    with pytest.raises(IsADirectoryError):
+        main(["sample", str(tmp_path)])
+    monkeypatch.setenv("NUMVAE_DEBUG", "0")
+    assert main(["sample", str(tmp_path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_error_from_a_subprocess_is_one_line(tmp_path):
+    """The real process: exit status, stderr of one line, and the traceback with NUMVAE_DEBUG=1."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("NUMVAE_DEBUG", None)
+    cmd = [sys.executable, "-m", "numvae", "sample", str(tmp_path)]
+    plain = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert plain.returncode == 2
+    assert plain.stderr.splitlines() == [f"numvae sample: error: checkpoint {tmp_path} is a directory; "
+                                         "expected a .npz file"]
+    debug = subprocess.run(cmd, capture_output=True, text=True, env={**env, "NUMVAE_DEBUG": "1"}, timeout=60)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "IsADirectoryError" in debug.stderr
+
+
+# --- 3. checked before working ------------------------------------------------------
+
+def test_x_valid_is_checked_first_under_its_own_name(digits):
+    X, X_valid = digits
+    model = _vae()
+    before = _params(model)
+    with pytest.raises(ValueError, match=r"^X_valid \(a bernoulli decoder needs data in \[0, 1\]\) must lie in"):
+        fit(model, X, X_valid * 2, epochs=1, progress=False)
+    _assert_bitwise_equal(_params(model), before)
+    with pytest.raises(ValueError, match=r"^X \(a continuous_bernoulli decoder"):
+        fit(_vae(decoder="continuous_bernoulli"), X - 0.5, epochs=1, progress=False)
+
+
+def test_a_checkpoint_path_that_is_a_folder_is_refused_before_training(digits, tmp_path):
+    X, _ = digits
+    model = _vae()
+    before = _params(model)
+    with pytest.raises(IsADirectoryError, match=f"^checkpoint {tmp_path} is a directory"):
+        fit(model, X, epochs=1, checkpoint=tmp_path, progress=False)
+    _assert_bitwise_equal(_params(model), before)
+
+
+# --- 4. every argument names itself ----------------------------------------------------
+
+BAD_NUMBERS = ["0.1", None, np.array([0.1]), [0.1]]
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS, ids=["str", "None", "array", "list"])
+@pytest.mark.parametrize("name", ["lr", "kl_warmup_epochs", "free_bits"])
+def test_fit_numbers_name_themselves(name, bad, digits):
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+        fit(_vae(), digits[0], epochs=1, progress=False, **{name: bad})
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS, ids=["str", "None", "array", "list"])
+@pytest.mark.parametrize("call, name", [
+    (lambda m, v: m.loss_and_grads(np.zeros((2, 64)), rng=0, beta=v), "beta"),
+    (lambda m, v: m.loss_and_grads(np.zeros((2, 64)), rng=0, free_bits=v), "free_bits"),
+    (lambda m, v: SGD(m.params, lr=0.1, momentum=v), "momentum"),
+    (lambda m, v: Adam(m.params, beta1=v), "beta1"),
+    (lambda m, v: Adam(m.params, eps=v), "eps"),
+    (lambda m, v: SGD(m.params, lr=v), "lr"),
+    (lambda m, v: make_ppca_data(10, np.ones((3, 1)), np.zeros(3), v, 0), "sigma2"),
+    (lambda m, v: VAE(64, decoder="gaussian", decoder_logvar=v), "decoder_logvar"),
+], ids=["beta", "free_bits", "momentum", "beta1", "eps", "sgd_lr", "sigma2", "decoder_logvar"])
+def test_numbers_name_themselves(call, name, bad):
+    with pytest.raises(ValueError, match=f"^{name} must be a"):
+        call(_vae(), bad)
+
+
+BAD_SEEDS = [-1, 1.5, "3", True]
+
+
+@pytest.mark.parametrize("bad", BAD_SEEDS, ids=["negative", "float", "str", "bool"])
+@pytest.mark.parametrize("call, name", [
+    (lambda m, s: m.elbo(np.zeros((2, 64)), rng=s), "rng"),
+    (lambda m, s: m.sample(2, rng=s), "rng"),
+    (lambda m, s: m.log_likelihood(np.zeros((2, 64)), k=2, rng=s), "rng"),
+    (lambda m, s: m.loss_and_grads(np.zeros((2, 64)), rng=s), "rng"),
+    (lambda m, s: VAE(64, seed=s), "seed"),
+    (lambda m, s: MLP((3, 2), rng=s), "rng"),
+    (lambda m, s: fit(m, np.zeros((4, 64)), epochs=1, seed=s, progress=False), "seed"),
+    (lambda m, s: split(np.zeros((10, 2)), [0.5, 0.5], s), "rng"),
+    (lambda m, s: make_ppca_data(10, np.ones((3, 1)), np.zeros(3), 1.0, s), "rng"),
+], ids=["elbo", "sample", "log_likelihood", "loss_and_grads", "VAE", "MLP", "fit", "split", "make_ppca_data"])
+def test_seeds_name_themselves(call, name, bad):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        call(_vae(), bad)
+
+
+@pytest.mark.parametrize("build", [
+    lambda a: VAE(64, activation=a), lambda a: MLP((3, 2), activation=a), lambda a: Autoencoder(4, activation=a),
+], ids=["VAE", "MLP", "Autoencoder"])
+def test_an_unhashable_activation_is_a_named_error(build):
+    with pytest.raises(ValueError, match=r"^activation must be one of .*; got \['relu'\]"):
+        build(["relu"])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, "int32", "float128x"])
+@pytest.mark.parametrize("build", [
+    lambda d: VAE(64, dtype=d), lambda d: MLP((3, 2), dtype=d), lambda d: Autoencoder(4, dtype=d),
+], ids=["VAE", "MLP", "Autoencoder"])
+def test_only_float32_and_float64_models_are_built(build, dtype):
+    if np.dtype(np.longdouble) == np.float64 and dtype is np.longdouble:
+        pytest.skip("longdouble is float64 on this platform")
+    with pytest.raises(ValueError, match=r"^dtype must be a floating dtype, float32 or float64"):
+        build(dtype)
+
+
+# --- 5. files ----------------------------------------------------------------------------
+
+def _write_meta(path, meta):
+    np.savez(path, w=np.zeros(2), __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("meta, problem", [
+    ([1, 2], "expected a JSON object; got list"),
+    (None, "expected a JSON object; got NoneType"),
+    ({"kind": "VAE", "arrays": [["w", [2]]]}, "'arrays' must map array names to shapes"),
+    ({"kind": "VAE", "arrays": {"w": "2"}}, "'arrays' must map array names to shapes"),
+    ({"kind": "VAE", "arrays": {"w": [2]}, "training": [1]}, "'training' must be a JSON object"),
+    ({"arrays": {"w": [2]}}, "holds a None, expected a 'VAE'"),
+])
+def test_checkpoint_metadata_of_the_wrong_shape(meta, problem, tmp_path):
+    path = tmp_path / "m.npz"
+    _write_meta(path, meta)
+    with pytest.raises(ValueError, match=f"^checkpoint {path} ") as info:
+        VAE.load(path)
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize("config, problem", [
+    ({"x_dim": -1}, "x_dim must be an integer >= 1"),
+    ({"x_dim": 64, "hidden": "a"}, "hidden widths must be an integer"),
+    ({"x_dim": 64, "dtype": "float16"}, "dtype must be a floating dtype"),
+    ({"x_dim": 64, "colour": "red"}, "unexpected keyword argument 'colour'"),
+])
+def test_checkpoint_with_an_invalid_config(config, problem, tmp_path):
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, {"w": np.zeros(2)}, "VAE", config)
+    with pytest.raises(ValueError, match=f"^checkpoint {path} has an invalid config") as info:
+        VAE.load(path)
+    assert problem in str(info.value)
+
+
+def test_a_folder_is_not_reported_as_missing(tmp_path):
+    with pytest.raises(IsADirectoryError, match=f"^checkpoint {tmp_path} is a directory"):
+        VAE.load(tmp_path)
+    with pytest.raises(IsADirectoryError, match=f"^IDX file {tmp_path} is a directory"):
+        read_idx(tmp_path)
+    with pytest.raises(IsADirectoryError, match=f"^history file {tmp_path} is a directory"):
+        History.from_json(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        VAE.load(tmp_path / "missing.npz")
+
+
+def test_idx_header_dimensions_whose_product_overflows(tmp_path):
+    # 4 dims of 65536: the product 2**64 wraps to 0 in int64, matching an empty payload.
+    path = tmp_path / "huge.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + (65536).to_bytes(4, "big") * 4)
+    with pytest.raises(ValueError, match=rf"^IDX file {path}: truncated, header dims \(65536, 65536"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"epoch": [1, 2], "beta": [1', "is not valid JSON, perhaps truncated"),
+    ("[1, 2]", "must hold a JSON object"),
+    ("RAGGED", "all of the same length"),
+    ('{"epoch": [1]}', "lacks fields"),
+])
+def test_history_files_that_are_truncated_or_ragged(text, problem, tmp_path):
+    path = tmp_path / "h.json"
+    if text == "RAGGED":
+        columns = {f: [1.0, 2.0] for f in History.FIELDS}
+        columns["train_kl"] = [1.0]
+        text = json.dumps(columns)
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^history file {path} ") as info:
+        History.from_json(path)
+    assert problem in str(info.value)
+
+
+# --- 6. nothing lost: resumable runs -------------------------------------------------------
+
+def test_resume_at_an_epoch_boundary_is_bitwise_the_uninterrupted_run(digits, uninterrupted, tmp_path):
+    X, X_valid = digits
+    want, want_history = uninterrupted
+    path = tmp_path / "model.npz"
+    fit(_vae(), X, X_valid, epochs=2, checkpoint=path, **RUN)
+    assert len(History.from_json(tmp_path / "history.json")) == 2      # written after every epoch
+    model = _vae()
+    for p in model.params.values():             # other weights: they must be replaced by the file's
+        p[...] = 0.5
+    history = fit(model, X, X_valid, epochs=4, checkpoint=path, resume=True, **RUN)
+    _assert_bitwise_equal(_params(model), want)
+    for field in History.FIELDS:
+        if field not in ("seconds", "samples_per_s"):
+            assert history[field] == want_history[field], field
+    assert History.from_json(tmp_path / "history.json").to_dict() == history.to_dict()
+
+
+def test_resume_rewrites_a_history_that_a_kill_left_behind(digits, tmp_path):
+    X, _ = digits
+    path = tmp_path / "model.npz"
+    history = fit(_vae(), X, epochs=2, checkpoint=path, progress=False)
+    # A kill between the checkpoint and the history leaves the history one epoch behind.
+    History({f: history[f][:1] for f in History.FIELDS}).to_json(tmp_path / "history.json")
+    (tmp_path / "history.csv").unlink()
+    fit(_vae(), X, epochs=2, checkpoint=path, resume=True, progress=False)   # nothing left to train
+    assert History.from_json(tmp_path / "history.json").to_dict() == history.to_dict()
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 3
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_inside_an_epoch(digits, uninterrupted, tmp_path, monkeypatch):
+    X, X_valid = digits
+    want, _ = uninterrupted
+    path = tmp_path / "model.npz"
+    model = _vae()
+    calls = []
+    real = model.loss_and_grads
+
+    def crash_in_epoch_3(*args, **kwargs):   # 13 batches an epoch: call 31 is epoch 3, batch 5
+        calls.append(1)
+        if len(calls) == 31:
+            raise Interrupted
+        return real(*args, **kwargs)
+    monkeypatch.setattr(model, "loss_and_grads", crash_in_epoch_3)
+    with pytest.raises(Interrupted):
+        fit(model, X, X_valid, epochs=4, checkpoint=path, **RUN)
+    assert load_checkpoint(path, "VAE")[1]["training"]["epoch"] == 2
+    monkeypatch.undo()
+    # The same object, its parameters now half-way through epoch 3: the file's replace them.
+    fit(model, X, X_valid, epochs=4, checkpoint=path, resume=True, **RUN)
+    _assert_bitwise_equal(_params(model), want)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_resume_restores_the_optimizer_state(opt, digits, tmp_path):
+    X, _ = digits
+    build = {"sgd": lambda m: SGD(m.params, lr=0.05, momentum=0.9), "adam": lambda m: Adam(m.params, lr=3e-3)}[opt]
+    a = _vae()
+    fit(a, X, epochs=3, optimizer=build(a), batch_size=32, progress=False)
+    path = tmp_path / "model.npz"
+    b = _vae()
+    fit(b, X, epochs=1, optimizer=build(b), batch_size=32, checkpoint=path, progress=False)
+    c = _vae()
+    fit(c, X, epochs=3, optimizer=build(c), batch_size=32, checkpoint=path, resume=True, progress=False)
+    _assert_bitwise_equal(_params(c), _params(a))
+    # Without the optimizer state (a fresh optimizer from the same weights) the result differs.
+    d = _vae()
+    fit(d, X, epochs=1, optimizer=build(d), batch_size=32, progress=False)
+    fit(d, X, epochs=2, optimizer=build(d), batch_size=32, progress=False)
+    assert any(not np.array_equal(d.params[k], a.params[k]) for k in a.params)
+
+
+def test_seed_none_records_its_entropy_and_resumes(digits, tmp_path):
+    X, _ = digits
+    path = tmp_path / "model.npz"
+    fit(_vae(), X, epochs=1, batch_size=32, seed=None, checkpoint=path, progress=False)
+    resumed = _vae()
+    fit(resumed, X, epochs=2, batch_size=32, seed=None, checkpoint=path, resume=True, progress=False)
+    entropy = load_checkpoint(path, "VAE")[1]["training"]["settings"]["seed_entropy"]
+    assert entropy >= 2 ** 64                       # fresh 128-bit entropy, not a small default seed
+    again = _vae()
+    fit(again, X, epochs=2, batch_size=32, seed=entropy, progress=False)
+    _assert_bitwise_equal(_params(resumed), _params(again))
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"lr": 2e-3}, "optimizer.lr: the run has 0.001, this call 0.002"),
+    ({"batch_size": 17}, "batch_size: the run has 16, this call 17"),
+    ({"free_bits": 0.1}, "free_bits"),
+    ({"binarize": False}, "binarize"),
+    ({"seed": 4}, "seed_entropy: the run has 3, this call 4"),
+    ({"optimizer": "sgd"}, "optimizer.name: the run has 'adam', this call 'sgd'"),
+    ({"model": _vae(z_dim=4)}, "config.z_dim: the run has 3, this call 4"),
+    ({"X": "changed"}, "X is not the data it was trained on"),
+    ({"X_valid": "changed"}, "X_valid is not the data it was trained on"),
+])
+def test_resume_refuses_other_data_or_settings(change, named, digits, tmp_path):
+    X, X_valid = digits
+    path = tmp_path / "model.npz"
+    fit(_vae(), X, X_valid, epochs=1, checkpoint=path, **RUN)
+    args = {"model": _vae(), "X": X, "X_valid": X_valid, **RUN}
+    for name, value in change.items():
+        if isinstance(value, str) and value == "changed":
+            value = args[name].copy()
+            value[0, 0] = 1 - value[0, 0]               # one pixel
+        args[name] = value
+    with pytest.raises(ValueError, match=f"^cannot resume the run in {path}") as info:
+        fit(epochs=2, checkpoint=path, resume=True, **args)
+    assert named in str(info.value)
+
+
+@pytest.mark.parametrize("spoil, problem", [
+    (lambda t, a: t.pop("rng"), "corrupt training record: expected the keys"),
+    (lambda t, a: t.update(rng={"bit_generator": "PCG64", "state": "x"}), "corrupt training record"),
+    (lambda t, a: t.update(epoch=-1), "corrupt training record (epoch must be an integer >= 0"),
+    (lambda t, a: t["history"].update(epoch=[1, 2, 3]), "corrupt training record (its history has"),
+    (lambda t, a: a.update({k: v[:1] for k, v in a.items()}), "optimizer state 'm.enc.0.W' must have shape"),
+])
+def test_a_corrupt_training_record_names_the_file(spoil, problem, digits, tmp_path):
+    X, _ = digits
+    path = tmp_path / "model.npz"
+    fit(_vae(), X, epochs=1, checkpoint=path, progress=False)
+    arrays, meta, opt_arrays = load_checkpoint(path, "VAE", training=True)
+    spoil(meta["training"], opt_arrays)
+    save_checkpoint(path, arrays, "VAE", meta["config"], meta["training"], opt_arrays)
+    model = _vae()
+    before = _params(model)
+    with pytest.raises(ValueError, match=f"^(checkpoint|cannot resume the run in) {path}") as info:
+        fit(model, X, epochs=2, checkpoint=path, resume=True, progress=False)
+    assert problem in str(info.value)
+    _assert_bitwise_equal(_params(model), before)
+
+
+def test_resume_needs_a_run(digits, tmp_path):
+    X, _ = digits
+    with pytest.raises(ValueError, match="^resume=True needs the checkpoint"):
+        fit(_vae(), X, epochs=1, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match=f"^checkpoint {tmp_path / 'none.npz'} does not exist"):
+        fit(_vae(), X, epochs=1, checkpoint=tmp_path / "none.npz", resume=True, progress=False)
+    with pytest.raises(ValueError, match="^resume must be True or False"):
+        fit(_vae(), X, epochs=1, checkpoint=tmp_path / "m.npz", resume="yes", progress=False)
+    path = tmp_path / "m.npz"
+    fit(_vae(), X, epochs=2, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"^epochs must be at least the 2 epochs"):
+        fit(_vae(), X, epochs=1, checkpoint=path, resume=True, progress=False)
+
+
+def test_a_checkpoint_without_training_state_loads_but_does_not_resume(digits, tmp_path):
+    X, _ = digits
+    model = _vae()
+    path = tmp_path / "old.npz"
+    model.save(path)                                  # the format before runs recorded their state
+    loaded = VAE.load(path)
+    _assert_bitwise_equal(_params(loaded), _params(model))
+    np.testing.assert_array_equal(loaded.elbo(X[:4], rng=0)[0], model.elbo(X[:4], rng=0)[0])
+    with pytest.raises(ValueError, match=f"^checkpoint {path} holds a model but no training state"):
+        fit(_vae(), X, epochs=1, checkpoint=path, resume=True, progress=False)
+
+
+def test_a_run_checkpoint_loads_for_sampling(digits, tmp_path):
+    X, _ = digits
+    model = _vae()
+    fit(model, X, epochs=1, checkpoint=tmp_path / "model.npz", progress=False)
+    _assert_bitwise_equal(_params(VAE.load(tmp_path / "model.npz")), _params(model))
+
+
+# --- stale temporary files ------------------------------------------------------------------
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_are_removed_but_never_a_live_writers(tmp_path):
+    path = tmp_path / "model.npz"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = nio._HOST
+        names = {
+            "dead": f".model.npz.{host}-{_dead_pid()}.abc123.tmp",
+            "live": f".model.npz.{host}-{live.pid}.def456.tmp",
+            "other_host": f".model.npz.elsewhere-{_dead_pid()}.ghi789.tmp",
+            "no_writer": ".model.npz.jkl012.tmp",                   # older naming, no PID: age decides
+            "old_no_writer": ".model.npz.mno345.tmp",
+            "other_file": f".history.csv.{host}-{_dead_pid()}.pqr678.tmp",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"partial")
+        day_old = time.time() - nio.STALE_SECONDS - 60
+        os.utime(tmp_path / names["old_no_writer"], (day_old, day_old))
+        save_checkpoint(path, {"w": np.zeros(2)}, "Thing", {})
+        left = {p.name for p in tmp_path.iterdir()}
+        assert names["dead"] not in left and names["old_no_writer"] not in left
+        for kept in ("live", "other_host", "no_writer", "other_file"):   # other_file: not this file's
+            assert names[kept] in left, kept
+    finally:
+        live.kill()
+        live.wait()
+
+
+# --- SIGKILL at random moments ------------------------------------------------------------
+
+KILL_SCRIPT = """
+import os, sys
+import numpy as np
+from numvae.data import load_digits
+from numvae.train import fit
+from numvae.vae import VAE
+X = load_digits()[0]
+path = sys.argv[1]
+model = VAE(64, hidden=(16,), z_dim=3, dtype=np.float32, seed=0)
+steps = []
+train_step = model.loss_and_grads
+model.loss_and_grads = lambda *a, **k: steps.append(1) or train_step(*a, **k)
+fit(model, X[:400], X[400:440], epochs=12, batch_size=8, kl_warmup_epochs=1, binarize=True, seed=3,
+    progress=False, checkpoint=path, resume=os.path.exists(path))
+print(len(steps))
+"""
+
+
+def test_sigkill_at_random_moments_never_loses_or_changes_the_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    path = tmp_path / "run" / "model.npz"
+    delays = np.random.default_rng(0).uniform(0.3, 1.5, size=5)   # s after start: import, epochs or a save
+    epochs_seen = []
+    for delay in delays:
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)], env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if path.exists():                               # every kill leaves a whole, loadable checkpoint
+            epoch = load_checkpoint(path, "VAE")[1]["training"]["epoch"]
+            VAE.load(path)
+            # The history is written just after the checkpoint: a kill between the two leaves it one behind.
+            assert len(History.from_json(path.parent / "history.json")) in (epoch, epoch - 1)
+            epochs_seen.append(epoch)
+    done = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path)], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert epochs_seen == sorted(epochs_seen)           # no kill ever took a run backwards
+    # The last run trained only the epochs that were missing (50 batches an epoch).
+    assert int(done.stdout) == 50 * (12 - (epochs_seen[-1] if epochs_seen else 0))
+    X = load_digits()[0]
+    model = VAE(64, hidden=(16,), z_dim=3, dtype=np.float32, seed=0)
+    history = fit(model, X[:400], X[400:440], epochs=12, batch_size=8, kl_warmup_epochs=1, binarize=True,
+                  seed=3, progress=False)
+    _assert_bitwise_equal(_params(VAE.load(path)), _params(model))
+    assert History.from_json(path.parent / "history.json")["valid_elbo"] == history["valid_elbo"]
+    assert not list(path.parent.glob(".*.tmp"))          # the killed writers' temporaries are gone
+
+
+# --- the command line's run folder ------------------------------------------------------------
+
+TRAIN = ["train", "--hidden", "8", "--batch-size", "64", "--quiet"]
+
+
+def test_cli_out_holding_a_run_is_refused_or_replaced_whole(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(TRAIN + ["--latent", "2", "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "latent.png").exists()
+    capsys.readouterr()
+    status, line = _cli(capsys, *TRAIN, "--latent", "3", "--epochs", "1", "--out", out)
+    assert status == 2 and f"--out {out} holds an earlier run" in line and "--force" in line
+    assert main(TRAIN + ["--latent", "3", "--epochs", "1", "--out", str(out), "--force"]) == 0
+    assert not (out / "latent.png").exists() and not (out / "manifold.png").exists()   # nothing of the old run
+    assert VAE.load(out / "model.npz").z_dim == 3
+
+
+def test_cli_resume_continues_a_run_to_the_uninterrupted_result(capsys, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(TRAIN + ["--latent", "3", "--epochs", "3", "--out", str(a)]) == 0
+    assert main(TRAIN + ["--latent", "3", "--epochs", "1", "--out", str(b)]) == 0
+    assert main(TRAIN + ["--latent", "3", "--epochs", "3", "--resume", str(b)]) == 0
+    _assert_bitwise_equal(_params(VAE.load(b / "model.npz")), _params(VAE.load(a / "model.npz")))
+    assert len(History.from_json(b / "history.json")) == 3
+    capsys.readouterr()
+    status, line = _cli(capsys, *TRAIN, "--latent", "4", "--epochs", "3", "--resume", b)
+    assert status == 2 and "config.z_dim: the run has 3, this call 4" in line
+    status, line = _cli(capsys, *TRAIN, "--epochs", "3", "--resume", tmp_path / "empty")
+    assert status == 2 and "no run to resume" in line
+
+
+def test_compare_overwrites_its_own_outputs(tmp_path):
+    from numvae.compare import compare, write_report
+
+    write_report(compare("digits", latent=(2,), epochs=1, hidden=(8,), k=2), tmp_path)
+    assert (tmp_path / "latent_vae.png").exists()
+    first = (tmp_path / "comparison.csv").read_text()
+    paths = write_report(compare("digits", latent=(3,), epochs=1, hidden=(8,), k=2), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no K=2 leftovers
+    assert (tmp_path / "comparison.csv").read_text() != first
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda p: VAE.load(p), "checkpoint path"), (lambda p: read_idx(p), "path"),
+    (lambda p: History.from_json(p), "path"), (lambda p: _vae().save(p), "path"),
+    (lambda p: fit(_vae(), np.zeros((4, 64)), epochs=1, checkpoint=p or 3, progress=False), "checkpoint"),
+], ids=["VAE.load", "read_idx", "History.from_json", "VAE.save", "fit"])
+@pytest.mark.parametrize("bad", [None, 3], ids=["None", "int"])   # fit: checkpoint=None is no checkpoint, so 3
+def test_a_path_that_is_not_a_path_is_named(call, name, bad):
+    with pytest.raises(ValueError, match=rf"^{name} must be a path \(str or os.PathLike\); got (int 3|NoneType None)$"):
+        call(bad)
+
+
+def test_cli_train_killed_twice_then_resumed_ends_as_one_run(tmp_path):
+    """`numvae train` SIGKILLed at random moments after its first checkpoint, then `--resume`d."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    out = tmp_path / "run"
+    options = ["--hidden", "8", "--latent", "3", "--epochs", "6", "--batch-size", "32", "--kl-warmup", "2",
+               "--seed", "5", "--quiet"]
+    rng = np.random.default_rng(1)
+    for first in (True, False):
+        where = ["--out", str(out)] if first else ["--resume", str(out)]
+        proc = subprocess.Popen([sys.executable, "-m", "numvae", "train", *options, *where], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        epoch_before = load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] if not first else 0
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:   # wait for a checkpoint newer than the last
+            if (out / "model.npz").exists():
+                try:
+                    if load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] > epoch_before:
+                        break
+                except ValueError:
+                    pass
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run([sys.executable, "-m", "numvae", "train", *options, "--resume", str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    X, y = load_digits()
+    (X_tr, _), (X_va, _) = split(X, [0.8, 0.2], 5, y=y)
+    model = VAE(64, hidden=(8,), z_dim=3, dtype=np.float32, seed=5)
+    fit(model, X_tr, X_va, epochs=6, batch_size=32, kl_warmup_epochs=2, seed=5, progress=False)
+    _assert_bitwise_equal(_params(VAE.load(out / "model.npz")), _params(model))
+    assert len(History.from_json(out / "history.json")) == 6
