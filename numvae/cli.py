@@ -166,7 +166,7 @@ def _add_train(p):
                         "that holds a run is refused without --force or --resume")
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the run in DIR (killed, or for more --epochs) with the same options; "
-                        "it ends exactly as an uninterrupted run would")
+                        "it ends exactly as an uninterrupted run would (default: start a new run)")
     p.add_argument("--force", action="store_true", help="replace the run held in --out (all its files)")
     _add_quiet(p)
 

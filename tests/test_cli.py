@@ -44,6 +44,8 @@ def test_every_option_has_help_that_shows_its_default():
             if action.help == argparse.SUPPRESS:
                 continue
             assert action.help, f"{path} {action.option_strings[0]} has no help"
+            if action.default is argparse.SUPPRESS:   # --debug after the command: no value to show
+                continue
             if action.default is None:   # the help itself says what happens without it
                 assert "default" in action.help, f"{path} {action.option_strings[0]}"
             else:
@@ -70,7 +72,11 @@ def test_old_spellings_land_on_the_new_names():
 
 
 def test_train_writes_to_runs_train_which_git_ignores():
-    assert cli.build_parser().parse_args(["train"]).out == "runs/train"
+    # --out stays None on the command line so that --resume DIR alone names the folder;
+    # without either, train resolves it to runs/train and its help says so.
+    assert cli.build_parser().parse_args(["train"]).out is None and cli.TRAIN_OUT == "runs/train"
+    train = next(a.choices["train"] for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "default: runs/train" in " ".join(train.format_help().split())
     assert "runs/" in (ROOT / ".gitignore").read_text().split()
 
 
