@@ -32,6 +32,7 @@ from scipy import sparse
 from numvae.checks import as_generator, check_array, check_choice, check_int, check_positive
 from numvae.distributions import LOG_2PI, kl_gaussians
 from numvae.io import load_checkpoint, save_checkpoint
+from numvae.progress import Progress
 
 METHODS = ("closed_form", "em")
 
@@ -88,6 +89,10 @@ class PPCA:
     init : tuple (W0, sigma2_0) or None
         EM only: the starting point, W0 of shape (D, K) with full column rank
         and sigma2_0 > 0. None: W0 random and σ² at half the average variance.
+    verbose : bool
+        EM only: print progress to standard error (iteration, log-likelihood,
+        last improvement, and an ETA bounded by `max_iter`), whole lines when
+        standard error is not a terminal (:class:`numvae.progress.Progress`).
 
     Attributes
     ----------
@@ -129,13 +134,14 @@ class PPCA:
     """
 
     def __init__(self, n_components=1, method="closed_form", max_iter=1000, tol=1e-8,
-                 random_state=None, init=None):
+                 random_state=None, init=None, verbose=False):
         self.n_components = n_components
         self.method = method
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
         self.init = init
+        self.verbose = verbose
 
     # --- scikit-learn's estimator protocol -------------------------------------
 
@@ -305,6 +311,8 @@ class PPCA:
         check_choice(self.method, "method", METHODS)
         max_iter = check_int(self.max_iter, "max_iter", 1)
         check_positive(self.tol, "tol", strict=False)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            raise ValueError(f"verbose must be True or False; got {self.verbose!r}")
         rng = as_generator(0 if self.random_state is None else self.random_state, "random_state")
         X = _as_data(X)
         N, D = X.shape
@@ -381,6 +389,8 @@ class PPCA:
         SW = S_times(W)
         history = [self._mean_log_likelihood(W, sigma2, SW, trace_S)]
         converged = False
+        # The ETA assumes all max_iter iterations: an upper bound, as EM may stop sooner.
+        tracker = Progress(max_iter, "pPCA EM", quiet=not self.verbose)
         for it in range(1, max_iter + 1):
             M = W.T @ W + sigma2 * np.eye(K)                 # (K, K)
             Minv_WtSW = np.linalg.solve(M, W.T @ SW)         # (K, K)  M⁻¹ WᵀSW
@@ -391,9 +401,13 @@ class PPCA:
             W = W_new
             SW = S_times(W)
             history.append(self._mean_log_likelihood(W, sigma2, SW, trace_S))
+            tracker.update(it, f"iteration {it}  log-likelihood {history[-1]:.6f}  "
+                               f"improvement {history[-1] - history[-2]:.2e}")
             if history[-1] - history[-2] < tol:
                 converged = True
                 break
+        tracker.line(f"{'converged' if converged else 'stopped'} after {it} iterations  "
+                     f"log-likelihood {history[-1]:.6f}", done=it)
         if not converged:
             warnings.warn(f"EM did not converge in max_iter = {max_iter} iterations "
                           f"(last improvement {history[-1] - history[-2]:.3g} >= tol = {tol:g})",

@@ -131,6 +131,23 @@ def test_em_warns_when_not_converged(data):
     assert not model.converged_ and model.n_iter_ == 2
 
 
+def test_em_verbose_prints_whole_progress_lines_with_the_history(data, capsys):
+    model = PPCA(2, method="em", tol=1e-10, random_state=0, verbose=True).fit(data)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("pPCA EM") for line in lines)   # whole lines: stderr is no terminal
+    assert "\r" not in "".join(lines) and "ETA" in lines[0]
+    # The closing line reports the iterations and the final value of the history.
+    assert f"after {model.n_iter_} iterations" in lines[-1]
+    assert f"log-likelihood {model.history_[-1]:.6f}" in lines[-1]
+    PPCA(2, method="em", tol=1e-10, random_state=0).fit(data)
+    assert capsys.readouterr().err == ""
+
+
+def test_verbose_must_be_a_bool(data):
+    with pytest.raises(ValueError, match="verbose must be True or False; got 'yes'"):
+        PPCA(2, method="em", verbose="yes").fit(data)
+
+
 def test_closed_form_is_the_maximum(data):
     model = PPCA(2).fit(data)
     best = model.score(data)
@@ -472,7 +489,7 @@ def test_overflowing_data_say_overflow_not_no_variance(data):
 def test_hyper_parameters_live_in_init_and_round_trip():
     model = PPCA()
     assert model.get_params() == {"n_components": 1, "method": "closed_form", "max_iter": 1000, "tol": 1e-8,
-                                  "random_state": None, "init": None}
+                                  "random_state": None, "init": None, "verbose": False}
     assert repr(model) == "PPCA()"
     assert model.set_params(n_components=3, method="em", random_state=7) is model
     assert repr(model) == "PPCA(n_components=3, method='em', random_state=7)"
