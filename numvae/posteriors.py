@@ -19,9 +19,9 @@ a posterior family reads its parameters from ``h`` and knows
 
 import numpy as np
 
-from numvae.distributions import gaussian_log_density, kl_standard_normal_grad, kl_standard_normal_terms
+from numvae.distributions import LOG_2PI, gaussian_log_density, kl_standard_normal_grad, kl_standard_normal_terms
 
-POSTERIORS = ("diagonal",)
+POSTERIORS = ("diagonal", "full")
 
 
 class DiagonalGaussian:
@@ -95,6 +95,120 @@ class DiagonalGaussian:
         return np.concatenate([mu, np.log(np.diagonal(cov, axis1=-2, axis2=-1))], axis=-1)
 
 
+class FullGaussian:
+    r""":math:`q(z|x) = \mathcal N(\mu, LL^\top)`, L lower-triangular with a positive diagonal.
+
+    The encoder outputs :math:`K + K(K+1)/2` numbers: :math:`\mu`, then
+    :math:`\rho_j = \log L_{jj}` (so :math:`L_{jj} = e^{\rho_j} > 0` whatever the
+    network outputs), then the strictly lower entries row by row
+    (``np.tril_indices(K, -1)``), unconstrained.
+
+    Lecture 002, *change of variables*: :math:`z = \mu + L\epsilon` has Jacobian
+    :math:`\partial z/\partial\epsilon = L`, whose determinant is the product
+    of the diagonal (L is triangular), so
+
+    .. math:: \log q(z|x) = \log\mathcal N(\epsilon; 0, I) - \sum_j\log L_{jj},\qquad
+              \epsilon = L^{-1}(z - \mu),
+
+    and the Gaussian KL of lecture 003 with :math:`\Sigma_1 = LL^\top`,
+    :math:`\Sigma_2 = I` (:math:`\operatorname{tr}LL^\top = \sum_{ij}L_{ij}^2`,
+    :math:`\log|LL^\top| = 2\sum_j\log L_{jj}`):
+
+    .. math:: KL(q\,\|\,\mathcal N(0, I)) = \tfrac12\Bigl(\sum_{ij}L_{ij}^2 + \mu^\top\mu - K\Bigr)
+              - \sum_j\log L_{jj}.
+
+    Free bits are refused (:meth:`check_free_bits`): this KL does not split into
+    one term per latent dimension (the marginal KLs of :meth:`kl_terms` sum to
+    less than it, the rest being the correlation between dimensions), so
+    "λ nats per dimension" has no one meaning here.
+    """
+
+    name = "full"
+
+    def __init__(self, z_dim):
+        self.z_dim = z_dim
+        self.n_outputs = z_dim + z_dim * (z_dim + 1) // 2
+        self._lower = np.tril_indices(z_dim, -1)
+        self._diag = np.diag_indices(z_dim)
+
+    def split(self, h):
+        """``(mu, L)``: the mean (a view, (N, K)) and the Cholesky factor (a new array, (N, K, K))."""
+        K = self.z_dim
+        L = np.zeros(h.shape[:-1] + (K, K), dtype=h.dtype)                            # (N, K, K)
+        L[..., self._diag[0], self._diag[1]] = np.exp(h[..., K:2 * K])                 # L_jj = exp(rho_j)
+        L[..., self._lower[0], self._lower[1]] = h[..., 2 * K:]
+        return h[..., :K], L
+
+    def sample(self, params, eps):
+        r""":math:`z = \mu + L\epsilon`, shape (L, N, K); no cache (L is in `params`)."""
+        mu, L = params
+        return mu + np.einsum("nij,snj->sni", L, eps), None                            # (S, N, K)
+
+    def log_q(self, z, params):
+        r""":math:`\log\mathcal N(L^{-1}(z-\mu); 0, I) - \sum_j\log L_{jj}`, shape (S, N)."""
+        mu, L = params
+        eps = np.einsum("nij,snj->sni", np.linalg.inv(L), z - mu)                      # (S, N, K) L⁻¹(z − mu)
+        log_det = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)                   # (N,) log|det L|
+        return -0.5 * (self.z_dim * LOG_2PI + (eps * eps).sum(-1)) - log_det
+
+    def kl_terms(self, params):
+        r"""The KL above per datapoint (N,), and the marginal KL of each dimension (N, K).
+
+        The marginal of :math:`z_j` is :math:`\mathcal N(\mu_j, \Sigma_{jj})`,
+        :math:`\Sigma_{jj} = \sum_i L_{ji}^2`; its KL to N(0, 1) is
+        :math:`\tfrac12(\Sigma_{jj} + \mu_j^2 - 1 - \log\Sigma_{jj})`. These are what
+        ``last_terms["kl_per_dim"]`` reports (their sum is at most the KL).
+        """
+        mu, L = params
+        K = self.z_dim
+        log_diag = np.log(np.diagonal(L, axis1=-2, axis2=-1))                          # (N, K)
+        kl = 0.5 * ((L * L).sum(axis=(-2, -1)) + (mu * mu).sum(-1) - K) - log_diag.sum(-1)   # (N,)
+        var = (L * L).sum(-1)                                                          # (N, K) Σ_jj
+        return kl, 0.5 * (var + mu * mu - 1.0 - np.log(var))
+
+    def check_free_bits(self, free_bits):
+        """Free bits need a per-dimension KL, which the full-covariance KL is not: ValueError."""
+        raise ValueError(f"free_bits must be 0 with posterior='full' (its KL does not split into one term per "
+                         f"latent dimension); got free_bits={free_bits!r}")
+
+    def backward(self, params, cache, eps, dz, kl_weight):
+        r"""Gradient with respect to the encoder output :math:`(\mu, \rho, L_{\text{lower}})`, shape (N, n_outputs).
+
+        Parameters
+        ----------
+        dz : ndarray of shape (S, N, K)
+        kl_weight : ndarray of shape (K,)
+            :math:`\partial\,\text{loss}/\partial KL`; all entries are equal
+            (free bits are refused), one per row of L.
+
+        Notes
+        -----
+        From :math:`z = \mu + L\epsilon`: :math:`\partial/\partial\mu = \sum_s\partial/\partial z^{(s)}`,
+        :math:`\partial/\partial L_{ij} = \sum_s(\partial/\partial z_i^{(s)})\,\epsilon_j^{(s)}` (i ≥ j);
+        from the KL: :math:`\partial KL/\partial\mu = \mu`,
+        :math:`\partial KL/\partial L_{ij} = L_{ij} - \delta_{ij}/L_{jj}`. The diagonal
+        is :math:`e^{\rho_j}`, so :math:`\partial/\partial\rho_j = L_{jj}\,\partial/\partial L_{jj}`.
+        """
+        mu, L = params
+        w = kl_weight[:, None]                                                         # (K, 1) weight of row i of L
+        dmu = dz.sum(axis=0) + kl_weight * mu                                          # (N, K) decoder path + KL path
+        dL = np.einsum("sni,snj->nij", dz, eps) + w * L                                # (N, K, K) decoder path + KL's ½ΣL²
+        diag = np.diagonal(L, axis1=-2, axis2=-1)                                      # (N, K) L_jj
+        drho = dL[..., self._diag[0], self._diag[1]] * diag - kl_weight                # (N, K) chain through exp; KL's −log L_jj
+        return np.concatenate([dmu, drho, dL[..., self._lower[0], self._lower[1]]], axis=-1)
+
+    def covariance(self, params):
+        """:math:`LL^\top`, shape (N, K, K)."""
+        L = params[1]
+        return L @ np.swapaxes(L, -1, -2)
+
+    def outputs(self, mu, cov):
+        """The encoder output of N(mu, cov): its Cholesky factor's log-diagonal and lower entries."""
+        L = np.linalg.cholesky(cov)                                                    # (N, K, K)
+        return np.concatenate([mu, np.log(L[..., self._diag[0], self._diag[1]]),
+                               L[..., self._lower[0], self._lower[1]]], axis=-1)
+
+
 def make_posterior(posterior, z_dim):
     """The posterior object named by the VAE's `posterior` argument."""
-    return {"diagonal": DiagonalGaussian}[posterior](z_dim)
+    return {"diagonal": DiagonalGaussian, "full": FullGaussian}[posterior](z_dim)

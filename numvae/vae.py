@@ -68,9 +68,11 @@ class VAE:
         (shape (1,)), or fixed at `decoder_logvar` (not a parameter).
     decoder_logvar : float
         Gaussian decoder only: the initial (or fixed) decoder log-variance.
-    posterior : {"diagonal"}
+    posterior : {"diagonal", "full"}
         Family of :math:`q_\phi(z|x)` (``numvae.posteriors``): ``"diagonal"``,
-        :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)`.
+        :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` (encoder output 2K),
+        or ``"full"``, :math:`\mathcal N(\mu, LL^\top)` with a lower-triangular
+        Cholesky factor (encoder output K + K(K+1)/2; free bits refused).
 
     Attributes
     ----------
@@ -303,6 +305,9 @@ class VAE:
             Weight of the KL term (β-VAE; KL annealing varies it).
         free_bits : float >= 0
             λ of free bits, in nats per latent dimension; 0 switches it off.
+            Only for the diagonal posterior: with ``posterior="full"`` a
+            positive value is a ``ValueError`` (the full-covariance KL has no
+            per-dimension split).
 
         Returns
         -------
