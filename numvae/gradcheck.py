@@ -217,8 +217,9 @@ def vae_reports(seed=0, tol=1e-6):
     (``hidden=()``); each with β = 0.7, free bits binding on some latent
     dimensions but not others (see :func:`vae_case`), and 1 to 3 frozen noise
     samples; then the full-covariance posterior with every decoder (no free
-    bits: it refuses them). Every entry of every parameter is checked
-    (``eps = VAE_EPS``).
+    bits: it refuses them); then the per-datapoint objective of
+    ``inference.optimize_q`` (:func:`path_elbo_case`). Every entry of every
+    parameter is checked (``eps = VAE_EPS``).
 
     Returns
     -------
@@ -234,4 +235,36 @@ def vae_reports(seed=0, tol=1e-6):
                 if posterior == "diagonal" else "no free bits")
         title = f"VAE, {posterior} posterior, {decoder} decoder{var_text}, {arch}, L={L}, beta={info['beta']}, {bits}"
         out.append((title, gradcheck(fun, model.params, eps=VAE_EPS, tol=tol)))
+    for i, (decoder, posterior) in enumerate((("bernoulli", "diagonal"), ("gaussian", "full"))):
+        out.append((f"optimize_q objective (path derivative), {posterior} q, {decoder} decoder, S=3",
+                    gradcheck(*path_elbo_case(decoder, posterior, seed=seed + 100 + i), eps=VAE_EPS, tol=tol)))
     return out
+
+
+def path_elbo_case(decoder, posterior, seed=0, n=4, n_samples=3):
+    r"""The objective of ``inference.optimize_q`` as a gradcheck problem, on a tiny float64 VAE.
+
+    :math:`F(h) = \sum_n w_n\frac1S\sum_s[\log p(x_n, z_{ns}(h)) - \log q_{h_0}(z_{ns}(h))]`
+    with frozen noise, random weights :math:`w_n` and the :math:`\log q`
+    parameters frozen at :math:`h_0`: its gradient at :math:`h_0` is the
+    path-derivative estimator (``inference.path_elbo``).
+
+    Returns
+    -------
+    fun, params : what :func:`gradcheck` takes (``params = {"h": (n, n_outputs)}``).
+    """
+    from numvae.inference import encoder_outputs, path_elbo
+    from numvae.vae import VAE
+
+    rng = np.random.default_rng(seed)
+    model = VAE(6, hidden=(5,), z_dim=3, decoder=decoder, activation="tanh", seed=seed)
+    x = rng.uniform(0.05, 0.95, size=(n, 6))
+    h0 = encoder_outputs(model, x, posterior)
+    h0 = h0 + rng.normal(0.0, 0.4, size=h0.shape)
+    eps, w = rng.standard_normal((n_samples, n, 3)), rng.normal(size=n)
+
+    def fun(params):
+        value, g = path_elbo(model, x, params["h"], eps, posterior, h_q=h0)
+        return float(w @ value), {"h": w[:, None] * g}
+
+    return fun, {"h": h0.copy()}

@@ -7,6 +7,8 @@ a posterior family reads its parameters from ``h`` and knows
 * ``sample(params, eps)``: :math:`z = g(\epsilon, \phi, x)` (lecture 002,
   *change of variables*, eq. 6) and what its backward needs;
 * ``log_q(z, params)``: :math:`\log q(z|x)`;
+* ``score_z(params, z)``: :math:`\partial\log q(z|x)/\partial z`, the
+  parameters held fixed (the path-derivative gradient needs it);
 * ``kl_terms(params)``: the closed-form :math:`KL(q\,\|\,\mathcal N(0, I))` per
   datapoint and one KL per latent dimension (the free-bits and active-unit unit);
 * ``backward(params, cache, eps, dz, kl_weight)``: from :math:`\partial/\partial z`
@@ -33,6 +35,7 @@ class DiagonalGaussian:
     """
 
     name = "diagonal"
+    param_names = ("mu", "logvar")
 
     def __init__(self, z_dim):
         self.z_dim = z_dim
@@ -52,6 +55,11 @@ class DiagonalGaussian:
         r""":math:`\log\mathcal N(z;\mu,\operatorname{diag}\sigma^2)`, shape (L, N)."""
         mu, logvar = params
         return gaussian_log_density(z, mu, logvar, check=False)
+
+    def score_z(self, params, z):
+        r""":math:`\partial\log q(z)/\partial z = -(z-\mu)/\sigma^2`, shape of `z` (S, N, K)."""
+        mu, logvar = params
+        return -(z - mu) * np.exp(-logvar)
 
     def kl_terms(self, params):
         r"""KL per datapoint (N,) and its per-dimension terms :math:`-\tfrac12(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)` (N, K)."""
@@ -85,6 +93,16 @@ class DiagonalGaussian:
         # logvar too: ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma, and the KL.
         dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma) + kl_weight * dkl_dlogvar     # (N, K) decoder path + KL path
         return np.concatenate([dmu, dlogvar], axis=-1)                                 # (N, 2K)
+
+    def precondition(self, params, g):
+        r"""Scale a gradient (N, 2K) by the inverse curvature of the ELBO at the best q: :math:`(\sigma^2 g_\mu,\ 2g_\lambda)`.
+
+        For a Gaussian target and q at its mean-field optimum, the ELBO's
+        curvature is :math:`\Lambda_{jj} = 1/\sigma_j^2` in :math:`\mu_j` and ½ in
+        :math:`\lambda_j = \log\sigma_j^2` (from :math:`\tfrac12\lambda - \tfrac12\Lambda_{jj}e^{\lambda}`).
+        """
+        K = self.z_dim
+        return np.concatenate([np.exp(params[1]) * g[..., :K], 2.0 * g[..., K:]], axis=-1)
 
     def covariance(self, params):
         """Covariances diag(exp(logvar)), shape (N, K, K)."""
@@ -124,6 +142,7 @@ class FullGaussian:
     """
 
     name = "full"
+    param_names = ("mu", "L")
 
     def __init__(self, z_dim):
         self.z_dim = z_dim
@@ -150,6 +169,12 @@ class FullGaussian:
         eps = np.einsum("nij,snj->sni", np.linalg.inv(L), z - mu)                      # (S, N, K) L⁻¹(z − mu)
         log_det = np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)                   # (N,) log|det L|
         return -0.5 * (self.z_dim * LOG_2PI + (eps * eps).sum(-1)) - log_det
+
+    def score_z(self, params, z):
+        r""":math:`\partial\log q(z)/\partial z = -(LL^\top)^{-1}(z-\mu) = -L^{-\top}L^{-1}(z-\mu)`, shape (S, N, K)."""
+        mu, L = params
+        Linv = np.linalg.inv(L)                                                        # (N, K, K)
+        return -np.einsum("nji,snj->sni", Linv, np.einsum("nij,snj->sni", Linv, z - mu))
 
     def kl_terms(self, params):
         r"""The KL above per datapoint (N,), and the marginal KL of each dimension (N, K).
@@ -196,6 +221,23 @@ class FullGaussian:
         diag = np.diagonal(L, axis1=-2, axis2=-1)                                      # (N, K) L_jj
         drho = dL[..., self._diag[0], self._diag[1]] * diag - kl_weight                # (N, K) chain through exp; KL's −log L_jj
         return np.concatenate([dmu, drho, dL[..., self._lower[0], self._lower[1]]], axis=-1)
+
+    def precondition(self, params, g):
+        r"""Scale a gradient (N, n_outputs) by the inverse curvature of the ELBO where q is the posterior.
+
+        With :math:`\Sigma = LL^\top` and a Gaussian target of precision
+        :math:`\Lambda = \Sigma^{-1}`: :math:`\Sigma g_\mu` for the mean (the
+        natural gradient: one Newton step there), ½ for :math:`\rho_j` (the
+        curvature of :math:`\rho - \tfrac12\Lambda_{jj}e^{2\rho}` at its optimum
+        is −2), :math:`1/\Lambda_{ii}` for :math:`L_{ij}` (from
+        :math:`-\tfrac12\operatorname{tr}\Lambda LL^\top`).
+        """
+        mu, L = params
+        K = self.z_dim
+        cov = self.covariance(params)                                                  # (N, K, K)
+        prec_diag = np.diagonal(np.linalg.inv(cov), axis1=-2, axis2=-1)                 # (N, K) Λ_ii
+        return np.concatenate([np.einsum("nij,nj->ni", cov, g[..., :K]), 0.5 * g[..., K:2 * K],
+                               g[..., 2 * K:] / prec_diag[..., self._lower[0]]], axis=-1)
 
     def covariance(self, params):
         """:math:`LL^\top`, shape (N, K, K)."""

@@ -383,7 +383,7 @@ class VAE:
 
     # --- the marginal likelihood ------------------------------------------------
 
-    def log_likelihood(self, x, k=1000, rng=None, batch_size=100):
+    def log_likelihood(self, x, k=1000, rng=None, batch_size=100, proposal=None):
         r"""Importance-sampled estimate of :math:`\log p_\theta(x)` per datapoint, in nats.
 
         Parameters
@@ -397,6 +397,10 @@ class VAE:
         batch_size : int
             Datapoints per block. Samples are drawn in chunks too, so memory
             stays bounded (about ``2**21`` entries per array) for any k and N.
+        proposal : (posterior family, ndarray of shape (N, n_outputs)), optional
+            A proposal other than the encoder's :math:`q_\phi(z|x)`: an object of
+            ``numvae.posteriors`` and its raw parameters for every row of `x`
+            (e.g. a per-datapoint optimum from ``numvae.inference``).
 
         Returns
         -------
@@ -421,13 +425,19 @@ class VAE:
         k = check_int(k, "k", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
         rng = np.random.default_rng(rng)
-        width = max(self.x_dim, self.posterior.n_outputs, *self.config["hidden"])
+        family, h = (self.posterior, None) if proposal is None else proposal
+        if h is not None:
+            h = check_array(h, "proposal parameters", ndim=2, dtype=self.dtype)
+            if h.shape != (x.shape[0], family.n_outputs):
+                raise ValueError(f"proposal parameters must have shape (N, n_outputs) = "
+                                 f"{(x.shape[0], family.n_outputs)}; got {h.shape}")
+        width = max(self.x_dim, family.n_outputs, *self.config["hidden"])
         result = np.empty(x.shape[0], dtype=np.float64)
         zeros = np.zeros(self.z_dim)
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]                                           # (B, D)
             B = xb.shape[0]
-            q = self._encode(xb)                                                       # e.g. (mu, logvar), (B, K) each
+            q = self._encode(xb) if h is None else family.split(h[start:start + B])    # e.g. (mu, logvar), (B, K) each
             q64 = tuple(p.astype(np.float64) for p in q)
             chunk = max(1, min(k, _IWAE_BLOCK // (B * width)))
             acc = np.full(B, -np.inf)                                                  # (B,) running log Σ w
@@ -435,12 +445,12 @@ class VAE:
             while done < k:
                 s = min(chunk, k - done)
                 eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
-                z, _ = self.posterior.sample(q, eps)                                   # (S, B, K) model dtype
+                z, _ = family.sample(q, eps)                                           # (S, B, K) model dtype
                 z64 = z.astype(np.float64)                                             # the z the decoder sees
                 out = self.decoder.forward(z, reuse=True)                              # (S, B, D) model dtype
                 log_w = (self.likelihood.log_prob(xb, out, reuse=True).astype(np.float64)  # (S, B) log p(x|z)
                          + gaussian_log_density(z64, zeros, zeros, check=False)       # + log p(z)
-                         - self.posterior.log_q(z64, q64))                             # − log q(z|x)
+                         - family.log_q(z64, q64))                                     # − log q(z|x)
                 acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
                 done += s
             result[start:start + B] = acc - np.log(k)
