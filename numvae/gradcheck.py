@@ -258,10 +258,13 @@ def path_elbo_case(decoder, posterior, seed=0, n=4, n_samples=3):
 
     rng = np.random.default_rng(seed)
     model = VAE(6, hidden=(5,), z_dim=3, decoder=decoder, activation="tanh", seed=seed)
-    x = rng.uniform(0.05, 0.95, size=(n, 6))
-    h0 = encoder_outputs(model, x, posterior)
-    h0 = h0 + rng.normal(0.0, 0.4, size=h0.shape)
-    eps, w = rng.standard_normal((n_samples, n, 3)), rng.normal(size=n)
+    for attempt in range(_VAE_ATTEMPTS):   # as in vae_case: no entry small enough to drown in rounding
+        x = rng.uniform(0.05, 0.95, size=(n, 6))
+        h0 = encoder_outputs(model, x, posterior)
+        h0 = h0 + rng.normal(0.0, 0.4, size=h0.shape)
+        eps, w = rng.standard_normal((n_samples, n, 3)), rng.normal(size=n)
+        if np.abs(w[:, None] * path_elbo(model, x, h0, eps, posterior)[1]).min() >= _VAE_MIN_GRAD:
+            break
 
     def fun(params):
         value, g = path_elbo(model, x, params["h"], eps, posterior, h_q=h0)
