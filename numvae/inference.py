@@ -44,10 +44,11 @@ The scheme here, the same for every decoder, linear or not:
   of two above K). Each :math:`\epsilon_p` is exactly N(0, I), so the
   averaged gradient stays unbiased; and because the sign columns are
   orthogonal to each other and to the constant, every term of the gradient
-  that is odd in one coordinate of ε, or a product :math:`\epsilon_i\epsilon_j`,
-  averages to exactly zero. These are the whole noise of the path gradient
-  when the decoder is linear-Gaussian (so there it vanishes for the diagonal
-  q* too), and its leading terms for any smooth decoder.
+  that is odd in one coordinate of ε, or a product :math:`\epsilon_i\epsilon_j`
+  (i ≠ j), averages to exactly zero. When the decoder is linear-Gaussian,
+  what remains (terms in :math:`\epsilon_j^2`) is proportional to the
+  distance from q*, so the noise vanishes at q* for the diagonal family too;
+  for any smooth decoder these are the leading terms of the noise.
 * **a preconditioned step**, the family's ``precondition``: the gradient
   scaled by the inverse curvature the ELBO has when the target is Gaussian
   (for the mean, the natural gradient :math:`\Sigma g_\mu`), capped at 0.5
@@ -64,7 +65,6 @@ The scheme here, the same for every decoder, linear or not:
 from dataclasses import dataclass
 
 import numpy as np
-
 from scipy.linalg import hadamard
 
 from numvae.checks import check_choice, check_int, check_matrix, check_positive
@@ -162,7 +162,8 @@ def path_elbo(model, x, h, eps, posterior, h_q=None):
     S = eps.shape[0]
     z, cache = family.sample(params, eps)                                              # (S, N, K)
     out = model.decoder.forward(z)                                                     # (S, N, D)
-    log_pz = gaussian_log_density(z, 0.0 * z, 0.0 * z, check=False)                   # (S, N)
+    zeros = np.zeros(model.z_dim)
+    log_pz = gaussian_log_density(z, zeros, zeros, check=False)                        # (S, N) log N(z; 0, I)
     value = (model.likelihood.log_prob(x, out) + log_pz - family.log_q(z, q_params)).mean(axis=0)
     # ∂/∂z of log p(x|z) + log N(z; 0, I) − log q(z) with q's parameters fixed.
     dz = model.decoder.backward(model.likelihood.grad(x, out)) - z - family.score_z(q_params, z)

@@ -6,6 +6,7 @@ states its tolerance in standard errors (SE) from the same samples.
 
 import numpy as np
 import pytest
+from hypothesis import given
 from scipy import stats
 
 from numvae.cli import main
@@ -16,6 +17,7 @@ from numvae.posteriors import DiagonalGaussian, FullGaussian
 from numvae.ppca import PPCA
 from numvae.train import fit
 from numvae.vae import VAE
+from strategies import gaussian_pairs
 
 
 def random_full_output(K, n, seed, scale=0.6):
@@ -95,6 +97,20 @@ def test_full_kl_matches_kl_gaussians_and_reduces_to_the_diagonal():
     Ld = np.exp(0.5 * logvar)[..., None] * np.eye(3)
     np.testing.assert_allclose(post.kl_terms((mu, Ld))[0], DiagonalGaussian(3).kl_terms((mu, logvar))[0],
                                rtol=1e-12)
+
+
+@given(gaussian_pairs())
+def test_full_family_holds_any_gaussian_and_its_kl_and_density_are_exact(pair):
+    # Every SPD covariance has a Cholesky factor: outputs -> split reproduces N(mu, cov) exactly,
+    # and the KL to N(0, I) and the log-density are those of that Gaussian.
+    mu, cov, z, _ = pair                                                         # the second mean is a point z
+    d = len(mu)
+    post = FullGaussian(d)
+    m, L = post.split(post.outputs(mu[None], cov[None]))
+    np.testing.assert_allclose(L[0] @ L[0].T, cov, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(post.kl_terms((m, L))[0], kl_gaussians(mu, cov, np.zeros(d), np.eye(d)), rtol=1e-9)
+    np.testing.assert_allclose(post.log_q(z[None, None], (m, L))[0, 0],
+                               stats.multivariate_normal(mu, cov).logpdf(z), rtol=1e-10)
 
 
 def test_full_log_q_matches_scipy_multivariate_normal():
