@@ -281,7 +281,8 @@ class VAE:
                   z^{(l)} = \mu + \sigma\odot\epsilon^{(l)}
 
         with the KL in closed form,
-        :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)`.
+        :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)` for the
+        diagonal family (the full one's is in ``posteriors.FullGaussian``).
         """
         x, *_, out, kl, _ = self._forward(x, n_samples, rng, eps)
         rec = self.likelihood.log_prob(x, out, reuse=True).mean(axis=0)                # (N,)
@@ -350,6 +351,8 @@ class VAE:
 
         (Kingma & Welling 2014; lecture 002, *reparameterization trick*), and
         the encoder's backward takes both halves of its fused output layer.
+        That is the diagonal family's ``backward``; the full-covariance one
+        (``posteriors.FullGaussian.backward``) goes through L instead.
         """
         n_samples = check_int(n_samples, "n_samples", 1)
         check_positive(beta, "beta", strict=False)
