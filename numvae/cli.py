@@ -157,6 +157,8 @@ def _add_train(p):
     _alias(p, "--kl-warmup", "kl_warmup_epochs", type=float)
     p.add_argument("--free-bits", type=float, default=0.0, metavar="NATS",
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
+    p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal",
+                   help="q(z|x): diagonal Gaussian, or full covariance through a Cholesky factor (no free bits)")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
@@ -234,7 +236,7 @@ def _run_train(args):
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
-                dtype=args.dtype, seed=args.seed)
+                dtype=args.dtype, seed=args.seed, posterior=args.posterior)
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,

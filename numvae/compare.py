@@ -10,12 +10,27 @@ the baseline a VAE has to beat. :func:`compare` fits, for each latent size K,
   reach pPCA's likelihood with a tight ELBO (Lucas et al. 2019, *Don't blame
   the ELBO!*);
 * a **VAE** with MLP encoder and decoder and a Gaussian decoder with a
-  learned variance per pixel;
+  learned variance per pixel, once with a diagonal Gaussian posterior and once
+  with a full-covariance one (``posterior="full"``);
 
 and scores all of them on the same held-out images: pPCA exactly, the VAEs by
 the importance-sampled estimate :math:`\log\frac1k\sum_i p(x,z_i)/q(z_i|x)`
 (lecture 002, eq. 9; Burda et al. 2015), which is itself a lower bound on
 :math:`\log p(x)` that tightens as k grows.
+
+The inference gaps
+------------------
+For every model the gap :math:`\log p(x) - \mathrm{ELBO}(q_\phi)` is split
+(``numvae.inference.gaps``; Cremer, Li & Duvenaud 2018) into the
+**approximation gap** :math:`\log p(x) - \mathrm{ELBO}(q^*)`, what the
+posterior family costs, and the **amortization gap**
+:math:`\mathrm{ELBO}(q^*) - \mathrm{ELBO}(q_\phi)`, what one shared encoder
+costs, with q* each test image's own best member of the family. For pPCA the
+posterior is exact and in closed form, so both are zero: the approximation gap
+is computed from ``PPCA.elbo`` at the exact posterior, the amortization gap is
+zero because that posterior is both the amortized and the per-image optimum.
+The VAEs' gaps are averaged over the first `gap_n` test images (per-image
+optimisation is the expensive part), with their standard errors.
 
 Discrete pixels and continuous densities
 ----------------------------------------
@@ -35,6 +50,7 @@ import numpy as np
 
 from numvae.checks import as_generator, check_int, check_positive, is_real
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
+from numvae.inference import gaps
 from numvae.io import write_text
 from numvae.ppca import PPCA
 from numvae.progress import Progress
@@ -43,8 +59,9 @@ from numvae.vae import VAE
 
 # Grey levels of each dataset, for dequantization and the bits-per-dimension correction.
 LEVELS = {"digits": 17, "fashion-mnist": 256, "mnist": 256}
-MODELS = ("pPCA", "linear VAE", "VAE")
-COLUMNS = ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap", "k", "seconds")
+MODELS = ("pPCA", "linear VAE", "VAE", "VAE (full q)")
+COLUMNS = ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap", "approx_gap", "approx_gap_se",
+           "amort_gap", "amort_gap_se", "k", "seconds")
 
 
 @dataclass
@@ -58,6 +75,7 @@ class Comparison:
     levels: int
     k: int
     epochs: int
+    gap_n: int = 0
     X_test: np.ndarray = None   # the dequantized test images, for figures
     y_test: np.ndarray = None   # their labels
     rows: list = field(default_factory=list)
@@ -85,24 +103,33 @@ class Comparison:
         This is the table ``numvae compare`` prints and saves as ``comparison.md``.
         """
         head = ["model", "K", "test log p(x) (nats)", "bits/dim", "test ELBO (nats)",
-                "log p(x) − ELBO", "IS samples k", "seconds"]
+                "log p(x) − ELBO", "approximation gap", "amortization gap", "IS samples k", "seconds"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            lines.append("| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
+            cells = [_fmt(r[c]) for c in ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap")]
+            cells += [_fmt_se(r["approx_gap"], r["approx_gap_se"]), _fmt_se(r["amort_gap"], r["amort_gap_se"]),
+                      _fmt(r["k"]), _fmt(r["seconds"])]
+            lines.append("| " + " | ".join(cells) + " |")
         note = (f"\n{self.data}: {self.n_train} train / {self.n_test} test images, D = {self.n_dims}, "
                 f"dequantized from {self.levels} levels; VAEs trained {self.epochs} epochs; "
-                f"pPCA exact, VAE log p(x) importance-sampled with k = {self.k}.\n")
+                f"pPCA exact, VAE log p(x) importance-sampled with k = {self.k}; VAE gaps (± one standard "
+                f"error) over the first {self.gap_n} test images.\n")
         return "\n".join(lines) + "\n" + note
 
     def __str__(self):
         return self.to_markdown()
 
 
+def _fmt_se(value, se):
+    """`value ± se`; just the value when it is exact (se = 0: pPCA)."""
+    return _fmt(value) if se == 0 else f"{_fmt(value)} ± {_fmt(se)}"
+
+
 def _fmt(value, csv=False):
     if value is None:
         return "" if csv else "—"
     if isinstance(value, float):
-        return f"{value:.6g}" if csv else f"{value:.2f}"
+        return f"{value:.6g}" if csv else f"{round(value, 2) + 0.0:.2f}"   # + 0.0: no "-0.00" for rounding noise
     return str(value)
 
 
@@ -129,7 +156,8 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
 
 
 def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500, lr=3e-3,
-            batch_size=32, seed=0, test_fraction=0.2, data_root=None, progress=False):
+            batch_size=32, seed=0, test_fraction=0.2, data_root=None, progress=False, gap_n=50,
+            gap_steps=200):
     r"""Held-out log-likelihood of pPCA, a linear VAE and a VAE for each latent size.
 
     Parameters
@@ -152,6 +180,10 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
         Folder searched first for the data, digits included (:func:`numvae.data.locate`).
     progress : bool
         Print a line with the ETA to stderr after each fitted model (:class:`numvae.progress.Progress`).
+    gap_n : int
+        Test images the VAEs' inference gaps are computed on (the first ones).
+    gap_steps : int
+        Steps of each per-image optimisation (``inference.optimize_q``).
 
     Returns
     -------
@@ -159,19 +191,23 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
         Rows with held-out ``test_loglik`` (nats per image), ``bits_per_dim``,
         ``test_elbo`` (nats per image; for pPCA the ELBO at the exact
         posterior, equal to the log-likelihood), ``gap`` = log p(x) − ELBO,
-        importance samples ``k`` and wall-clock ``seconds`` (fit + scoring).
+        ``approx_gap`` and ``amort_gap`` with their standard errors
+        ``*_se`` (see the module docstring), importance samples ``k`` and
+        wall-clock ``seconds`` (fit + scoring + gaps).
     """
     latent = [check_int(K, "latent sizes", 1) for K in latent]
     if not latent:
         raise ValueError("latent must list at least one latent size; got none")
     epochs = check_int(epochs, "epochs", 1)
     k = check_int(k, "k", 1)
+    gap_n = check_int(gap_n, "gap_n", 1)
     check_positive(lr, "lr")
     X_train, y_train, X_test, y_test, levels = load_dequantized(data, seed, test_fraction, data_root)
     D = X_train.shape[1]
     if max(latent) >= D:
         raise ValueError(f"latent sizes must be smaller than the data dimension {D}; got {max(latent)}")
-    result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, X_test, y_test)
+    gap_n = min(gap_n, len(X_test))
+    result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, gap_n, X_test, y_test)
     # The decoder's variance starts at the data's mean pixel variance rather than
     # 1: dequantized pixels have variance ~0.1, and a decoder variance 10x too
     # large wastes the first epochs shrinking it.
@@ -181,27 +217,42 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     for K in latent:
         t0 = time.perf_counter()
         ppca = PPCA(K).fit(X_train)
-        ll = ppca.log_likelihood(X_test).mean()
-        _add_row(result, "pPCA", K, ll, ll, None, time.perf_counter() - t0, ppca)
-        tracker.line(f"K={K:<3} {'pPCA':<10} log p(x) {ll:9.2f} nats (exact)", done=len(result.rows))
+        ll = ppca.log_likelihood(X_test)                                             # (N,) exact
+        elbo = ppca.elbo(X_test, *ppca.posterior(X_test))                            # (N,) at the exact posterior
+        # The exact posterior is both the amortized q and each image's optimum: no amortization gap.
+        gaps_ = (float((ll - elbo).mean()), 0.0, 0.0, 0.0)
+        _add_row(result, "pPCA", K, ll.mean(), elbo.mean(), gaps_, None, time.perf_counter() - t0, ppca)
+        tracker.line(f"K={K:<3} {'pPCA':<12} log p(x) {ll.mean():9.2f} nats (exact)", done=len(result.rows))
 
-        for name, hid, var in (("linear VAE", (), "shared"), ("VAE", tuple(hidden), "pixel")):
+        for name, hid, var, posterior in (("linear VAE", (), "shared", "diagonal"),
+                                          ("VAE", tuple(hidden), "pixel", "diagonal"),
+                                          ("VAE (full q)", tuple(hidden), "pixel", "full")):
             t0 = time.perf_counter()
             model = VAE(D, hidden=hid, z_dim=K, decoder="gaussian", decoder_var=var,
-                        decoder_logvar=logvar0, seed=seed)
+                        decoder_logvar=logvar0, seed=seed, posterior=posterior)
             fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
             elbo = model.elbo(X_test, rng=seed)[0].mean()
             ll = model.log_likelihood(X_test, k=k, rng=seed).mean()
-            _add_row(result, name, K, ll, elbo, k, time.perf_counter() - t0, model)
-            tracker.line(f"K={K:<3} {name:<10} log p(x) {ll:9.2f}  ELBO {elbo:9.2f} nats", done=len(result.rows))
+            g = gaps(model, X_test[:gap_n], k=10 * max(1, k // 10), steps=gap_steps, n_eval=500, rng=seed)
+            gaps_ = (_mean_se(g.approximation, g.approximation_se) + _mean_se(g.amortization, g.amortization_se))
+            _add_row(result, name, K, ll, elbo, gaps_, k, time.perf_counter() - t0, model)
+            tracker.line(f"K={K:<3} {name:<12} log p(x) {ll:9.2f}  ELBO {elbo:9.2f}  gaps: approximation "
+                         f"{gaps_[0]:6.2f}, amortization {gaps_[2]:6.2f} nats", done=len(result.rows))
     return result
 
 
-def _add_row(result, name, K, ll, elbo, k, seconds, model):
+def _mean_se(values, ses):
+    """Mean over images of a per-image quantity, and its standard error (independent per-image errors)."""
+    return float(values.mean()), float(np.sqrt(np.sum(ses ** 2)) / len(values))
+
+
+def _add_row(result, name, K, ll, elbo, gaps_, k, seconds, model):
+    approx, approx_se, amort, amort_se = gaps_
     result.rows.append({
         "model": name, "latent": K, "test_loglik": float(ll),
         "bits_per_dim": float(dequantized_bits_per_dim(ll, result.n_dims, result.levels)),
-        "test_elbo": float(elbo), "gap": float(ll - elbo), "k": k, "seconds": float(seconds)})
+        "test_elbo": float(elbo), "gap": float(ll - elbo), "approx_gap": approx, "approx_gap_se": approx_se,
+        "amort_gap": amort, "amort_gap_se": amort_se, "k": k, "seconds": float(seconds)})
     result.models[(name, K)] = model
 
 

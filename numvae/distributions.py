@@ -34,13 +34,16 @@ def _broadcast(name_a, a, name_b, b):
 
 # --- Diagonal Gaussian -------------------------------------------------------
 
-def gaussian_log_density(x, mu, logvar):
+def gaussian_log_density(x, mu, logvar, check=True):
     r"""Log-density of a diagonal Gaussian, summed over the last axis.
 
     Parameters
     ----------
     x, mu, logvar : ndarray of shape (..., D), broadcastable
         Point, mean and log-variance :math:`\log\sigma^2`.
+    check : bool
+        Validate the inputs (finite, broadcastable). The models' inner loops,
+        whose arrays they built themselves, pass False.
 
     Returns
     -------
@@ -54,9 +57,10 @@ def gaussian_log_density(x, mu, logvar):
     The Gaussian of lecture 000 (*VAE*, the diagonal posterior) and of the
     Gaussian decoder.
     """
-    x, mu, logvar = (check_array(a, n) for a, n in ((x, "x"), (mu, "mu"), (logvar, "logvar")))
-    _broadcast("x", x, "mu", mu)
-    _broadcast("x", x, "logvar", logvar)
+    if check:
+        x, mu, logvar = (check_array(a, n) for a, n in ((x, "x"), (mu, "mu"), (logvar, "logvar")))
+        _broadcast("x", x, "mu", mu)
+        _broadcast("x", x, "logvar", logvar)
     return _gaussian_log_density(x, mu, logvar)
 
 
@@ -244,11 +248,11 @@ def bernoulli_log_likelihood(x, logits):
     x, logits = check_array(x, "x"), check_array(logits, "logits")
     check_unit_interval(x, "x")
     _broadcast("x", x, "logits", logits)
-    return _bernoulli_log_likelihood(x, logits)
+    return bernoulli_log_likelihood_into(x, logits)
 
 
-def _bernoulli_log_likelihood(x, logits, out=None, tmp=None):
-    """`bernoulli_log_likelihood` without input checks, for the models' inner loops.
+def bernoulli_log_likelihood_into(x, logits, out=None, tmp=None):
+    """:func:`bernoulli_log_likelihood` without input checks, in scratch arrays, for the models' inner loops.
 
     ``softplus(l) = max(l, 0) + log1p(exp(-|l|))`` is the formula
     ``np.logaddexp(0, l)`` uses, written as whole-array operations, which NumPy
@@ -276,7 +280,7 @@ def bernoulli_log_likelihood_grad(x, logits):
     return x - expit(logits)
 
 
-def _bernoulli_log_likelihood_and_grad(x, logits, grad_out, tmp):
+def bernoulli_log_likelihood_and_grad_into(x, logits, grad_out, tmp):
     r""":func:`bernoulli_log_likelihood` and its gradient :math:`x - \sigma(l)` in one pass, for training.
 
     `grad_out` and `tmp` are scratch arrays of the shape of `logits`; the
@@ -287,7 +291,7 @@ def _bernoulli_log_likelihood_and_grad(x, logits, grad_out, tmp):
     for :math:`l \ge 0` and :math:`e/(1+e)` for :math:`l < 0`: no overflow,
     no cancellation, the accuracy of ``scipy.special.expit``.
     """
-    logp = _bernoulli_log_likelihood(x, logits, out=grad_out, tmp=tmp)     # tmp holds e = exp(-|l|)
+    logp = bernoulli_log_likelihood_into(x, logits, out=grad_out, tmp=tmp)     # tmp holds e = exp(-|l|)
     tmp += 1                                                               # 1 + e
     sig = np.minimum(logits, 0, out=grad_out)
     np.exp(sig, out=sig)
@@ -436,13 +440,15 @@ def _continuous_bernoulli_log_norm_grad(logits):
     return np.where(small, near, far)
 
 
-def continuous_bernoulli_log_density(x, logits):
+def continuous_bernoulli_log_density(x, logits, check=True):
     r"""Continuous Bernoulli log-density from logits, summed over the last axis.
 
     Parameters
     ----------
     x : ndarray of shape (..., D), values in [0, 1]
     logits : ndarray of shape (..., D), broadcastable with `x`
+    check : bool
+        Validate the inputs; False in the models' inner loops.
 
     Returns
     -------
@@ -459,9 +465,10 @@ def continuous_bernoulli_log_density(x, logits):
     a proper density over :math:`[0,1]^D` (it integrates to 1), unlike
     :func:`bernoulli_log_likelihood` of grey levels.
     """
-    x, logits = check_array(x, "x"), check_array(logits, "logits")
-    check_unit_interval(x, "x")
-    _broadcast("x", x, "logits", logits)
+    if check:
+        x, logits = check_array(x, "x"), check_array(logits, "logits")
+        check_unit_interval(x, "x")
+        _broadcast("x", x, "logits", logits)
     return _continuous_bernoulli_log_density(x, logits)
 
 
@@ -485,12 +492,14 @@ def continuous_bernoulli_log_density_grad(x, logits):
     return x - expit(logits) + _continuous_bernoulli_log_norm_grad(logits)
 
 
-def continuous_bernoulli_mean(logits):
+def continuous_bernoulli_mean(logits, check=True):
     r"""Mean of the continuous Bernoulli, element-wise.
 
     Parameters
     ----------
     logits : ndarray of shape (...)
+    check : bool
+        Validate the input (finite); False in the models' inner loops.
 
     Returns
     -------
@@ -513,7 +522,8 @@ def continuous_bernoulli_mean(logits):
     (through :math:`l^9`) is used for :math:`|l| < 0.3`. It is not
     :math:`\lambda`: the continuous Bernoulli's mean is pulled towards ½.
     """
-    logits = check_array(logits, "logits")
+    if check:
+        logits = check_array(logits, "logits")
     return _continuous_bernoulli_mean(logits)
 
 

@@ -144,7 +144,7 @@ _VAE_ATTEMPTS = 30
 
 
 def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_samples=2,
-             beta=0.7, seed=0, x_dim=6, z_dim=3, n=7):
+             beta=0.7, seed=0, x_dim=6, z_dim=3, n=7, posterior="diagonal"):
     r"""A tiny float64 VAE, a batch, frozen noise and free bits that bind on some dimensions only.
 
     Biases (and a learned decoder log-variance) are drawn away from zero so a
@@ -154,7 +154,8 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
     middle of the largest gap between the sorted batch-mean KLs of the
     dimensions, so at least one dimension is clamped (KL below λ, zero KL
     gradient), at least one is not, and none is within finite-difference reach
-    of the kink.
+    of the kink. The full-covariance posterior refuses free bits, so there
+    ``free_bits`` is 0 and nothing is clamped.
 
     Returns
     -------
@@ -168,7 +169,7 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
 
     rng = np.random.default_rng(seed)
     model = VAE(x_dim, hidden=hidden, z_dim=z_dim, decoder=decoder, activation=activation,
-                dtype=np.float64, seed=seed, decoder_var=decoder_var, decoder_logvar=-0.4)
+                dtype=np.float64, seed=seed, decoder_var=decoder_var, decoder_logvar=-0.4, posterior=posterior)
     for attempt in range(_VAE_ATTEMPTS):
         for k, v in model.params.items():
             if k.endswith(".b") or k == "dec.logvar":
@@ -182,7 +183,7 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
         kl_per_dim = model.last_terms["kl_per_dim"].copy()
         s = np.sort(kl_per_dim)
         gap = int(np.argmax(np.diff(s)))
-        free_bits = 0.5 * (s[gap] + s[gap + 1])
+        free_bits = 0.5 * (s[gap] + s[gap + 1]) if posterior == "diagonal" else 0.0
         _, grads = model.loss_and_grads(x, eps=eps, n_samples=n_samples, beta=beta, free_bits=free_bits)
         if min(np.abs(g).min() for g in grads.values()) >= _VAE_MIN_GRAD:
             break
@@ -195,14 +196,18 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
     return model, fun, info
 
 
-VAE_CASES = (  # decoder, decoder_var, hidden, activation, n_samples
-    ("bernoulli", "pixel", (5,), "tanh", 1),
-    ("bernoulli", "pixel", (5,), "relu", 3),
-    ("continuous_bernoulli", "pixel", (5,), "tanh", 2),
-    ("gaussian", "pixel", (5,), "tanh", 2),
-    ("gaussian", "shared", (5,), "tanh", 1),
-    ("gaussian", "fixed", (5,), "softplus", 2),
-    ("gaussian", "pixel", (), "tanh", 2),
+VAE_CASES = (  # decoder, decoder_var, hidden, activation, n_samples, posterior
+    ("bernoulli", "pixel", (5,), "tanh", 1, "diagonal"),
+    ("bernoulli", "pixel", (5,), "relu", 3, "diagonal"),
+    ("continuous_bernoulli", "pixel", (5,), "tanh", 2, "diagonal"),
+    ("gaussian", "pixel", (5,), "tanh", 2, "diagonal"),
+    ("gaussian", "shared", (5,), "tanh", 1, "diagonal"),
+    ("gaussian", "fixed", (5,), "softplus", 2, "diagonal"),
+    ("gaussian", "pixel", (), "tanh", 2, "diagonal"),
+    ("bernoulli", "pixel", (5,), "tanh", 2, "full"),
+    ("continuous_bernoulli", "pixel", (5,), "tanh", 1, "full"),
+    ("gaussian", "pixel", (5,), "tanh", 3, "full"),
+    ("gaussian", "shared", (), "tanh", 2, "full"),
 )
 
 
@@ -213,7 +218,10 @@ def vae_reports(seed=0, tol=1e-6):
     a learned shared and a fixed log-variance, plus the linear model
     (``hidden=()``); each with β = 0.7, free bits binding on some latent
     dimensions but not others (see :func:`vae_case`), and 1 to 3 frozen noise
-    samples. Every entry of every parameter is checked (``eps = VAE_EPS``).
+    samples; then the full-covariance posterior with every decoder (no free
+    bits: it refuses them); then the per-datapoint objective of
+    ``inference.optimize_q`` (:func:`path_elbo_case`). Every entry of every
+    parameter is checked (``eps = VAE_EPS``).
 
     Returns
     -------
@@ -221,12 +229,47 @@ def vae_reports(seed=0, tol=1e-6):
         A title describing the case, and its report.
     """
     out = []
-    for i, (decoder, var, hidden, act, L) in enumerate(VAE_CASES):
-        model, fun, info = vae_case(decoder, var, hidden, act, L, seed=seed + i)
+    for i, (decoder, var, hidden, act, L, posterior) in enumerate(VAE_CASES):
+        model, fun, info = vae_case(decoder, var, hidden, act, L, seed=seed + i, posterior=posterior)
         var_text = f", {var} variance" if decoder == "gaussian" else ""
         arch = f"hidden {hidden} {act}" if hidden else "linear"
-        title = (f"VAE, {decoder} decoder{var_text}, {arch}, L={L}, beta={info['beta']}, "
-                 f"free bits {info['free_bits']:.3f} clamping {int(info['clamped'].sum())}"
-                 f"/{len(info['clamped'])} dims")
+        bits = (f"free bits {info['free_bits']:.3f} clamping {int(info['clamped'].sum())}/{len(info['clamped'])} dims"
+                if posterior == "diagonal" else "no free bits")
+        title = f"VAE, {posterior} posterior, {decoder} decoder{var_text}, {arch}, L={L}, beta={info['beta']}, {bits}"
         out.append((title, gradcheck(fun, model.params, eps=VAE_EPS, tol=tol)))
+    for i, (decoder, posterior) in enumerate((("bernoulli", "diagonal"), ("gaussian", "full"))):
+        out.append((f"optimize_q objective (path derivative), {posterior} q, {decoder} decoder, S=3",
+                    gradcheck(*path_elbo_case(decoder, posterior, seed=seed + 100 + i), eps=VAE_EPS, tol=tol)))
     return out
+
+
+def path_elbo_case(decoder, posterior, seed=0, n=4, n_samples=3):
+    r"""The objective of ``inference.optimize_q`` as a gradcheck problem, on a tiny float64 VAE.
+
+    :math:`F(h) = \sum_n w_n\frac1S\sum_s[\log p(x_n, z_{ns}(h)) - \log q_{h_0}(z_{ns}(h))]`
+    with frozen noise, random weights :math:`w_n` and the :math:`\log q`
+    parameters frozen at :math:`h_0`: its gradient at :math:`h_0` is the
+    path-derivative estimator (``inference.path_elbo``).
+
+    Returns
+    -------
+    fun, params : what :func:`gradcheck` takes (``params = {"h": (n, n_outputs)}``).
+    """
+    from numvae.inference import encoder_outputs, path_elbo
+    from numvae.vae import VAE
+
+    rng = np.random.default_rng(seed)
+    model = VAE(6, hidden=(5,), z_dim=3, decoder=decoder, activation="tanh", seed=seed)
+    for attempt in range(_VAE_ATTEMPTS):   # as in vae_case: no entry small enough to drown in rounding
+        x = rng.uniform(0.05, 0.95, size=(n, 6))
+        h0 = encoder_outputs(model, x, posterior)
+        h0 = h0 + rng.normal(0.0, 0.4, size=h0.shape)
+        eps, w = rng.standard_normal((n_samples, n, 3)), rng.normal(size=n)
+        if np.abs(w[:, None] * path_elbo(model, x, h0, eps, posterior)[1]).min() >= _VAE_MIN_GRAD:
+            break
+
+    def fun(params):
+        value, g = path_elbo(model, x, params["h"], eps, posterior, h_q=h0)
+        return float(w @ value), {"h": w[:, None] * g}
+
+    return fun, {"h": h0.copy()}

@@ -1,16 +1,18 @@
 r"""The variational autoencoder: encoder, reparameterization, decoder, the ELBO and its gradient.
 
-One chapter, read top to bottom:
+One chapter, read top to bottom. The model composes four parts:
 
-1. the encoder, ONE MLP :math:`x \to (\mu, \log\sigma^2)`: its output layer has
-   :math:`2K` units, split into the mean and the log-variance of the diagonal
-   Gaussian :math:`q_\phi(z|x)` (lecture 000, *VAE*);
+1. the encoder, ONE MLP from x to the parameters of :math:`q_\phi(z|x)`, read
+   by a posterior family (``numvae.posteriors``): for the diagonal Gaussian its
+   output layer has :math:`2K` units, the mean and the log-variance (lecture
+   000, *VAE*);
 2. the reparameterization :math:`z = \mu + \exp(\tfrac12\log\sigma^2)\odot\epsilon`,
    :math:`\epsilon \sim \mathcal N(0, I)` (lecture 002, *reparameterization trick*;
-   Kingma & Welling 2014);
+   Kingma & Welling 2014), done by the posterior;
 3. the decoder MLP :math:`z \to` logits (Bernoulli and continuous Bernoulli
    likelihoods) or mean (Gaussian likelihood, with a log-variance that is
-   learned per pixel, learned and shared, or fixed);
+   learned per pixel, learned and shared, or fixed), read by a likelihood
+   family (``numvae.likelihoods``);
 4. the ELBO :math:`E_q\log p(x|z) - KL(q(z|x)\,\|\,\mathcal N(0,I))`, the
    training loss (β-weighted KL, optional free bits) and its gradient written
    out by hand, path by path;
@@ -19,32 +21,21 @@ One chapter, read top to bottom:
 
 No autodiff: :meth:`VAE.loss_and_grads` runs the forward pass, then walks it
 backwards, and ``numvae.gradcheck`` checks every entry against finite differences.
+The VAE never asks which family it holds: each part answers the same few calls.
 """
 
 import numbers
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_matrix, check_positive, check_unit_interval, check_widths)
-from numvae.distributions import (
-    _bernoulli_log_likelihood,
-    _bernoulli_log_likelihood_and_grad,
-    _continuous_bernoulli_log_density,
-    _continuous_bernoulli_mean,
-    _gaussian_log_density,
-    bernoulli_log_likelihood_grad,
-    continuous_bernoulli_log_density_grad,
-    gaussian_log_density_grad,
-    kl_standard_normal_grad,
-    kl_standard_normal_terms,
-)
+                           check_matrix, check_positive, check_widths)
+from numvae.distributions import gaussian_log_density
 from numvae.io import load_model, save_checkpoint
+from numvae.likelihoods import DECODER_VARS, DECODERS, make_likelihood
 from numvae.nn import ACTIVATIONS, MLP
-
-DECODERS = ("bernoulli", "continuous_bernoulli", "gaussian")
-DECODER_VARS = ("pixel", "shared", "fixed")
+from numvae.posteriors import POSTERIORS, make_posterior
 
 # log_likelihood works through (samples, datapoints, width) blocks of at most
 # this many entries, so memory does not grow with k or with the dataset.
@@ -52,7 +43,7 @@ _IWAE_BLOCK = 2 ** 21
 
 
 class VAE:
-    r"""Variational autoencoder with a diagonal Gaussian posterior and an N(0, I) prior.
+    r"""Variational autoencoder: a Gaussian posterior family, an N(0, I) prior, a decoder likelihood.
 
     Parameters
     ----------
@@ -77,6 +68,11 @@ class VAE:
         (shape (1,)), or fixed at `decoder_logvar` (not a parameter).
     decoder_logvar : float
         Gaussian decoder only: the initial (or fixed) decoder log-variance.
+    posterior : {"diagonal", "full"}
+        Family of :math:`q_\phi(z|x)` (``numvae.posteriors``): ``"diagonal"``,
+        :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` (encoder output 2K),
+        or ``"full"``, :math:`\mathcal N(\mu, LL^\top)` with a lower-triangular
+        Cholesky factor (encoder output K + K(K+1)/2; free bits refused).
 
     Attributes
     ----------
@@ -89,19 +85,22 @@ class VAE:
     config : dict
         The constructor arguments, JSON-serialisable: ``VAE(**config)``
         rebuilds the architecture.
+    likelihood, posterior : objects of ``numvae.likelihoods`` and ``numvae.posteriors``
+        The two families the model composes; it never branches on which they are.
     last_terms : dict or None
         ``{"rec": (N,), "kl": (N,), "kl_per_dim": (K,)}`` of the last
         :meth:`loss_and_grads` call.
     """
 
     def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
-                 dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0):
+                 dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0, posterior="diagonal"):
         x_dim = check_int(x_dim, "x_dim", 1)
         z_dim = check_int(z_dim, "z_dim", 1)
         hidden = check_widths(hidden)
         check_choice(decoder, "decoder", DECODERS)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(decoder_var, "decoder_var", DECODER_VARS)
+        check_choice(posterior, "posterior", POSTERIORS)
         dtype = check_float_dtype(dtype)
         if seed is not None:
             seed = check_int(seed, "seed", 0)
@@ -112,19 +111,22 @@ class VAE:
         self.decoder_kind, self.decoder_var = decoder, decoder_var
         self.config = {"x_dim": x_dim, "hidden": list(hidden), "z_dim": z_dim, "decoder": decoder,
                        "activation": activation, "dtype": dtype.name, "seed": seed,
-                       "decoder_var": decoder_var, "decoder_logvar": float(decoder_logvar)}
+                       "decoder_var": decoder_var, "decoder_logvar": float(decoder_logvar),
+                       "posterior": posterior}
+        self.posterior = make_posterior(posterior, z_dim)
+        self.likelihood = make_likelihood(decoder, x_dim, dtype, decoder_var, float(decoder_logvar))
 
         rng = np.random.default_rng(seed)
-        enc_sizes, dec_sizes = (x_dim, *hidden, 2 * z_dim), (z_dim, *hidden[::-1], x_dim)
-        self._learned_var = decoder == "gaussian" and decoder_var != "fixed"
-        n_lv = (x_dim if decoder_var == "pixel" else 1) if self._learned_var else 0
+        enc_sizes, dec_sizes = (x_dim, *hidden, self.posterior.n_outputs), (z_dim, *hidden[::-1], x_dim)
+        lik_shapes = self.likelihood.param_shapes()
         n_enc, n_dec = MLP.n_params(enc_sizes), MLP.n_params(dec_sizes)
+        n_lik = sum(int(np.prod(shape)) for shape in lik_shapes.values())
         # Every parameter (and gradient) is a view into one flat array, in the
         # order of `params`: the optimizer updates them all in one pass.
-        self._flat_params = np.empty(n_enc + n_dec + n_lv, dtype=dtype)
-        self._flat_grads = np.zeros(n_enc + n_dec + n_lv, dtype=dtype)
+        self._flat_params = np.empty(n_enc + n_dec + n_lik, dtype=dtype)
+        self._flat_grads = np.zeros(n_enc + n_dec + n_lik, dtype=dtype)
         enc_part, dec_part = slice(0, n_enc), slice(n_enc, n_enc + n_dec)
-        # Encoder: one MLP with a fused output layer of 2K units -> (mu, logvar).
+        # Encoder: one MLP whose fused output layer holds every parameter of q(z|x).
         self.encoder = MLP(enc_sizes, activation, "identity", dtype, rng,
                            storage=(self._flat_params[enc_part], self._flat_grads[enc_part]))
         # Decoder: z -> logits (Bernoulli, continuous Bernoulli) or mean (Gaussian).
@@ -136,27 +138,27 @@ class VAE:
             for k in net.params:
                 self.params[f"{prefix}.{k}"] = net.params[k]
                 self.grads[f"{prefix}.{k}"] = net.grads[k]
-        if self._learned_var:
-            self.params["dec.logvar"] = self._flat_params[n_enc + n_dec:]     # (D,) or (1,)
-            self.params["dec.logvar"][...] = decoder_logvar
-            self.grads["dec.logvar"] = self._flat_grads[n_enc + n_dec:]
-        self._fixed_logvar = np.full((1,), decoder_logvar, dtype=dtype)
-        self._buffers = {}
+        # The likelihood's own parameters (the Gaussian's learned log-variance) follow, as "dec.<name>".
+        lik_params, lik_grads, start = {}, {}, n_enc + n_dec
+        for name, shape in lik_shapes.items():
+            size = int(np.prod(shape))
+            lik_params[name] = self.params[f"dec.{name}"] = self._flat_params[start:start + size].reshape(shape)
+            lik_grads[name] = self.grads[f"dec.{name}"] = self._flat_grads[start:start + size].reshape(shape)
+            start += size
+        self.likelihood.bind(lik_params, lik_grads)
+        self._buffers = self.likelihood.buffers     # the fast path's scratch arrays
         self.last_terms = None
 
     def __repr__(self):
         c = self.config
         return (f"VAE(x_dim={c['x_dim']}, hidden={tuple(c['hidden'])}, z_dim={c['z_dim']}, "
-                f"decoder={c['decoder']!r}, dtype={c['dtype']})")
+                f"decoder={c['decoder']!r}, posterior={c['posterior']!r}, dtype={c['dtype']})")
 
     # --- input checks ---------------------------------------------------------
 
     def _check_x(self, x):
-        """`x` as an (N, D) array of the model dtype; in [0, 1] for the (continuous) Bernoulli."""
-        x = check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype)
-        if self.decoder_kind != "gaussian":
-            check_unit_interval(x, "x")
-        return x
+        """`x` as an (N, D) array of the model dtype, in the likelihood's support."""
+        return self.likelihood.check_x(check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype))
 
     def _noise(self, eps, rng, n_samples, n):
         r"""The standard normal noise :math:`\epsilon`, shape ``(n_samples, n, K)``: drawn, or `eps` checked."""
@@ -172,64 +174,10 @@ class VAE:
                              + f"; got {eps.shape}")
         return eps
 
-    # --- the likelihood p(x|z) ------------------------------------------------
-
-    def _dec_logvar(self, dtype):
-        """The Gaussian decoder's log-variance, shape (D,) or (1,), in `dtype`."""
-        lv = self.params["dec.logvar"] if self._learned_var else self._fixed_logvar
-        return lv.astype(dtype, copy=False)
-
-    def _log_px(self, x, out, reuse=False):
-        r"""Log-likelihood :math:`\log p(x|z)` per sample and datapoint.
-
-        Parameters
-        ----------
-        x : ndarray of shape (N, D)
-        out : ndarray of shape (L, N, D)
-            Decoder output: logits, or the Gaussian mean.
-        reuse : bool
-            Bernoulli: do the element-wise work in the model's reused buffers.
-
-        Returns
-        -------
-        ndarray of shape (L, N), the dtype of `out`
-        """
-        if self.decoder_kind == "bernoulli":
-            if reuse:
-                return _bernoulli_log_likelihood(x, out, out=self._buffer("dlogp_dout", out.shape),
-                                                 tmp=self._buffer("scratch", out.shape))  # (L, N)
-            return _bernoulli_log_likelihood(x, out)                                   # (L, N)
-        if self.decoder_kind == "continuous_bernoulli":
-            return _continuous_bernoulli_log_density(x, out)                           # (L, N)
-        return _gaussian_log_density(x, out, self._dec_logvar(out.dtype))              # (L, N)
-
-    def _log_px_grad(self, x, out):
-        """Element-wise gradient of :meth:`_log_px` wrt `out` (L, N, D), and wrt the decoder log-variance."""
-        if self.decoder_kind == "bernoulli":
-            return bernoulli_log_likelihood_grad(x, out), None                          # (L, N, D)
-        if self.decoder_kind == "continuous_bernoulli":
-            return continuous_bernoulli_log_density_grad(x, out), None                  # (L, N, D)
-        return gaussian_log_density_grad(x, out, self._dec_logvar(out.dtype))          # (L, N, D) each
-
-    def _buffer(self, key, shape):
-        """A scratch array of `shape` kept under `key` and reused by the next call with that shape."""
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
-            buf = self._buffers[key] = np.empty(shape, dtype=self.dtype)
-        return buf
-
-    def _log_px_and_grad(self, x, out):
-        """:meth:`_log_px` (L, N) and :meth:`_log_px_grad`; the Bernoulli's in one pass, into reused buffers."""
-        if self.decoder_kind == "bernoulli":
-            log_px, dlogp_dout = _bernoulli_log_likelihood_and_grad(
-                x, out, self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape))
-            return log_px, dlogp_dout, None                                            # (L, N), (L, N, D)
-        return (self._log_px(x, out), *self._log_px_grad(x, out))
-
     # --- forward --------------------------------------------------------------
 
     def encode(self, x):
-        r"""Parameters of :math:`q_\phi(z|x) = \mathcal N(\mu, \operatorname{diag}\exp(\log\sigma^2))`.
+        r"""Parameters of :math:`q_\phi(z|x)`.
 
         Parameters
         ----------
@@ -237,15 +185,19 @@ class VAE:
 
         Returns
         -------
-        mu, logvar : ndarray of shape (N, K)
-            The two halves of the encoder's fused 2K-unit output layer;
+        mu : ndarray of shape (N, K)
+        logvar : ndarray of shape (N, K)
+            Diagonal posterior, :math:`\mathcal N(\mu, \operatorname{diag}\exp(\log\sigma^2))`:
+            the two halves of the encoder's fused 2K-unit output layer;
             `logvar` is :math:`\log\sigma^2`, never σ.
+        or L : ndarray of shape (N, K, K)
+            Full-covariance posterior, :math:`\mathcal N(\mu, LL^\top)`: the
+            lower-triangular Cholesky factor.
         """
         return self._encode(self._check_x(x))
 
     def _encode(self, x, reuse=False):
-        h = self.encoder.forward(x, reuse=reuse)                                       # (N, 2K)
-        return h[:, :self.z_dim], h[:, self.z_dim:]                                    # (N, K), (N, K)
+        return self.posterior.split(self.encoder.forward(x, reuse=reuse))              # h (N, n_outputs) -> params
 
     def decode(self, z):
         r"""Mean of :math:`p_\theta(x|z)`.
@@ -262,12 +214,7 @@ class VAE:
             which is not :math:`\sigma(\text{logits})`); the mean for the Gaussian.
         """
         z = check_matrix(z, "z", n_features=self.z_dim, dtype=self.dtype)
-        out = self.decoder.forward(z)                                                  # (N, D)
-        if self.decoder_kind == "bernoulli":
-            return expit(out)
-        if self.decoder_kind == "continuous_bernoulli":
-            return _continuous_bernoulli_mean(out)
-        return out
+        return self.likelihood.mean(self.decoder.forward(z))                           # (N, D)
 
     def reconstruct(self, x):
         r"""``decode(mu)``: the mean of :math:`p(x|z)` at the posterior mean of :math:`q(z|x)`."""
@@ -292,19 +239,18 @@ class VAE:
         """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output.
 
         The networks write into buffers they reuse at the next call (no
-        allocation per training step), so `mu`, `logvar` and `out` are
-        overwritten by the next forward pass: callers return only new arrays
-        computed from them.
+        allocation per training step), so the posterior's parameters and `out`
+        are overwritten by the next forward pass: callers return only new
+        arrays computed from them.
         """
         x = self._check_x(x)
         n_samples = check_int(n_samples, "n_samples", 1)
         eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
-        mu, logvar = self._encode(x, reuse=True)                                       # (N, K) each
-        sigma = np.exp(0.5 * logvar)                                                   # (N, K)
-        z = mu + sigma * eps                                                           # (L, N, K)
+        q = self._encode(x, reuse=True)                                                # e.g. (mu, logvar), (N, K) each
+        z, cache = self.posterior.sample(q, eps)                                       # (L, N, K)
         out = self.decoder.forward(z, reuse=True)                                      # (L, N, D)
-        kl_terms = kl_standard_normal_terms(mu, logvar)                                # (N, K)
-        return x, eps, mu, logvar, sigma, out, kl_terms
+        kl, kl_terms = self.posterior.kl_terms(q)                                      # (N,), (N, K)
+        return x, eps, q, cache, out, kl, kl_terms
 
     def elbo(self, x, n_samples=1, rng=None, eps=None):
         r"""Per-datapoint ELBO and its two terms, in nats.
@@ -344,11 +290,11 @@ class VAE:
                   z^{(l)} = \mu + \sigma\odot\epsilon^{(l)}
 
         with the KL in closed form,
-        :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)`.
+        :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)` for the
+        diagonal family (the full one's is in ``posteriors.FullGaussian``).
         """
-        x, *_, out, kl_terms = self._forward(x, n_samples, rng, eps)
-        rec = self._log_px(x, out, reuse=True).mean(axis=0)                            # (N,)
-        kl = kl_terms.sum(axis=-1)                                                     # (N,)
+        x, *_, out, kl, _ = self._forward(x, n_samples, rng, eps)
+        rec = self.likelihood.log_prob(x, out, reuse=True).mean(axis=0)                # (N,)
         return check_finite_result(rec - kl, "VAE.elbo"), rec, kl
 
     # --- the loss and its gradient ---------------------------------------------
@@ -369,6 +315,9 @@ class VAE:
             Weight of the KL term (β-VAE; KL annealing varies it).
         free_bits : float >= 0
             λ of free bits, in nats per latent dimension; 0 switches it off.
+            Only for the diagonal posterior: with ``posterior="full"`` a
+            positive value is a ``ValueError`` (the full-covariance KL has no
+            per-dimension split).
 
         Returns
         -------
@@ -411,17 +360,21 @@ class VAE:
 
         (Kingma & Welling 2014; lecture 002, *reparameterization trick*), and
         the encoder's backward takes both halves of its fused output layer.
+        That is the diagonal family's ``backward``; the full-covariance one
+        (``posteriors.FullGaussian.backward``) goes through L instead.
         """
         n_samples = check_int(n_samples, "n_samples", 1)
         check_positive(beta, "beta", strict=False)
         check_positive(free_bits, "free_bits", strict=False)
         beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
-        x, eps, mu, logvar, sigma, out, kl_terms = self._forward(x, n_samples, rng, eps)
+        if free_bits > 0:
+            self.posterior.check_free_bits(free_bits)
+        x, eps, q, cache, out, kl, kl_terms = self._forward(x, n_samples, rng, eps)
         N, L = x.shape[0], n_samples
-        log_px, dlogp_dout, dlogp_dlv = self._log_px_and_grad(x, out)                  # (L, N), (L, N, D)
+        # Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L): dout = −dlogp/(N L).
+        log_px, dout = self.likelihood.backward(x, out, -1.0 / (N * L))                # (L, N), (L, N, D); fills dec.logvar
         rec = log_px.mean(axis=0)                                                      # (N,)
 
-        kl = kl_terms.sum(axis=-1)                                                     # (N,)
         kl_per_dim = kl_terms.mean(axis=0)                                             # (K,)
         if free_bits > 0:
             kl_term = np.maximum(free_bits, kl_per_dim).sum()
@@ -432,31 +385,17 @@ class VAE:
         loss = float(-rec.mean() + beta * kl_term)
         self.last_terms = {"rec": rec, "kl": kl, "kl_per_dim": kl_per_dim}
 
-        # Backward. Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L).
-        dout = dlogp_dout
-        dout *= -1.0 / (N * L)                                                         # (L, N, D), in place: dout = −dlogp/(N L)
+        # Backward, in the order of the forward reversed.
         dz = self.decoder.backward(dout, reuse=True)                                   # (L, N, K); fills dec.* grads
-        if self._learned_var:
-            dlv = dlogp_dlv * (-1.0 / (N * L))                                         # (L, N, D)
-            if self.decoder_var == "pixel":
-                dlv.sum(axis=(0, 1), out=self.grads["dec.logvar"])                     # (D,)
-            else:
-                self.grads["dec.logvar"][0] = dlv.sum()                                # (1,): shared by all pixels
-
-        dkl_dmu, dkl_dlogvar = kl_standard_normal_grad(mu, logvar)                     # (N, K) each
         kl_weight = (beta / N) * kl_active                                             # (K,) ∂loss/∂KL_nj
-        # mu feeds two paths: every sample z^(l) = mu + sigma*eps^(l), and the closed-form KL.
-        dmu = dz.sum(axis=0) + kl_weight * dkl_dmu                                     # (N, K) decoder path + KL path
-        # logvar too: ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma, and the KL.
-        dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma) + kl_weight * dkl_dlogvar     # (N, K) decoder path + KL path
+        dh = self.posterior.backward(q, cache, eps, dz, kl_weight)                     # (N, n_outputs) decoder path + KL path
         # The data need no gradient: the encoder's first layer skips its input gradient.
-        self.encoder.backward(np.concatenate([dmu, dlogvar], axis=1), reuse=True,
-                              need_input_grad=False)                                   # (N, 2K) -> fills enc.* grads
+        self.encoder.backward(dh, reuse=True, need_input_grad=False)                   # fills enc.* grads
         return loss, self.grads
 
     # --- the marginal likelihood ------------------------------------------------
 
-    def log_likelihood(self, x, k=1000, rng=None, batch_size=100):
+    def log_likelihood(self, x, k=1000, rng=None, batch_size=100, proposal=None):
         r"""Importance-sampled estimate of :math:`\log p_\theta(x)` per datapoint, in nats.
 
         Parameters
@@ -470,6 +409,10 @@ class VAE:
         batch_size : int
             Datapoints per block. Samples are drawn in chunks too, so memory
             stays bounded (about ``2**21`` entries per array) for any k and N.
+        proposal : (posterior family, ndarray of shape (N, n_outputs)), optional
+            A proposal other than the encoder's :math:`q_\phi(z|x)`: an object of
+            ``numvae.posteriors`` and its raw parameters for every row of `x`
+            (e.g. a per-datapoint optimum from ``numvae.inference``).
 
         Returns
         -------
@@ -502,27 +445,32 @@ class VAE:
         k = check_int(k, "k", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
         rng = as_generator(rng, none_ok=True)
-        width = max(self.x_dim, 2 * self.z_dim, *self.config["hidden"])
+        family, h = (self.posterior, None) if proposal is None else proposal
+        if h is not None:
+            h = check_array(h, "proposal parameters", ndim=2, dtype=self.dtype)
+            if h.shape != (x.shape[0], family.n_outputs):
+                raise ValueError(f"proposal parameters must have shape (N, n_outputs) = "
+                                 f"{(x.shape[0], family.n_outputs)}; got {h.shape}")
+        width = max(self.x_dim, family.n_outputs, *self.config["hidden"])
         result = np.empty(x.shape[0], dtype=np.float64)
         zeros = np.zeros(self.z_dim)
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]                                           # (B, D)
             B = xb.shape[0]
-            mu, logvar = self._encode(xb)                                              # (B, K) each
-            mu64, lv64 = mu.astype(np.float64), logvar.astype(np.float64)
-            sigma = np.exp(0.5 * logvar)                                               # (B, K)
+            q = self._encode(xb) if h is None else family.split(h[start:start + B])    # e.g. (mu, logvar), (B, K) each
+            q64 = tuple(p.astype(np.float64) for p in q)
             chunk = max(1, min(k, _IWAE_BLOCK // (B * width)))
             acc = np.full(B, -np.inf)                                                  # (B,) running log Σ w
             done = 0
             while done < k:
                 s = min(chunk, k - done)
                 eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
-                z = mu + sigma * eps                                                   # (S, B, K) model dtype
+                z, _ = family.sample(q, eps)                                           # (S, B, K) model dtype
                 z64 = z.astype(np.float64)                                             # the z the decoder sees
                 out = self.decoder.forward(z, reuse=True)                              # (S, B, D) model dtype
-                log_w = (self._log_px(xb, out, reuse=True).astype(np.float64)          # (S, B) log p(x|z)
-                         + _gaussian_log_density(z64, zeros, zeros)                    # + log p(z)
-                         - _gaussian_log_density(z64, mu64, lv64))                     # − log q(z|x)
+                log_w = (self.likelihood.log_prob(xb, out, reuse=True).astype(np.float64)  # (S, B) log p(x|z)
+                         + gaussian_log_density(z64, zeros, zeros, check=False)       # + log p(z)
+                         - family.log_q(z64, q64))                                     # − log q(z|x)
                 acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
                 done += s
             result[start:start + B] = acc - np.log(k)

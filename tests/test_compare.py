@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from numvae.compare import compare, load_dequantized, write_report
+from numvae.compare import MODELS, compare, load_dequantized, write_report
 from numvae.data import make_manifold_data, make_ppca_data
 from numvae.ppca import PPCA
 from numvae.train import fit
@@ -22,7 +22,9 @@ def small():
 
 
 def test_rows_and_units(small):
-    assert [r["model"] for r in small.rows] == ["pPCA", "linear VAE", "VAE"]
+    assert [r["model"] for r in small.rows] == ["pPCA", "linear VAE", "VAE", "VAE (full q)"]
+    assert [small.models[(m, 2)].config["posterior"] for m in ("linear VAE", "VAE", "VAE (full q)")] == \
+        ["diagonal", "diagonal", "full"]
     D, L = small.n_dims, small.levels
     assert (D, L, small.n_train, small.n_test) == (64, 17, 1437, 360)
     for r in small.rows:
@@ -36,8 +38,25 @@ def test_ppca_row_is_the_exact_held_out_likelihood(small):
     want = PPCA(2).fit(X_train).log_likelihood(X_test).mean()
     row = small.rows[0]
     assert row["test_loglik"] == pytest.approx(want, rel=1e-12)
-    assert row["gap"] == 0.0 and row["k"] is None
+    assert abs(row["gap"]) < 1e-9 and row["k"] is None
+    # Its ELBO is PPCA.elbo at the exact posterior (a closed form of its own, not a copy of log p(x)).
+    assert row["test_elbo"] != row["test_loglik"] and abs(row["approx_gap"]) < 1e-9
+    assert row["amort_gap"] == 0.0 and row["approx_gap_se"] == row["amort_gap_se"] == 0.0
 
+
+def test_gap_columns(small):
+    for r in small.rows[1:]:
+        # Both gaps are KL divergences (≥ 0), up to their Monte Carlo error.
+        assert r["approx_gap"] > -3 * r["approx_gap_se"] and r["amort_gap"] > -3 * r["amort_gap_se"]
+        assert 0 < r["approx_gap_se"] < 0.1 and 0 < r["amort_gap_se"] < 0.1
+    # The linear VAE's decoder is linear-Gaussian: its posterior is N(m, Λ⁻¹), Λ = WᵀW/σ² + I, and
+    # the diagonal family's approximation gap is ½(Σ_j log Λ_jj − log det Λ) (Bishop PRML §10.1.2).
+    lin = small.models[("linear VAE", 2)]
+    W, sigma2 = lin.params["dec.0.W"].T, float(np.exp(lin.params["dec.logvar"][0]))
+    Lam = W.T @ W / sigma2 + np.eye(2)
+    want = 0.5 * (np.log(np.diag(Lam)).sum() - np.linalg.slogdet(Lam)[1])
+    row = small.rows[1]
+    assert abs(row["approx_gap"] - want) < 4 * row["approx_gap_se"] + 2e-3, (row["approx_gap"], want)
 
 def test_importance_sampled_likelihood_is_above_the_elbo(small):
     # with k = 20 samples the estimate's expectation is >= the ELBO (Burda et al. 2015);
@@ -52,9 +71,11 @@ def test_report_files(small, tmp_path):
     assert names == {"comparison.csv", "comparison.md", "loglik_vs_latent.png", "reconstructions.png",
                      "latent_ppca.png", "latent_vae.png"}
     rows = list(csv.DictReader(io.StringIO((tmp_path / "comparison.csv").read_text())))
-    assert [r["model"] for r in rows] == ["pPCA", "linear VAE", "VAE"]
+    assert [r["model"] for r in rows] == ["pPCA", "linear VAE", "VAE", "VAE (full q)"]
+    assert float(rows[2]["amort_gap"]) == pytest.approx(small.rows[2]["amort_gap"], rel=1e-5)
     assert float(rows[0]["test_loglik"]) == pytest.approx(small.rows[0]["test_loglik"], rel=1e-5)
-    assert "| pPCA | 2 |" in (tmp_path / "comparison.md").read_text()
+    md = (tmp_path / "comparison.md").read_text()
+    assert "| pPCA | 2 |" in md and "approximation gap | amortization gap" in md and " ± " in md
     assert all(p.stat().st_size > 1000 for p in paths if p.suffix == ".png")
 
 
@@ -111,7 +132,7 @@ def test_cli_compare_writes_the_report(tmp_path):
     assert (tmp_path / "comparison.md").exists() and (tmp_path / "latent_vae.png").exists()
     # Progress on stderr, not a terminal here: whole lines, one per fitted model, with an ETA.
     progress = [line for line in out.stderr.splitlines() if line.startswith("compare")]
-    assert len(progress) == 3 and all("ETA" in line for line in progress) and "\r" not in out.stderr
+    assert len(progress) == len(MODELS) and all("ETA" in line for line in progress) and "\r" not in out.stderr
     bad = subprocess.run([sys.executable, "-m", "numvae", "compare", "--z-dim", "2,x"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--z-dim must be comma-separated integers" in bad.stderr

@@ -248,7 +248,7 @@ def test_non_positive_definite_and_asymmetric_covariances_are_rejected():
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-14), (np.float32, 1e-6)])
 def test_fused_bernoulli_matches_logaddexp_and_expit_up_to_huge_logits(dtype, rtol):
-    from numvae.distributions import _bernoulli_log_likelihood, _bernoulli_log_likelihood_and_grad
+    from numvae.distributions import bernoulli_log_likelihood_into, bernoulli_log_likelihood_and_grad_into
 
     rng = np.random.default_rng(0)
     # Logits from 0 to +-1e4 (sigma rounds to 0 or 1 long before), grey-level and binary x.
@@ -259,8 +259,8 @@ def test_fused_bernoulli_matches_logaddexp_and_expit_up_to_huge_logits(dtype, rt
     l64, x64 = logits.astype(np.float64), x.astype(np.float64)
     want = np.sum(x64 * l64 - np.logaddexp(0.0, l64), axis=-1)                        # the previous formula
     want_grad = x64 - expit(l64)
-    got = _bernoulli_log_likelihood(x, logits)
-    got2, grad = _bernoulli_log_likelihood_and_grad(x, logits, np.empty_like(logits), np.empty_like(logits))
+    got = bernoulli_log_likelihood_into(x, logits)
+    got2, grad = bernoulli_log_likelihood_and_grad_into(x, logits, np.empty_like(logits), np.empty_like(logits))
     assert got.dtype == dtype and grad.dtype == dtype
     np.testing.assert_allclose(got, want, rtol=rtol)
     np.testing.assert_array_equal(got, got2)

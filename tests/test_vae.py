@@ -12,6 +12,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import expit
 
+import numvae.posteriors as posteriors_module
 import numvae.vae as vae_module
 from numvae.distributions import (
     continuous_bernoulli_log_density,
@@ -90,7 +91,7 @@ def test_vae_reports_all_pass_and_cover_every_decoder():
 def test_gradcheck_catches_a_wrong_kl_gradient(monkeypatch):
     # The check has teeth: a KL gradient with exp(logvar) in place of expm1(logvar)/2 fails.
     model, fun, _ = vae_case("bernoulli", n_samples=1, seed=2)
-    monkeypatch.setattr(vae_module, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv)))
+    monkeypatch.setattr(posteriors_module, "kl_standard_normal_grad", lambda mu, lv: (mu, np.exp(lv)))
     assert not gradcheck(fun, model.params, eps=VAE_EPS).passed
 
 
@@ -578,3 +579,18 @@ def test_parameters_are_views_of_one_flat_array():
     # Writing through the dict writes the layers' own arrays.
     m.params["dec.0.W"][0, 0] = 123.0
     assert m.decoder.layers[0].params["W"][0, 0] == 123.0
+
+
+def test_checkpoint_written_before_the_posterior_families_still_loads(tmp_path):
+    # The layout numvae wrote before `posterior` existed: the same arrays, a
+    # config without the "posterior" key. It loads as the diagonal posterior
+    # it was, with the same ELBO.
+    m = tiny("gaussian", decoder_var="shared", decoder_logvar=-0.3)
+    old_config = {k: v for k, v in m.config.items() if k != "posterior"}
+    assert set(old_config) == {"x_dim", "hidden", "z_dim", "decoder", "activation", "dtype", "seed",
+                               "decoder_var", "decoder_logvar"}
+    save_checkpoint(tmp_path / "old.npz", m.params, "VAE", old_config)
+    m2 = VAE.load(tmp_path / "old.npz")
+    assert m2.config["posterior"] == "diagonal"
+    x, eps = data("gaussian"), np.random.default_rng(0).standard_normal((7, 3))
+    np.testing.assert_array_equal(m2.elbo(x, eps=eps)[0], m.elbo(x, eps=eps)[0])

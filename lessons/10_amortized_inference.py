@@ -1,0 +1,389 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 10 — Amortized inference and the two inference gaps
+#
+# **What this lesson derives and measures.** A VAE's encoder is *one*
+# network that maps every x to its q_φ(z|x): inference is *amortized* over the
+# data set. The alternative the lecture mentions is a separate variational
+# distribution per datapoint, each optimised on its own. We build those
+# separate ones — q*, the best Gaussian for one image with the decoder fixed
+# (`numvae.inference.optimize_q`) — in two families, diagonal and full
+# covariance, and split the ELBO's shortfall
+#
+# $$\log p(x) - \mathrm{ELBO}(q_\phi) =
+#   \underbrace{\log p(x) - \mathrm{ELBO}(q^*)}_{\text{approximation gap}} +
+#   \underbrace{\mathrm{ELBO}(q^*) - \mathrm{ELBO}(q_\phi)}_{\text{amortization gap}}$$
+#
+# (Cremer, Li & Duvenaud 2018): what the Gaussian family costs, and what
+# sharing one encoder costs. With K = 2 the true posterior p(z|x) can be
+# computed on a grid, so every term is checked against quadrature; on a
+# linear-Gaussian decoder every term has a closed form.
+#
+# **Lectures followed.**
+# - Comminiello, *Generative latent variable models: the VAE*,
+#   002_b4c24ccd2e75c8da.txt, slide *Advantages of the VAE: amortized
+#   inference*: one recognition model instead of "a separate variational
+#   distribution for each data observation, which is inefficient for large
+#   data-set"; inference in "a single feedforward pass".
+# - 002, *Parameterizing the inference model*: "a single encoder neural
+#   network f_φ(·) is used to perform posterior inference over all of the
+#   datapoints (amortized variational inference)".
+# - 002, *Maximization of the marginal log-likelihood* (eq. 3) and *Role of
+#   KL divergence and ELBO*: log p(x) = ELBO(q) + KL(q ‖ p(z|x)); the KL is at
+#   once the distance of q from the true posterior and the tightness of the
+#   bound.
+# - 002, *Change of variables* and *Computation of log q_φ(z|x)*: for
+#   z = μ + Lε, log q(z|x) = log N(ε; 0, I) − Σ_j log L_jj, the full-covariance
+#   posterior of `VAE(posterior="full")`.
+#
+# **Take-away.** Both gaps are real and of the same order here (tenths of a
+# nat per image for this small K = 2 model; `numvae compare`, with larger K,
+# finds the amortization gap the larger by far). A full covariance closes
+# part of the approximation gap, the more the more tilted the true posterior
+# is. The price of
+# per-datapoint inference is hundreds of decoder passes per image against
+# one encoder pass.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import ortho_group
+
+from _lesson import check, check_that, setup
+from numvae.data import load_digits, split
+from numvae.inference import elbo_of, encoder_outputs, gaps, optimize_q, sign_design
+from numvae.posteriors import make_posterior
+from numvae.ppca import PPCA
+from numvae.train import fit
+from numvae.vae import VAE
+
+L = setup("Lesson 10: amortized inference and the inference gaps")
+rng = L.rng
+
+# %% [markdown]
+# ## 1. A K = 2 VAE on the digits, and the true posterior on a grid
+#
+# A Bernoulli-decoder VAE with two latent dimensions (the decoder of the deep
+# latent variable model of 002). For a few held-out digits we compute the
+# unnormalised posterior p(x, z) = p(x|z) p(z) on a grid of z, written here
+# from the formulas (not through the library's likelihood):
+#
+# $$\log p(x|z) = \sum_d x_d\,l_d(z) - \log(1 + e^{l_d(z)}),\qquad
+#   \log p(z) = -\tfrac12\lVert z\rVert^2 - \log 2\pi,$$
+#
+# l(z) being the decoder's logits, and log p(x) = log Σ_grid p(x, z) Δz₁Δz₂.
+
+# %%
+X, y = load_digits()
+(X_tr, _), (X_te, _) = split(X, [0.8, 0.2], L.seed, y=y)
+vae = VAE(64, hidden=(128,), z_dim=2, decoder="bernoulli", seed=L.seed)
+fit(vae, X_tr, epochs=L.size(60, 15), batch_size=50, lr=3e-3, seed=L.seed, progress=False)
+n_img = L.size(6, 3)
+x = X_te[:n_img]                                                                 # (n, 64)
+
+# The three posteriors we compare: the encoder's, and the per-image optima of both families.
+steps = L.size(600, 300)
+q_phi = encoder_outputs(vae, x, "diagonal")                                     # (n, 4)  mu, logvar
+t0 = time.perf_counter()
+q_diag = optimize_q(vae, x, "diagonal", steps=steps, rng=rng)
+q_full = optimize_q(vae, x, "full", steps=steps, rng=rng)
+seconds_q_star = time.perf_counter() - t0
+diag_family, full_family = make_posterior("diagonal", 2), make_posterior("full", 2)
+covs = {"q_φ (encoder)": diag_family.covariance(diag_family.split(q_phi)),
+        "q* diagonal": q_diag.cov, "q* full": q_full.cov}
+means = {"q_φ (encoder)": q_phi[:, :2], "q* diagonal": q_diag.mu, "q* full": q_full.mu}
+
+
+def log_joint(model, x1, z):
+    """log p(x|z) + log p(z) for one image x1 (D,) at grid points z (M, 2), from the formulas above."""
+    logits = model.decoder.forward(z)                                            # (M, D)
+    log_px_z = logits @ x1 - np.logaddexp(0.0, logits).sum(axis=1)               # (M,)
+    return log_px_z - 0.5 * (z * z).sum(axis=1) - np.log(2 * np.pi)
+
+
+def grid(i, n_points, half_width_sd):
+    """Grid axes around q*_full's mean for image i, covering half_width_sd of the widest of the three q's."""
+    sd = np.sqrt(np.max([np.diagonal(c[i]) for c in covs.values()], axis=0))    # (2,)
+    return [q_full.mu[i, j] + np.linspace(-half_width_sd * sd[j], half_width_sd * sd[j], n_points)
+            for j in range(2)]
+
+
+def on_grid(i, n_points=L.size(241, 161), half_width_sd=8.0):
+    """(axes, z (M, 2), log p(x, z) (M,), log cell area) on the grid of image i."""
+    axes = grid(i, n_points, half_width_sd)
+    z = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+    return axes, z, log_joint(vae, x[i], z), np.log(np.diff(axes[0])[0] * np.diff(axes[1])[0])
+
+
+log_px = np.empty(n_img)
+for i in range(n_img):
+    _, _, lj, log_cell = on_grid(i)
+    log_px[i] = logsumexp(lj) + log_cell
+log_px_check = np.array([logsumexp(lj) + lc for _, _, lj, lc in
+                         (on_grid(i, n_points=L.size(361, 241), half_width_sd=12.0) for i in range(n_img))])
+check("quadrature error: a grid 1.5x wider and 1.5x finer moves log p(x) by < 1e-3 nats",
+      log_px_check, log_px, atol=1e-3)
+
+# %% [markdown]
+# Importance sampling (002, eq. 9) with the best proposal we have, the
+# full-covariance q*, and k = 10⁴ samples. The estimate is biased *low*
+# (Burda et al. 2015), so the check is one-sided: never above the
+# quadrature value by more than its noise, and below it by at most 0.05
+# nats plus 3 standard errors.
+
+# %%
+k, R = 10_000, 10
+proposal = (full_family, q_full.h)
+batches = np.stack([vae.log_likelihood(x, k=k // R, rng=rng, proposal=proposal) for _ in range(R)])  # (R, n)
+log_is = logsumexp(batches, axis=0) - np.log(R)                                  # = the k-sample estimate
+w = np.exp(batches - batches.max(axis=0))
+se_is = w.std(axis=0, ddof=1) / (w.mean(axis=0) * np.sqrt(R))                   # delta method on R batches
+print("log p(x): quadrature", np.round(log_px, 3), "\n          IS, k=1e4 ", np.round(log_is, 3),
+      "± ", np.round(se_is, 4))
+check_that("IS (k = 10⁴, full q* proposal) is not above the quadrature value beyond 3 SE",
+           log_is <= log_px + 3 * se_is + 1e-3, f"max excess {np.max(log_is - log_px):.4f}")
+check_that("…and below it by at most 0.05 nats + 3 SE", log_px - log_is <= 0.05 + 3 * se_is,
+           f"max shortfall {np.max(log_px - log_is):.4f} nats")
+
+# %% [markdown]
+# ## 2. The three posteriors over the true one
+#
+# Contours of the true posterior p(z|x) (normalised on the grid) and the
+# 1- and 2-standard-deviation ellipses of q_φ, q*_diagonal and q*_full. A
+# diagonal Gaussian's ellipse has its axes along z₁ and z₂; where the true
+# posterior is tilted, only the full covariance can follow it.
+
+# %%
+colors = {"q_φ (encoder)": "tab:red", "q* diagonal": "tab:orange", "q* full": "tab:blue"}
+theta = np.linspace(0, 2 * np.pi, 200)
+fig, axs = plt.subplots(1, n_img, figsize=(3.2 * n_img, 3.3))
+for i, ax in enumerate(np.atleast_1d(axs)):
+    axes, z, lj, _ = on_grid(i)
+    post = np.exp(lj - lj.max()).reshape(len(axes[0]), len(axes[1]))
+    ax.contourf(axes[0], axes[1], post.T, levels=12, cmap="Greys")
+    for name, c in colors.items():
+        Lc = np.linalg.cholesky(covs[name][i])
+        for r in (1, 2):
+            e = means[name][i] + r * np.stack([np.cos(theta), np.sin(theta)], 1) @ Lc.T
+            ax.plot(e[:, 0], e[:, 1], color=c, lw=1.2, ls="-" if r == 1 else ":",
+                    label=name if (i == 0 and r == 1) else None)
+    sd = np.sqrt(np.diagonal(q_full.cov[i]))
+    ax.set(xlim=q_full.mu[i, 0] + 4 * sd[0] * np.array([-1, 1]),
+           ylim=q_full.mu[i, 1] + 4 * sd[1] * np.array([-1, 1]), xlabel="z₁", ylabel="z₂" if i == 0 else None,
+           title=f"test digit {i}")
+np.atleast_1d(axs)[0].legend(fontsize=7, loc="lower left")
+L.savefig(fig, "10_posteriors")
+
+# %% [markdown]
+# ## 3. The ELBOs, the ordering, and the gap table
+#
+# Each ELBO twice: by Monte Carlo on common noise (`inference.elbo_of`,
+# whose differences have small errors), and by quadrature on the grid,
+# ELBO(q) = Σ q(z)[log p(x, z) − log q(z)] Δz, independent of any sampling.
+# Eq. 3 says log p(x) − ELBO(q) = KL(q ‖ p(z|x)) ≥ 0, and each family's optimum
+# can only improve on what it contains:
+#
+# ELBO(q_φ) ≤ ELBO(q*_diag) ≤ ELBO(q*_full) ≤ log p(x).
+
+# %%
+names = ("q_φ (encoder)", "q* diagonal", "q* full")
+qs = [("diagonal", q_phi), ("diagonal", q_diag.h), ("full", q_full.h)]
+n_mc = L.size(20_000, 5_000)
+elbo_mc, se_mc, dse_mc = elbo_of(vae, x, qs, n_mc, rng=rng)                       # (3, n), (3, n), (2, n)
+
+
+def quadrature_elbo(i, post_name, h):
+    family = make_posterior(post_name, 2)
+    _, z, lj, log_cell = on_grid(i)
+    log_q = family.log_q(z[None], family.split(h[i:i + 1]))[0]                    # (M,)
+    return np.sum(np.exp(log_q + log_cell) * (lj - log_q))
+
+
+elbo_quad = np.array([[quadrature_elbo(i, post, h) for i in range(n_img)] for post, h in qs])   # (3, n)
+check("Monte Carlo ELBOs agree with the quadrature ELBOs within 5 SE (+ quadrature error)",
+      elbo_mc, elbo_quad, atol=5 * se_mc + 1e-3)
+check_that("ELBO(q_φ) ≤ ELBO(q*_diag), within Monte Carlo error (3 SE of the paired difference)",
+           elbo_mc[1] - elbo_mc[0] >= -3 * dse_mc[0], f"smallest gain {np.min(elbo_mc[1] - elbo_mc[0]):.4f}")
+check_that("ELBO(q*_diag) ≤ ELBO(q*_full), within Monte Carlo error",
+           elbo_mc[2] - elbo_mc[1] >= -3 * dse_mc[1], f"smallest gain {np.min(elbo_mc[2] - elbo_mc[1]):.4f}")
+check_that("ELBO(q*_full) ≤ log p(x), within Monte Carlo error", elbo_mc[2] <= log_px + 3 * se_mc[2] + 1e-3)
+check_that("the same ordering on the quadrature ELBOs (no sampling), to 1e-3",
+           np.all(np.diff(np.vstack([elbo_quad, log_px]), axis=0) >= -1e-3))
+
+print(f"\n{'image':>5} {'log p(x)':>9} {'ELBO q_φ':>9} {'ELBO q*d':>9} {'ELBO q*f':>9} "
+      f"{'approx gap (diag)':>18} {'amort gap (diag)':>17} {'approx gap (full)':>18}")
+for i in range(n_img):
+    print(f"{i:>5} {log_px[i]:9.3f} {elbo_quad[0, i]:9.3f} {elbo_quad[1, i]:9.3f} {elbo_quad[2, i]:9.3f} "
+          f"{log_px[i] - elbo_quad[1, i]:18.3f} {elbo_quad[1, i] - elbo_quad[0, i]:17.3f} "
+          f"{log_px[i] - elbo_quad[2, i]:18.3f}")
+approx_d, amort_d = (log_px - elbo_quad[1]).mean(), (elbo_quad[1] - elbo_quad[0]).mean()
+approx_f = (log_px - elbo_quad[2]).mean()
+print(f"mean: approximation gap {approx_d:.3f}, amortization gap {amort_d:.3f} nats (diagonal family); "
+      f"full covariance leaves {approx_f:.3f}; the {'amortization' if amort_d > approx_d else 'approximation'} "
+      f"gap is the larger here")
+
+# %% [markdown]
+# The library's `inference.gaps` does the same split with importance
+# sampling in place of the grid (it works for any K). Its answers must match
+# the quadrature's within its own standard errors.
+
+# %%
+g = gaps(vae, x, k=L.size(5000, 2000), steps=steps, n_eval=n_mc, rng=rng)
+check("inference.gaps: log p̂(x) = the quadrature value (one-sided bias ≤ 0.05 allowed)",
+      g.log_px, log_px - 0.025, atol=0.025 + 3 * g.log_px_se)
+check("inference.gaps: approximation gap = the quadrature one", g.approximation, log_px - elbo_quad[1],
+      atol=4 * g.approximation_se + 2e-3)
+check("inference.gaps: amortization gap = the quadrature one", g.amortization, elbo_quad[1] - elbo_quad[0],
+      atol=4 * g.amortization_se + 2e-3)
+
+# %% [markdown]
+# ## 4. Where the answers are known exactly: a linear-Gaussian decoder
+#
+# For p(x|z) = N(Wz + b, σ²I) (pPCA, 002 *Probabilistic PCA*) the posterior is
+# N(m, Λ⁻¹) with Λ = WᵀW/σ² + I. The full-covariance q* must be exactly
+# that; the diagonal one is the mean-field optimum, mean m and variances
+# 1/Λ_jj (Bishop PRML §10.1.2), whose gap is
+#
+# $$\log p(x) - \mathrm{ELBO}(q^*_{\text{diag}}) = \tfrac12\Bigl(\sum_j\log\Lambda_{jj} - \log\det\Lambda\Bigr),$$
+#
+# zero when WᵀW is diagonal and positive when the posterior is tilted.
+# Rotating W → WR (R orthogonal) leaves p(x) unchanged (WRRᵀWᵀ = WWᵀ) but
+# tilts the posterior: the gap changes by exactly the formula's change. The
+# ELBOs here are evaluated in closed form with `PPCA.elbo`.
+
+# %%
+D, K3 = 6, 3
+W = ortho_group.rvs(D, random_state=L.seed)[:, :K3] * np.array([2.5, 1.2, 0.6])     # orthogonal columns
+b, sigma2 = rng.normal(size=D), 0.3
+
+
+def linear_case(W):
+    ppca = PPCA.from_params(W, b, sigma2)
+    m = VAE(D, hidden=(), z_dim=K3, decoder="gaussian", decoder_var="shared", seed=L.seed)
+    m.params["dec.0.W"][...] = W.T
+    m.params["dec.0.b"][...] = b
+    m.params["dec.logvar"][...] = np.log(sigma2)
+    return ppca, m, W.T @ W / sigma2 + np.eye(K3)
+
+
+def mean_field_gap(Lam):
+    return 0.5 * (np.log(np.diag(Lam)).sum() - np.linalg.slogdet(Lam)[1])
+
+
+xl = PPCA.from_params(W, b, sigma2).sample(L.size(20, 8), rng)
+R = ortho_group.rvs(K3, random_state=L.seed + 1)
+lin_gaps = []
+for label, W_case in (("WᵀW diagonal", W), ("W rotated", W @ R)):
+    ppca, m, Lam = linear_case(W_case)
+    mean, cov = ppca.posterior(xl)
+    exact = ppca.log_likelihood(xl)
+    full = optimize_q(m, xl, "full", rng=rng)
+    diag = optimize_q(m, xl, "diagonal", rng=rng)
+    check(f"{label}: full q* mean = the posterior mean m (1e-3 relative)", full.mu, mean,
+          rtol=1e-3, atol=1e-3 * np.abs(mean).max())
+    check(f"{label}: full q* covariance = Λ⁻¹ (1e-3 relative)", full.cov, np.broadcast_to(cov, full.cov.shape),
+          rtol=1e-3, atol=1e-3 * np.abs(cov).max())
+    check(f"{label}: log p(x) − ELBO(q*_full) = 0 (≤ 1e-3 nats)", exact - ppca.elbo(xl, full.mu, full.cov), 0.0,
+          atol=1e-3)
+    check(f"{label}: diagonal q* mean = m", diag.mu, mean, rtol=1e-3, atol=1e-3 * np.abs(mean).max())
+    check(f"{label}: diagonal q* variances = 1/Λ_jj", np.exp(diag.logvar),
+          np.broadcast_to(1 / np.diag(Lam), diag.mu.shape), rtol=1e-3)
+    gap = exact - ppca.elbo(xl, diag.mu, diag.cov)
+    check(f"{label}: log p(x) − ELBO(q*_diag) = ½(Σ log Λ_jj − log det Λ) = {mean_field_gap(Lam):.4f}",
+          gap, mean_field_gap(Lam), atol=1e-3)
+    lin_gaps.append((exact, gap, mean_field_gap(Lam)))
+check("rotating W leaves log p(x) unchanged", lin_gaps[1][0], lin_gaps[0][0], rtol=1e-12)
+check("…and changes the diagonal gap by exactly the formula's change", lin_gaps[1][1] - lin_gaps[0][1],
+      lin_gaps[1][2] - lin_gaps[0][2], atol=2e-3)
+check_that("(the rotation matters: it opens a gap of more than 0.05 nats)", lin_gaps[1][2] - lin_gaps[0][2] > 0.05,
+           f"{lin_gaps[1][2] - lin_gaps[0][2]:.3f} nats")
+
+# %% [markdown]
+# ## 5. The cost the lecture names
+#
+# q_φ(z|x) costs one encoder pass per image. q* costs, per image, `steps`
+# gradient steps, each pushing S latent samples through the decoder and
+# back (S = the size of the sign design of `inference.sign_design`), plus
+# the draws that evaluate its ELBO. We count the passes by wrapping the two
+# networks' forward methods, and assert the counts; the seconds are only
+# printed (they depend on the machine).
+
+# %%
+counts = {"encoder": 0, "decoder": 0}
+
+
+def counting(net, name):
+    forward = net.forward
+
+    def wrapped(inp, reuse=False):
+        counts[name] += int(np.prod(inp.shape[:-1]))                             # rows (samples × images)
+        return forward(inp, reuse=reuse)
+
+    net.forward = wrapped
+    return forward
+
+
+originals = {name: counting(net, name) for name, net in (("encoder", vae.encoder), ("decoder", vae.decoder))}
+t0 = time.perf_counter()
+vae.encode(x)
+seconds_amortized = time.perf_counter() - t0
+check("amortized: one encoder pass per image, no decoder pass", [counts["encoder"] / n_img, counts["decoder"]],
+      [1, 0])
+counts.update(encoder=0, decoder=0)
+n_eval = 500
+t0 = time.perf_counter()
+r = optimize_q(vae, x, "diagonal", steps=steps, n_eval=n_eval, rng=rng)
+seconds_one = time.perf_counter() - t0
+S = sign_design(2).shape[0]
+check(f"q*: {steps} steps x {S} samples + {n_eval} evaluation draws decoder passes per image",
+      counts["decoder"] / n_img, steps * S + n_eval)
+check("…which is what the result reports", r.decoder_passes, steps * S + n_eval)
+check("…and one encoder pass per image, for the starting point", counts["encoder"] / n_img, 1)
+for name, net in (("encoder", vae.encoder), ("decoder", vae.decoder)):
+    net.forward = originals[name]
+print(f"seconds for {n_img} images: encoder {seconds_amortized:.2e} s; one q* family {seconds_one:.2f} s "
+      f"(both families earlier: {seconds_q_star:.2f} s)")
+
+# %% [markdown]
+# ## Summary
+#
+# - The encoder's q_φ is one feedforward pass; the per-image optimum q* is
+#   hundreds of decoder passes. That is the trade 002 *Advantages of the VAE:
+#   amortized inference* describes, measured.
+# - log p(x) − ELBO(q_φ) = KL(q_φ ‖ p(z|x)) (eq. 3) splits into the
+#   approximation gap (the family) and the amortization gap (the shared
+#   encoder), both checked against quadrature of the true posterior; a full
+#   covariance shrinks the approximation gap further (figure
+#   `10_posteriors`, the table above), because the true posterior is tilted.
+# - On a linear-Gaussian decoder the full q* is the exact posterior and the
+#   diagonal q* pays exactly ½(Σ log Λ_jj − log det Λ), which a rotation of W
+#   changes without changing p(x).
+#
+# ## Exercises
+#
+# 1. Train the K = 2 VAE with `posterior="full"` and redo the gap table. Which
+#    gap shrinks, and does the other one grow?
+#    *Solution sketch:* the approximation gap of the full family is what is
+#    left of the table's last column; the amortization gap is measured against
+#    q*_full, and typically does not shrink, since the encoder must now learn
+#    three numbers more per image.
+# 2. Replace the sign design by plain fresh draws (`eps = e` in
+#    `optimize_q`) and rerun section 4. Which test fails, and why?
+#    *Solution:* the diagonal ones: at the mean-field optimum the path
+#    gradient of log σ² still carries products ε_iε_j (i ≠ j) of the
+#    posterior's correlation; the design cancels them exactly, plain draws
+#    leave a noise that the averaged iterates only reduce like 1/√steps.
+# 3. Train with fewer epochs (say 5). Does the amortization gap grow? It
+#    should: an undertrained encoder is far from every q*.
