@@ -45,7 +45,8 @@ DECODER_VARS = ("pixel", "shared", "fixed")
 class Likelihood:
     """What every family shares: no parameters of its own, reusable scratch buffers.
 
-    Subclasses define ``log_prob``, ``backward`` and ``mean``.
+    Subclasses define ``log_prob``, ``backward``, ``grad`` and ``mean``; the
+    docstrings here are theirs too.
     """
 
     def __init__(self, x_dim, dtype):
@@ -64,6 +65,28 @@ class Likelihood:
     def check_x(self, x):
         """Raise ``ValueError`` if `x` is outside the family's support; return `x`."""
         return x
+
+    def log_prob(self, x, out, reuse=False):
+        """log p(x|z), shape (L, N), of `x` (N, D) given the decoder output `out` (L, N, D).
+
+        `reuse`: the result may live in the family's scratch buffers (valid until the next call).
+        """
+        raise NotImplementedError
+
+    def backward(self, x, out, weight):
+        """``(log_prob, dout)``: the log-likelihood (L, N) and ``weight`` times its gradient in `out` (L, N, D).
+
+        A family with parameters of its own also fills its entries of ``grads``.
+        """
+        raise NotImplementedError
+
+    def grad(self, x, out):
+        """The element-wise gradient of :meth:`log_prob` with respect to `out`, a new array (L, N, D)."""
+        raise NotImplementedError
+
+    def mean(self, out):
+        """E[x|z], shape of `out`: the decoded image."""
+        raise NotImplementedError
 
     def _buffer(self, key, shape):
         """A scratch array of `shape` kept under `key` and reused by the next call with that shape."""
