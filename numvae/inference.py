@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import hadamard
 
-from numvae.checks import check_choice, check_int, check_matrix, check_positive
+from numvae.checks import as_generator, check_choice, check_int, check_matrix, check_positive
 from numvae.distributions import gaussian_log_density
 from numvae.posteriors import POSTERIORS, make_posterior
 
@@ -235,7 +235,7 @@ def elbo_of(model, x, qs, n_samples=1000, rng=None):
     """
     x = _check_x(model, x)
     n_samples = check_int(n_samples, "n_samples", 2)
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, none_ok=True)
     families = [_family(model, post) for post, _ in qs]
     params = [f.split(np.asarray(h, dtype=np.float64)) for f, (_, h) in zip(families, qs)]
     sums = np.zeros((2, len(qs), x.shape[0]))                                          # Σ rec, Σ rec²
@@ -320,7 +320,7 @@ def optimize_q(model, x, posterior="diagonal", steps=600, n_draws=1, lr=0.2, n_e
     steps = check_int(steps, "steps", 2)
     n_draws = check_int(n_draws, "n_draws", 1)
     check_positive(lr, "lr")
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, none_ok=True)
     signs = sign_design(model.z_dim)                                                   # (S, K)
     h = encoder_outputs(model, x, posterior)                                           # (N, n_outputs)
     h_avg, half = np.zeros_like(h), steps // 2
@@ -356,6 +356,9 @@ class Gaps:
         :math:`\log p(x) - \mathrm{ELBO}(q^*)`: what the Gaussian family costs.
     amortization, amortization_se
         :math:`\mathrm{ELBO}(q^*) - \mathrm{ELBO}(q_\phi)`: what one shared encoder costs.
+    q_star : OptimalQ
+        The q* those ELBOs are of (:func:`optimize_q` in the model's family), so
+        that a caller can evaluate it independently (lesson 10 does, by quadrature).
     """
 
     log_px: np.ndarray
@@ -368,6 +371,7 @@ class Gaps:
     approximation_se: np.ndarray
     amortization: np.ndarray
     amortization_se: np.ndarray
+    q_star: OptimalQ
 
 
 # log p̂(x) is computed as the log-mean of this many equal batches of the k
@@ -411,7 +415,7 @@ def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
     k = check_int(k, "k", _IS_BATCHES)
     if k % _IS_BATCHES:
         raise ValueError(f"k must be a multiple of {_IS_BATCHES}; got {k}")
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, none_ok=True)
     own = model.posterior.name
     q_star = optimize_q(model, x, own, steps=steps, n_eval=2, rng=rng)
     full = q_star if own == "full" else optimize_q(model, x, "full", steps=steps, n_eval=2, rng=rng)
@@ -425,4 +429,4 @@ def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
     elbo, se, diff_se = elbo_of(model, x, [(own, encoder_outputs(model, x, own)), (own, q_star.h)],
                                 n_eval, rng)
     return Gaps(log_px, log_px_se, elbo[1], se[1], elbo[0], se[0],
-                log_px - elbo[1], np.hypot(log_px_se, se[1]), elbo[1] - elbo[0], diff_se[0])
+                log_px - elbo[1], np.hypot(log_px_se, se[1]), elbo[1] - elbo[0], diff_se[0], q_star)
