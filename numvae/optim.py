@@ -252,7 +252,7 @@ class SGD(Optimizer):
         :math:`\mu \in [0, 1)`; 0 gives plain SGD.
     threads : {1, 2}, optional
         Threads of the flat update (:class:`Halves`). The result does not
-        depend on it; 2 pays only when a second core is idle (on a shared,
+        depend on it; 2 can pay only when a second core is idle (on a shared,
         busy machine the hand-off costs more than it saves).
 
     Notes
@@ -302,7 +302,7 @@ class Adam(Optimizer):
         whose gradient has been zero does not divide by zero.
     threads : {1, 2}, optional
         Threads of the flat update (:class:`Halves`). The result does not
-        depend on it; 2 pays only when a second core is idle (on a shared,
+        depend on it; 2 can pay only when a second core is idle (on a shared,
         busy machine the hand-off costs more than it saves).
 
     Notes
