@@ -11,19 +11,27 @@ input gradient            :math:`\partial x = \delta W^\top`  (R, n_out) @ (n_ou
 
 (the first encoder layer needs no input gradient: nothing lies before the
 data). Timing exactly those products at the real shapes, in the real dtype, with
-the same BLAS, gives a **floor** for the step: :func:`gemm_floor`. Everything
-else (activations, the likelihood, the KL, sampling, Adam, batch gathering,
-Python) is overhead above it. :func:`time_train_step` times the real step,
-``numvae.train.train_step`` on batches gathered as ``fit`` gathers them, and
-:func:`bench` puts the two side by side with the throughput, the time of the
-importance-sampled log-likelihood and the memory used. ``numvae bench`` prints
+the same BLAS, in the order the step runs them and on the model's own weight
+and gradient arrays, gives a **floor** for the step: :func:`gemm_floor`.
+Everything else is overhead above it, and :func:`bench` splits it by timing
+the public building blocks of the step alone on the step's shapes: the
+element-wise work of the networks (activations and their derivatives, bias
+adds and sums, the reparameterization), the likelihood and the KL with their
+gradients (``numvae.distributions``), the optimizer (``Adam.step``); the rest
+(batch gathering, Python, the finiteness check) is what remains of the real
+step, ``numvae.train.train_step`` on batches gathered as ``fit`` gathers them
+(:func:`time_train_step`). It also reports the throughput, the time of the
+importance-sampled log-likelihood, the memory used, and which BLAS kernel runs
+with how many threads (:func:`blas_runtime`). ``numvae bench`` prints
 :func:`format_table` of it.
 
-All times are medians of many repetitions (the machine may be shared; the
-1-minute load average is recorded with every result so a reader can judge).
-Nothing here is asserted: speed claims live in the numbers this prints.
+All times are medians of many repetitions, in alternating rounds (the machine
+may be shared; the load average before and after is recorded with every
+result so a reader can judge). Nothing here is asserted: speed claims live in
+the numbers this prints.
 """
 
+import ctypes
 import os
 import platform
 import resource
@@ -33,6 +41,8 @@ import tracemalloc
 import numpy as np
 
 from numvae.checks import check_choice, check_int, check_matrix
+from numvae.distributions import _bernoulli_log_likelihood_and_grad, kl_standard_normal_grad, kl_standard_normal_terms
+from numvae.nn import Activation
 from numvae.optim import Adam
 from numvae.train import Batcher, train_step
 from numvae.vae import VAE
@@ -68,43 +78,99 @@ def layer_shapes(x_dim, hidden, z_dim):
             + [(f"dec.{i}", a, b) for i, (a, b) in enumerate(zip(dec[:-1], dec[1:]))])
 
 
-def _step_products(x_dim, hidden, z_dim, batch_size, dtype, n_samples=1, seed=0):
-    """The matrix products of one training step as ``(record, fn)`` pairs; ``fn()`` computes one."""
-    dtype = np.dtype(dtype)
+def _step_products(model, batch_size, n_samples=1, seed=0):
+    """The matrix products of one training step of `model`, in the order the step runs them: ``(record, fn)`` pairs.
+
+    Forward through the encoder and the decoder, then backward through the
+    decoder and the encoder, each layer's weight gradient before its input
+    gradient, as ``numvae.nn.Linear.backward`` does. The weights are the
+    model's own arrays and the weight gradients are written into the model's
+    own gradient arrays (the step overwrites them anyway); each product's
+    output is the next one's input, as in the step, so the operands sit in
+    the caches where the step leaves them.
+    """
+    dtype = model.dtype
     rng = np.random.default_rng(seed)
 
-    def rand(*shape):
-        return rng.standard_normal(shape, dtype=np.float64).astype(dtype)
+    def rand(rows, cols):
+        return rng.standard_normal((rows, cols)).astype(dtype)
 
-    products = []
-    for name, n_in, n_out in layer_shapes(x_dim, hidden, z_dim):
-        rows = batch_size * (n_samples if name.startswith("dec") else 1)
-        x, W, d = rand(rows, n_in), rand(n_in, n_out), rand(rows, n_out)
-        ops = [("forward x@W", x, W, np.empty((rows, n_out), dtype), (rows, n_in, n_out)),
-               ("weight grad x.T@d", x.T, d, np.empty((n_in, n_out), dtype), (n_in, rows, n_out))]
-        if name != "enc.0":  # the data need no gradient
-            ops.append(("input grad d@W.T", d, W.T, np.empty((rows, n_in), dtype), (rows, n_out, n_in)))
-        for op, a, b, c, shape in ops:
-            record = {"layer": f"{name} ({n_in}->{n_out})", "op": op, "shape": shape}
-            products.append((record, lambda a=a, b=b, c=c: np.matmul(a, b, out=c)))
-    return products
+    layers = layer_shapes(model.x_dim, tuple(model.config["hidden"]), model.z_dim)
+    rows = {"enc": batch_size, "dec": batch_size * n_samples}   # the decoder sees N * n_samples rows
+    forward, backward, inputs = [], [], {}
+    for net in ("enc", "dec"):
+        x = None
+        for name, n_in, n_out in (layer for layer in layers if layer[0].startswith(net)):
+            m = rows[net]
+            x = rand(m, n_in) if x is None else x                # the data, or z, for the first layer
+            y, W = np.empty((m, n_out), dtype), model.params[f"{name}.W"]
+            inputs[name] = x
+            record = {"layer": f"{name} ({n_in}->{n_out})", "op": "forward x@W", "shape": (m, n_in, n_out)}
+            forward.append((record, lambda x=x, W=W, y=y: np.matmul(x, W, out=y)))
+            x = y
+    for net in ("dec", "enc"):
+        d = None
+        for name, n_in, n_out in reversed([layer for layer in layers if layer[0].startswith(net)]):
+            m = rows[net]
+            d = rand(m, n_out) if d is None else d               # the output's gradient, for the last layer
+            W, dW, x = model.params[f"{name}.W"], model.grads[f"{name}.W"], inputs[name]
+            record = {"layer": f"{name} ({n_in}->{n_out})", "op": "weight grad x.T@d", "shape": (n_in, m, n_out)}
+            backward.append((record, lambda x=x, d=d, dW=dW: np.matmul(x.T, d, out=dW)))
+            if name == "enc.0":                                  # the data need no gradient
+                break
+            dx = np.empty((m, n_in), dtype)
+            record = {"layer": f"{name} ({n_in}->{n_out})", "op": "input grad d@W.T", "shape": (m, n_out, n_in)}
+            backward.append((record, lambda d=d, W=W, dx=dx: np.matmul(d, W.T, out=dx)))
+            d = dx
+    return forward + backward
 
 
-def _floor_summary(products, samples):
-    """Per-product medians of `samples` (one list per product), summed: the floor."""
-    records, total, total_p10, flops = [], 0.0, 0.0, 0.0
-    for (record, _), times in zip(products, samples):
-        t, t10 = float(np.median(times)), float(np.percentile(times, 10))
-        records.append(dict(record, seconds=t, seconds_p10=t10))
-        total += t
-        total_p10 += t10
+def _time_passes(fns, passes):
+    """Run all of `fns` in order `passes` times; return ``(pass_totals, per_fn_times)``."""
+    totals, per_fn = [], [[] for _ in fns]
+    for _ in range(passes):
+        total = 0.0
+        for times, fn in zip(per_fn, fns):
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            total += dt
+        totals.append(total)
+    return totals, per_fn
+
+
+def _spread(times):
+    """Median, 10th and 90th percentiles of `times`, and (p90 - p10) / median."""
+    p10, p50, p90 = (float(q) for q in np.percentile(times, [10, 50, 90]))
+    return {"median": p50, "p10": p10, "p90": p90, "spread": (p90 - p10) / p50}
+
+
+def _product_medians(per_product):
+    """The floor: each product's median time (over the passes), summed."""
+    return float(sum(np.median(times) for times in per_product))
+
+
+def _floor_summary(products, totals, per_product, rounds=None):
+    """The floor from timed passes over `products`: the sum of each product's median, and the spread of the passes.
+
+    Summing per-product medians keeps a pause of the process (another job
+    taking the core) out of the floor unless it hits most passes of that
+    product; a whole pass's time takes every such pause in, so the passes
+    give the spread, not the floor.
+    """
+    records, flops = [], 0.0
+    for (record, _), times in zip(products, per_product):
+        records.append(dict(record, seconds=float(np.median(times))))
         flops += 2.0 * float(np.prod(record["shape"]))
-    return {"seconds": total, "seconds_p10": total_p10, "flops": flops, "gflops": flops / total / 1e9,
-            "products": records}
+    floor, spread = _product_medians(per_product), _spread(totals)
+    return {"seconds": floor, "seconds_p10": spread["p10"], "seconds_p90": spread["p90"],
+            "spread": spread["spread"], "round_seconds": rounds or [floor],
+            "flops": flops, "gflops": flops / floor / 1e9, "products": records}
 
 
 def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, seed=0, repeats=50):
-    r"""Time the matrix products of one training step at their real shapes: the step's floor.
+    r"""Time the matrix products of one training step, in the step's order on a model's arrays: the step's floor.
 
     Parameters
     ----------
@@ -113,35 +179,104 @@ def gemm_floor(x_dim, hidden, z_dim, batch_size, dtype=np.float32, n_samples=1, 
         N; the decoder sees N·n_samples rows.
     dtype : numpy floating dtype
     repeats : int
-        Timed calls of each product (after one untimed call).
+        Timed passes over all the products (after one untimed pass).
 
     Returns
     -------
     dict
-        ``seconds`` (sum of the per-product medians), ``flops`` (per step),
-        ``gflops`` and ``products``: a list of ``{"layer", "op", "shape"
-        (m, k, n), "seconds"}``.
+        ``seconds`` (each product's median over the passes, summed: the
+        floor), ``seconds_p10``, ``seconds_p90`` (percentiles of whole
+        passes) and ``spread`` = (p90 - p10) / median of whole passes,
+        ``flops`` (per step), ``gflops`` and ``products``: a list of
+        ``{"layer", "op", "shape" (m, k, n), "seconds"}`` (each product's
+        median) in the order of the step.
 
     Notes
     -----
-    Each product is ``np.matmul(a, b, out=c)`` with the same arrays reused and
-    the operands laid out as in ``numvae.nn.Linear`` (``x.T`` and ``W.T`` are
-    transposed views, which BLAS takes as a flag). A product repeated on the
-    same arrays finds them in cache, so this is a slightly optimistic floor.
+    Each product is ``np.matmul(a, b, out=c)`` with the operands laid out as
+    in ``numvae.nn.Linear`` (``x.T`` and ``W.T`` are transposed views, which
+    BLAS takes as a flag). Timing whole passes in the step's order, rather
+    than each product many times over, leaves the caches as the step leaves
+    them: the floor is the time of the products inside a step, not of each
+    product hot in cache, and it moves less from run to run.
     """
-    products = _step_products(x_dim, hidden, z_dim, batch_size, dtype, n_samples, seed)
-    for _, fn in products:
-        fn()
-    return _floor_summary(products, [_call_times(fn, repeats) for _, fn in products])
+    model = VAE(x_dim, hidden, z_dim, dtype=dtype, seed=seed)
+    products = _step_products(model, batch_size, n_samples, seed)
+    fns = [fn for _, fn in products]
+    _time_passes(fns, 1)
+    return _floor_summary(products, *_time_passes(fns, check_int(repeats, "repeats", 1)))
+
+
+def _elementwise_work(model, batch_size, n_samples, rng):
+    r"""The element-wise work of the networks in one step, on the step's shapes, as a list of ``fn()``.
+
+    Each hidden activation forward and backward (``numvae.nn.Activation``), a
+    bias added to every layer's output and summed from every layer's output
+    gradient, and the reparameterization :math:`z = \mu + \sigma\epsilon`
+    with its backward (the noise drawn, :math:`\sigma = e^{\lambda/2}`, the
+    sums over samples, the fused encoder output gradient).
+    """
+    dtype, N, L, K = model.dtype, batch_size, n_samples, model.z_dim
+    layers = layer_shapes(model.x_dim, tuple(model.config["hidden"]), K)
+    act, n_hidden = model.config["activation"], len(model.config["hidden"])
+    work = []
+    for name, _, n_out in layers:
+        m = N * (L if name.startswith("dec") else 1)
+        y, b = rng.standard_normal((m, n_out)).astype(dtype), model.params[f"{name}.b"]
+        work.append(lambda y=y, b=b: np.add(y, b, out=y))                         # y += b
+        work.append(lambda y=y, db=model.grads[f"{name}.b"]: y.sum(axis=0, out=db))  # db = sum_n delta_n
+        if int(name.split(".")[1]) < n_hidden:              # a hidden layer; the output layers have no activation
+            f, buf = Activation(act), np.empty_like(y)
+            work.append(lambda f=f, y=y, buf=buf: f.forward(y, out=buf))
+            work.append(lambda f=f, y=y, buf=buf: f.backward(y, out=buf))
+    mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
+    dz = rng.standard_normal((L, N, K)).astype(dtype)
+
+    def reparameterize():
+        eps = rng.standard_normal((L, N, K), dtype=dtype)
+        sigma = np.exp(0.5 * logvar)
+        return mu + sigma * eps, eps, sigma
+
+    def reparameterize_backward(eps, sigma):
+        return np.concatenate([dz.sum(axis=0), (dz * eps).sum(axis=0) * (0.5 * sigma)], axis=1)
+
+    work.append(lambda: reparameterize_backward(*reparameterize()[1:]))
+    return work
+
+
+def _likelihood_kl_work(model, batch_size, n_samples, rng):
+    """The Bernoulli log-likelihood and the closed-form KL with their gradients, on the step's shapes: ``fn()``s.
+
+    The likelihood is the one-pass function with scratch buffers that the
+    training step calls; the public ``bernoulli_log_likelihood`` also checks
+    its input, which the step does not pay for.
+    """
+    dtype, N, L, K = model.dtype, batch_size, n_samples, model.z_dim
+    x = rng.random((N, model.x_dim)).astype(dtype)
+    logits = rng.standard_normal((L, N, model.x_dim)).astype(dtype)
+    grad, tmp = np.empty_like(logits), np.empty_like(logits)
+    mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
+    return [lambda: _bernoulli_log_likelihood_and_grad(x, logits, grad, tmp),
+            lambda: kl_standard_normal_terms(mu, logvar), lambda: kl_standard_normal_grad(mu, logvar)]
+
+
+def _optimizer_work(model, threads, seed):
+    """``Adam.step`` on a model of the same layout as `model` (its own copy: the real one keeps training)."""
+    twin = VAE(model.x_dim, tuple(model.config["hidden"]), model.z_dim, dtype=model.dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    for g in twin.grads.values():
+        g[...] = rng.standard_normal(g.shape) * 1e-2
+    opt = Adam(twin.params, threads=threads)
+    return [lambda: opt.step(twin.grads)]
 
 
 class _Stepper:
     """Runs real training steps as ``fit`` does: batches gathered in a seeded random order, ``train_step``, Adam."""
 
-    def __init__(self, model, X, batch_size, seed=0, lr=1e-3):
+    def __init__(self, model, X, batch_size, seed=0, lr=1e-3, adam_threads=1):
         self.model, self.batch_size = model, batch_size
         self.rng = np.random.default_rng(seed)
-        self.opt = Adam(model.params, lr=lr)
+        self.opt = Adam(model.params, lr=lr, threads=adam_threads)
         self.batch = Batcher(X, batch_size)
         self.order = self.rng.permutation(X.shape[0])
         self.n_batches = X.shape[0] // batch_size
@@ -216,19 +351,84 @@ def load_bench_data(data_root=None, x_dim=784, rows=EPOCH_ROWS, seed=0):
     return X, f"RANDOM uniform data ({rows} x {x_dim}): Fashion-MNIST train split not found"
 
 
+# OpenBLAS's query functions, under the names its builds export them: plain,
+# with the 64-bit-integer suffix, and the scipy-openblas wheels' prefix.
+_OPENBLAS_PREFIXES = ("openblas", "scipy_openblas")
+_OPENBLAS_SUFFIXES = ("", "64_")
+
+
+def _loaded_libraries(maps="/proc/self/maps"):
+    """Paths of the shared objects mapped into this process whose file name mentions BLAS (Linux only; [] elsewhere)."""
+    try:
+        with open(maps) as f:
+            paths = {line.split()[-1] for line in f if ".so" in line}
+    except OSError:
+        return []
+    # "lib..." only: Python extensions such as scipy's _fblas link a BLAS, and
+    # ctypes would find its functions through them too.
+    names = {p: os.path.basename(p).lower() for p in paths}
+    return sorted(p for p, n in names.items() if n.startswith("lib") and "blas" in n and os.path.isfile(p))
+
+
+def _openblas_query(lib, name, restype):
+    """Call OpenBLAS's ``<prefix>_get_<name><suffix>()`` in `lib` under whichever name it exports; None if none."""
+    for prefix in _OPENBLAS_PREFIXES:
+        for suffix in _OPENBLAS_SUFFIXES:
+            fn = getattr(lib, f"{prefix}_get_{name}{suffix}", None)
+            if fn is not None:
+                fn.restype, fn.argtypes = restype, []
+                value = fn()
+                return value.decode() if isinstance(value, bytes) else value
+    return None
+
+
+def blas_runtime():
+    """The BLAS libraries loaded in this process, asked through the library itself: the running kernel and threads.
+
+    NumPy's ``show_config`` names the BLAS build, not the CPU kernel OpenBLAS
+    picked at load time (its dynamic dispatch), which is what sets the floor.
+    For every loaded OpenBLAS this asks it, with ctypes, for
+    ``get_corename`` (e.g. ``Haswell``, ``Zen``), ``get_num_threads`` and
+    ``get_config``, as threadpoolctl does, without depending on it.
+
+    Returns
+    -------
+    list of dict
+        ``{"library", "core", "threads", "config"}`` per library, NumPy's
+        first; ``"unknown"`` where the library does not answer (another BLAS,
+        or not Linux). Empty if no BLAS library is found.
+    """
+    found = []
+    for path in _loaded_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        core = _openblas_query(lib, "corename", ctypes.c_char_p)
+        threads = _openblas_query(lib, "num_threads", ctypes.c_int)
+        config = _openblas_query(lib, "config", ctypes.c_char_p)
+        if core is None and threads is None and config is None:
+            continue                                     # a wrapper (e.g. scipy's _fblas), not a BLAS
+        found.append({"library": os.path.basename(path), "numpy": "numpy" in path,
+                      "core": core or "unknown", "threads": threads if threads is not None else "unknown",
+                      "config": config or "unknown"})
+    return sorted(found, key=lambda b: not b["numpy"])
+
+
 def machine_info():
-    """What the numbers depend on: NumPy and its BLAS, the CPU count, the load average."""
+    """What the numbers depend on: NumPy and its BLAS (build and running kernel), the CPU count."""
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         blas = f"{blas.get('name')} {blas.get('version')}"
     except Exception:  # older NumPy: no dict mode
         blas = "unknown"
-    return {"numpy": np.__version__, "blas": blas, "cpus": os.cpu_count(),
+    return {"numpy": np.__version__, "blas": blas, "blas_runtime": blas_runtime(), "cpus": os.cpu_count(),
             "machine": platform.machine(), "python": platform.python_version()}
 
 
 def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dtype="float32",
-          steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, progress=None):
+          steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, adam_threads=1,
+          progress=None):
     r"""Measure one architecture: GEMM floor, real step, their ratio, throughput, log-likelihood time, memory.
 
     Parameters
@@ -243,8 +443,12 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     steps, warmup_steps : int
         Timed steps (median reported) after `warmup_steps` untimed ones.
     rounds : int
-        The steps and as many calls of each matrix product are timed in this
-        many alternating rounds.
+        The steps, as many passes over the matrix products (the floor) and as
+        many calls of each piece of the split are timed in this many
+        alternating rounds.
+    adam_threads : {1, 2}
+        Threads of the Adam update in the timed step (``Adam(threads=)``);
+        the optimizer piece is also timed with the other choice.
     k, ll_n : int
         ``log_likelihood`` with `k` importance samples on `ll_n` rows is
         timed once; 0 skips it.
@@ -259,11 +463,19 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     -------
     dict
         ``arch``, ``dtype``, ``data``, ``machine`` (see :func:`machine_info`),
-        ``load_before`` and ``load_after`` (1-minute load averages), ``rows``
-        (one dict per batch size: ``batch_size``, ``floor_s``, ``step_s``,
+        ``load_before`` and ``load_after`` (1-minute load averages; the
+        1-, 5- and 15-minute ones in ``load_avg_before``, ``load_avg_after``),
+        ``rows`` (one dict per batch size: ``batch_size``, ``floor_s`` with
+        ``floor_p10_s``, ``floor_p90_s``, ``floor_spread`` = (p90 - p10) /
+        median of whole passes and ``floor_round_s``, the floor of each
+        round, ``step_s``,
         ``step_iqr_s``, ``ratio``, ``samples_per_s``, ``epoch_s`` and
         ``floor_epoch_s`` per 60,000 rows, ``floor_gflops``, ``step_gflops``,
-        ``products``), ``log_likelihood`` (``k``, ``n``, ``seconds``,
+        ``split_s`` and ``split_share``: the step's time in ``products``,
+        ``elementwise``, ``likelihood_kl``, ``optimizer`` and ``rest`` = the
+        step minus the other four, ``gather_s`` (batch gathering, part of the
+        rest), ``optimizer_other_threads_s``, ``products``),
+        ``log_likelihood`` (``k``, ``n``, ``seconds``,
         ``traced_peak_bytes``) and ``memory``: ``step_traced_peak_bytes``,
         NumPy's peak allocation during 5 steps above what was live before
         (tracemalloc), and ``max_rss_bytes``, the whole process's peak
@@ -279,33 +491,57 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     x_dim = X.shape[1]
     Xd = X.astype(dtype, copy=False)
     result = {"arch": "-".join(str(w) for w in (x_dim, *hidden, z_dim)) + f" {activation}",
-              "dtype": dtype, "data": data, "machine": machine_info(),
-              "load_before": os.getloadavg()[0], "rows": []}
+              "dtype": dtype, "data": data, "machine": machine_info(), "adam_threads": adam_threads,
+              "load_before": os.getloadavg()[0], "load_avg_before": os.getloadavg(), "rows": []}
     model = None
     for bs in batch_sizes:
         bs = check_int(bs, "batch size", 1)
-        # The floor and the step are measured in alternating rounds, so both
-        # see the same (possibly shared, changing) machine.
-        products = _step_products(x_dim, hidden, z_dim, bs, dtype, seed=seed)
         model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed)
-        stepper = _Stepper(model, Xd, bs, seed)
+        stepper = _Stepper(model, Xd, bs, seed, adam_threads=adam_threads)
+        rng = np.random.default_rng(seed)
+        products = _step_products(model, bs, seed=seed)
+        gather = Batcher(Xd, bs)
+        pieces = {"products": [fn for _, fn in products],
+                  "elementwise": _elementwise_work(model, bs, 1, rng),
+                  "likelihood_kl": _likelihood_kl_work(model, bs, 1, rng),
+                  "optimizer": _optimizer_work(model, adam_threads, seed),
+                  "optimizer_other_threads": _optimizer_work(model, 3 - adam_threads, seed),
+                  "gather": [lambda: gather(stepper.order[:bs])]}
         stepper.run(warmup_steps)
-        for _, fn in products:
-            fn()
-        samples, step_times = [[] for _ in products], []
+        for fns in pieces.values():
+            _time_passes(fns, 1)
+        # Everything is measured in alternating rounds, so the floor, the
+        # pieces and the step all see the same (possibly shared, changing) machine.
+        step_times, totals = [], {name: [] for name in pieces}
+        per_product, round_floors = [[] for _ in products], []
+        passes = max(1, -(-steps // rounds))
         for r in range(rounds):
-            for times, (_, fn) in zip(samples, products):
-                times += _call_times(fn, max(1, -(-steps // rounds)))
+            floor_totals, floor_each = _time_passes(pieces["products"], passes)
+            totals["products"] += floor_totals
+            round_floors.append(_product_medians(floor_each))
+            for times, more in zip(per_product, floor_each):
+                times += more
+            for name, fns in pieces.items():
+                if name != "products":
+                    totals[name] += _time_passes(fns, passes)[0]
             step_times += stepper.run(steps // rounds + (r < steps % rounds))
-        floor = _floor_summary(products, samples)
+        floor = _floor_summary(products, totals["products"], per_product, round_floors)
         p10, q25, step, q75 = (float(q) for q in np.percentile(step_times, [10, 25, 50, 75]))
+        medians = {name: float(np.median(t)) for name, t in totals.items()}
+        medians["products"] = floor["seconds"]
+        split = {name: medians[name] for name in ("products", "elementwise", "likelihood_kl", "optimizer")}
+        split["rest"] = step - sum(split.values())     # batch gathering, Python, the finiteness check
         result["rows"].append({
-            "batch_size": bs, "floor_s": floor["seconds"], "step_s": step, "step_iqr_s": (q25, q75),
-            "ratio": step / floor["seconds"],
+            "batch_size": bs, "floor_s": floor["seconds"], "floor_p10_s": floor["seconds_p10"],
+            "floor_p90_s": floor["seconds_p90"], "floor_spread": floor["spread"],
+            "floor_round_s": floor["round_seconds"],
+            "step_s": step, "step_iqr_s": (q25, q75), "ratio": step / floor["seconds"],
             # The fastest decile of each, a view less sensitive to other processes.
-            "floor_p10_s": floor["seconds_p10"], "step_p10_s": p10, "ratio_p10": p10 / floor["seconds_p10"], "samples_per_s": bs / step,
+            "step_p10_s": p10, "ratio_p10": p10 / floor["seconds_p10"], "samples_per_s": bs / step,
             "epoch_s": step * EPOCH_ROWS / bs, "floor_epoch_s": floor["seconds"] * EPOCH_ROWS / bs,
             "floor_gflops": floor["gflops"], "step_gflops": floor["flops"] / step / 1e9,
+            "split_s": split, "split_share": {name: t / step for name, t in split.items()},
+            "gather_s": medians["gather"], "optimizer_other_threads_s": medians["optimizer_other_threads"],
             "products": floor["products"]})
         if progress is not None:
             progress.line(f"{result['arch']} batch {bs}: step {step * 1e3:.2f} ms, floor "
@@ -336,8 +572,17 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         result["log_likelihood"] = None
     memory["max_rss_bytes"] = _max_rss_bytes()
     result["memory"] = memory
-    result["load_after"] = os.getloadavg()[0]
+    result["load_after"], result["load_avg_after"] = os.getloadavg()[0], os.getloadavg()
     return result
+
+
+def _blas_text(machine):
+    """One line on the BLAS: its build, and the kernel and threads NumPy's OpenBLAS reports running."""
+    running = machine.get("blas_runtime") or []
+    if not running:
+        return f"{machine['blas']} (running kernel and threads: unknown)"
+    b = running[0]
+    return f"{machine['blas']}, running kernel {b['core']}, {b['threads']} BLAS threads ({b['library']})"
 
 
 def format_table(results):
@@ -349,26 +594,37 @@ def format_table(results):
     """
     lines = []
     m = results[0]["machine"]
-    lines.append(f"numpy {m['numpy']}, {m['blas']}, {m['cpus']} CPUs")
-    head = (f"{'architecture':<26}{'dtype':<8}{'batch':>6}{'floor ms':>10}{'step ms':>9}{'ratio':>7}"
+    lines.append(f"numpy {m['numpy']}, {_blas_text(m)}, {m['cpus']} CPUs")
+    head = (f"{'architecture':<26}{'dtype':<8}{'batch':>6}{'floor ms':>10}{'spread':>8}{'step ms':>9}{'ratio':>7}"
             f"{'samples/s':>11}{'s/epoch':>9}{'floor s/ep':>11}{'GFLOP/s':>9}{'ratio p10':>10}")
     lines += [head, "-" * len(head)]
     for r in results:
         for row in r["rows"]:
             lines.append(f"{r['arch']:<26}{r['dtype']:<8}{row['batch_size']:>6}{row['floor_s'] * 1e3:>10.3f}"
-                         f"{row['step_s'] * 1e3:>9.3f}{row['ratio']:>7.2f}{row['samples_per_s']:>11.0f}"
-                         f"{row['epoch_s']:>9.2f}{row['floor_epoch_s']:>11.2f}{row['step_gflops']:>9.1f}"
-                         f"{row['ratio_p10']:>10.2f}")
+                         f"{row['floor_spread']:>8.0%}{row['step_s'] * 1e3:>9.3f}{row['ratio']:>7.2f}"
+                         f"{row['samples_per_s']:>11.0f}{row['epoch_s']:>9.2f}{row['floor_epoch_s']:>11.2f}"
+                         f"{row['step_gflops']:>9.1f}{row['ratio_p10']:>10.2f}")
+    lines.append("")
+    lines.append("where the step goes (ms, share of the step):")
+    for r in results:
+        for row in r["rows"]:
+            parts = ", ".join(f"{name} {t * 1e3:.3f} ({row['split_share'][name]:.0%})"
+                              for name, t in row["split_s"].items())
+            lines.append(f"  {r['arch']} batch {row['batch_size']}: {parts}; of the rest, batch gathering "
+                         f"{row['gather_s'] * 1e3:.3f}; Adam with {3 - r['adam_threads']} thread(s) "
+                         f"{row['optimizer_other_threads_s'] * 1e3:.3f}")
     lines.append("")
     for r in results:
         ll = r["log_likelihood"]
         mem = r["memory"]
         ll_text = (f"log_likelihood k={ll['k']} on {ll['n']} rows: {ll['seconds']:.2f} s "
                    f"(traced peak {ll['traced_peak_bytes'] / 2**20:.0f} MiB)" if ll else "log_likelihood: skipped")
+        before, after = (" ".join(f"{a:.2f}" for a in r[key]) for key in ("load_avg_before", "load_avg_after"))
         lines.append(f"{r['arch']} {r['dtype']}: {ll_text}; step traced peak "
                      f"{mem['step_traced_peak_bytes'] / 2**20:.1f} MiB; process max RSS "
-                     f"{mem['max_rss_bytes'] / 2**20:.0f} MiB; load {r['load_before']:.2f} -> {r['load_after']:.2f}")
-    lines.append("floor: the step's matrix products alone (median each, summed); ratio = step / floor; "
-                 "s/epoch per 60,000 images; GFLOP/s = the products' FLOPs / step time; "
-                 "ratio p10: the same ratio of 10th percentiles.")
+                     f"{mem['max_rss_bytes'] / 2**20:.0f} MiB; load average (1, 5, 15 min) {before} -> {after}")
+    lines.append("floor: the step's matrix products alone, timed in passes in the step's order (each product's "
+                 "median, summed); spread: (p90 - p10) / median of whole passes; ratio = step / floor; s/epoch per 60,000 images; "
+                 "GFLOP/s = the products' FLOPs / step time; ratio p10: the same ratio of 10th percentiles. "
+                 "The split times the step's building blocks alone on its shapes; rest = step minus the others.")
     return "\n".join(lines)

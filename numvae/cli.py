@@ -344,6 +344,8 @@ def _add_bench(p):
                    help="importance samples of the timed log_likelihood (0: skip it)")
     _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
+    p.add_argument("--adam-threads", choices=["1", "2"], default="1",
+                   help="threads of the Adam update in the timed step (the other choice is timed alone too)")
     p.add_argument("--only", action="store_true",
                    help="only the architecture given; without it 784-200-200-50 tanh is measured too")
     p.add_argument("--data-root", default=None, metavar="DIR",
@@ -383,7 +385,7 @@ def _run_bench(args):
     for arch in archs:
         results.append(bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype,
                              steps=args.steps, warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n,
-                             seed=args.seed, data=description, progress=tracker))
+                             seed=args.seed, adam_threads=int(args.adam_threads), data=description, progress=tracker))
     print(format_table(results))
     if args.json:
         write_text(args.json, json.dumps(results, indent=1) + "\n")

@@ -17,7 +17,18 @@ parameters (and the gradients) are views that tile one flat array, as a
 that array (:func:`flat_storage`) and updates every parameter in one pass
 over it instead of one small pass per array; otherwise it goes parameter by
 parameter. Both do the same arithmetic.
+
+The gradients are validated (keys, shapes, dtypes, the flat array they tile)
+once, when a gradient dict is first seen, and bound: a model returns the same
+dict of the same buffers every step, so later steps only check that it is
+still those arrays. With ``threads=2`` a flat update runs on two threads, each
+over one half of the flat arrays (:class:`Halves`): NumPy's ufuncs release
+the GIL, and an element-wise update gives every element the same operations
+whichever thread does it, so the result is bit for bit that of one thread.
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -87,6 +98,39 @@ def _check_fraction(value, name):
     return float(value)
 
 
+class Halves:
+    """Runs ``fn(*arrays)`` on the two halves of equal-length 1-D arrays at once: one on a worker thread.
+
+    The update is element-wise, so splitting the arrays changes which thread
+    computes an element, never what it computes: the result is bitwise that of
+    ``fn(*arrays)`` (tests/test_optim.py checks it). The cut lies on a
+    multiple of ``BLOCK`` elements, so the two threads never write to the same
+    cache line. Arrays shorter than ``min_size`` are done in one call: handing
+    work to another thread costs tens of microseconds.
+
+    The worker is started on first use and re-created in a forked child
+    (threads do not survive a fork).
+    """
+
+    BLOCK = 1024
+
+    def __init__(self, min_size=1 << 17):
+        self.min_size = min_size
+        self._pool, self._pid = None, None
+
+    def __call__(self, fn, *arrays):
+        n = arrays[0].size
+        cut = n // 2 // self.BLOCK * self.BLOCK
+        if n < self.min_size or cut == 0:
+            fn(*arrays)
+            return
+        if self._pid != os.getpid():
+            self._pool, self._pid = ThreadPoolExecutor(1, thread_name_prefix="numvae-halves"), os.getpid()
+        second = self._pool.submit(fn, *(a[cut:] for a in arrays))
+        fn(*(a[:cut] for a in arrays))
+        second.result()                     # waits, and re-raises anything the worker raised
+
+
 class Optimizer:
     """Shared bookkeeping: the parameter dict, the step count, gradient checks, flat or per-parameter updates.
 
@@ -99,12 +143,18 @@ class Optimizer:
     SETTINGS = ("lr",)
     STATE = ()
 
-    def __init__(self, params, lr):
+    def __init__(self, params, lr, threads=1):
         self.params = _check_params(params)
         self.lr = float(check_positive(lr, "lr"))
         self.t = 0  # number of steps taken
         self._flat_params = flat_storage(self.params.values())
-        _, self._scratch = _zeros_like(self.params)  # one scratch array per parameter, also tiling one buffer
+        self._flat_scratch, self._scratch = _zeros_like(self.params)  # one scratch array per parameter, tiling one buffer
+        threads = check_int(threads, "threads", 1)
+        if threads > 2:
+            raise ValueError(f"threads must be 1 or 2; got {threads}")
+        self.threads = threads
+        self._halves = Halves() if threads == 2 else None
+        self._bound = None  # (grads dict, its arrays in params order, their flat array or None)
 
     def _checked(self, grads):
         """Yield ``(name, param, grad)`` with `grad` validated and cast to the param's dtype."""
@@ -117,19 +167,42 @@ class Optimizer:
                 raise ValueError(f"grads[{name!r}] must have shape {p.shape} like its parameter; got {g.shape}")
             yield name, p, g
 
+    def _is_bound(self, grads):
+        """True if `grads` is the dict validated last step, still holding the very same arrays."""
+        bound = self._bound
+        return (bound is not None and grads is bound[0] and grads.keys() == self.params.keys()
+                and all(g is b for g, b in zip(grads.values(), bound[1])))
+
+    def _bind(self, grads):
+        """Validate `grads` fully and remember it for :meth:`_is_bound`.
+
+        Returns ``(arrays, flat)``: the validated gradients in the order of
+        ``params`` and the flat array they tile (None if they tile none). A
+        gradient cast to its parameter's dtype is a new array, never the one
+        in `grads` next step, so such gradients are validated every step.
+        """
+        arrays = tuple(g for _, _, g in self._checked(grads))  # validate everything before touching anything
+        flat = flat_storage(arrays) if self._flat_params is not None else None
+        self._bound = (grads, arrays, flat)
+        return arrays, flat
+
     def _apply(self, grads, update, states):
         """Run ``update(p, g, *state, scratch)`` once over the flat arrays if everything is flat, else per parameter.
 
         `states` is a list of (flat, views) pairs from :func:`_zeros_like`.
+        The flat update runs on two threads if ``threads == 2`` (:class:`Halves`).
         """
-        updates = list(self._checked(grads))  # validate everything before touching anything
+        arrays, flat_grads = self._bound[1:] if self._is_bound(grads) else self._bind(grads)
         self.t += 1
-        flat_grads = flat_storage(g for _, _, g in updates) if self._flat_params is not None else None
-        if flat_grads is not None and all(flat is not None for flat, _ in states):
-            scratch = flat_storage(self._scratch.values())
-            update(self._flat_params, flat_grads, *(flat for flat, _ in states), scratch)
+        flat_states = [flat for flat, _ in states]
+        if flat_grads is not None and all(flat is not None for flat in flat_states):
+            flat_arrays = (self._flat_params, flat_grads, *flat_states, self._flat_scratch)
+            if self._halves is None:
+                update(*flat_arrays)
+            else:
+                self._halves(update, *flat_arrays)
             return
-        for name, p, g in updates:
+        for (name, p), g in zip(self.params.items(), arrays):
             update(p, g, *(views[name] for _, views in states), self._scratch[name])
 
     def step(self, grads):
@@ -177,6 +250,10 @@ class SGD(Optimizer):
         Learning rate :math:`\alpha > 0`.
     momentum : float
         :math:`\mu \in [0, 1)`; 0 gives plain SGD.
+    threads : {1, 2}, optional
+        Threads of the flat update (:class:`Halves`). The result does not
+        depend on it; 2 can pay only when a second core is idle (on a shared,
+        busy machine the hand-off costs more than it saves).
 
     Notes
     -----
@@ -193,8 +270,8 @@ class SGD(Optimizer):
     SETTINGS = ("lr", "momentum")
     STATE = ("velocity",)
 
-    def __init__(self, params, lr, momentum=0.0):
-        super().__init__(params, lr)
+    def __init__(self, params, lr, momentum=0.0, threads=1):
+        super().__init__(params, lr, threads)
         self.momentum = _check_fraction(momentum, "momentum")
         self._velocity = _zeros_like(self.params)
         self.velocity = self._velocity[1]
@@ -223,6 +300,10 @@ class Adam(Optimizer):
     eps : float
         :math:`\epsilon > 0`, added to :math:`\sqrt{\hat v_t}` so a parameter
         whose gradient has been zero does not divide by zero.
+    threads : {1, 2}, optional
+        Threads of the flat update (:class:`Halves`). The result does not
+        depend on it; 2 can pay only when a second core is idle (on a shared,
+        busy machine the hand-off costs more than it saves).
 
     Notes
     -----
@@ -251,8 +332,8 @@ class Adam(Optimizer):
     SETTINGS = ("lr", "beta1", "beta2", "eps")
     STATE = ("m", "v")
 
-    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(params, lr)
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, threads=1):
+        super().__init__(params, lr, threads)
         self.beta1 = _check_fraction(beta1, "beta1")
         self.beta2 = _check_fraction(beta2, "beta2")
         self.eps = float(check_positive(eps, "eps"))

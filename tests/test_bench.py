@@ -1,12 +1,14 @@
 """numvae.bench and `numvae bench`: the fields are there and consistent. No timed assertions."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from numvae.bench import bench, format_table, gemm_floor, layer_shapes
 from numvae.cli import main
+from numvae.vae import VAE
 
 
 def test_layer_shapes_fuse_the_encoder_output_and_mirror_the_decoder():
@@ -15,17 +17,70 @@ def test_layer_shapes_fuse_the_encoder_output_and_mirror_the_decoder():
     assert layer_shapes(6, (), 2) == [("enc.0", 6, 4), ("dec.0", 2, 6)]
 
 
-def test_gemm_floor_times_every_product_of_a_step_but_the_data_gradient():
+def test_gemm_floor_times_every_product_of_a_step_but_the_data_gradient_in_the_step_order():
     f = gemm_floor(12, (8, 5), 3, batch_size=4, dtype=np.float32, n_samples=2, repeats=3)
     ops = [(p["layer"].split()[0], p["op"].split()[0]) for p in f["products"]]
-    # 6 layers x 3 products, minus the input gradient of the first encoder layer.
-    assert len(ops) == 17 and ("enc.0", "input") not in ops and ("enc.1", "input") in ops
+    # 6 layers x 3 products, minus the input gradient of the first encoder layer, in the order
+    # of the step: forward encoder then decoder, backward decoder then encoder, each layer's
+    # weight gradient before its input gradient (numvae.nn.Linear.backward).
+    assert ops == ([(f"enc.{i}", "forward") for i in range(3)] + [(f"dec.{i}", "forward") for i in range(3)]
+                   + [(f"dec.{i}", op) for i in (2, 1, 0) for op in ("weight", "input")]
+                   + [("enc.2", "weight"), ("enc.2", "input"), ("enc.1", "weight"), ("enc.1", "input"),
+                      ("enc.0", "weight")])
     # FLOPs: 2 m k n per product; the decoder sees N * n_samples = 8 rows.
     fwd = {p["layer"].split()[0]: p["shape"] for p in f["products"] if p["op"].startswith("forward")}
-    assert fwd["enc.0"] == (4, 12, 8) and fwd["dec.0"] == (8, 3, 5)
+    assert fwd["enc.0"] == (4, 12, 8) and fwd["enc.2"] == (4, 5, 6) and fwd["dec.0"] == (8, 3, 5)
     assert f["flops"] == sum(2.0 * np.prod(p["shape"]) for p in f["products"])
+    # The floor sums each product's median; the spread is that of whole passes.
     assert f["seconds"] == pytest.approx(sum(p["seconds"] for p in f["products"]))
-    assert f["seconds"] > 0 and f["gflops"] > 0
+    assert 0 < f["seconds_p10"] <= f["seconds_p90"] and f["spread"] >= 0
+    assert f["gflops"] == pytest.approx(f["flops"] / f["seconds"] / 1e9)
+
+
+def test_the_floor_products_compute_the_layers_products_on_the_model_arrays():
+    from numvae.bench import _step_products
+
+    model = VAE(6, (4,), 2, dtype=np.float64, seed=0)
+    products = _step_products(model, batch_size=3, n_samples=2)
+    for _, fn in products:
+        fn()
+    # Each weight-gradient product wrote x.T @ d into the model's own gradient array,
+    # with x the forward input and d the upstream gradient it was handed.
+    for record, fn in products:
+        name = record["layer"].split()[0]
+        if record["op"].startswith("weight"):
+            x, d, dW = fn.__defaults__
+            assert dW is model.grads[f"{name}.W"]
+            np.testing.assert_allclose(dW, x.T @ d, rtol=1e-12)
+        elif record["op"].startswith("forward"):
+            x, W, y = fn.__defaults__
+            assert W is model.params[f"{name}.W"]
+            np.testing.assert_allclose(y, x @ W, rtol=1e-12)
+    # The outputs chain as in the step: enc.0's output is enc.1's input, dec.1's input gradient is dec.0's d.
+    by = {(r["layer"].split()[0], r["op"].split()[0]): fn.__defaults__ for r, fn in products}
+    assert by[("enc.1", "forward")][0] is by[("enc.0", "forward")][2]
+    assert by[("dec.0", "weight")][1] is by[("dec.1", "input")][2]
+    assert by[("dec.1", "forward")][0].shape == (6, 4)          # the decoder on N * n_samples rows
+
+
+def test_blas_runtime_reads_the_loaded_openblas_or_says_unknown(tmp_path):
+    from numvae.bench import _loaded_libraries, blas_runtime, machine_info
+
+    found = blas_runtime()
+    for b in found:
+        assert set(b) == {"library", "numpy", "core", "threads", "config"}
+        assert b["library"].startswith("lib") and "blas" in b["library"].lower()
+    openblas = [b for b in found if "openblas" in b["library"].lower()]
+    if sys.platform == "linux" and "openblas" in machine_info()["blas"].lower():
+        # NumPy built on OpenBLAS, on Linux: it is found, it answers, first, with a real thread count.
+        assert openblas and found[0]["numpy"]
+    assert all(isinstance(b["threads"], int) and b["threads"] >= 1 for b in openblas)
+    assert all(b["core"] != "unknown" and "OpenBLAS" in b["config"] for b in openblas)
+    # A maps file listing no BLAS, or none at all: nothing found, no error.
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f01 r-xp 00000000 00:00 0  /usr/lib/libc.so.6\n")
+    assert _loaded_libraries(str(maps)) == []
+    assert _loaded_libraries(str(tmp_path / "missing")) == []
 
 
 def test_bench_on_a_tiny_config_returns_every_field():
@@ -36,6 +91,14 @@ def test_bench_on_a_tiny_config_returns_every_field():
     assert [row["batch_size"] for row in r["rows"]] == [20, 50]
     for row in r["rows"]:
         assert row["ratio"] == pytest.approx(row["step_s"] / row["floor_s"])
+        # The split adds up to the step, its shares to 1; the rest is what the four pieces leave.
+        split = row["split_s"]
+        assert list(split) == ["products", "elementwise", "likelihood_kl", "optimizer", "rest"]
+        assert sum(split.values()) == pytest.approx(row["step_s"])
+        assert sum(row["split_share"].values()) == pytest.approx(1.0)
+        assert split["products"] == row["floor_s"] and all(split[k] > 0 for k in list(split)[:4])
+        assert row["floor_s"] == pytest.approx(sum(p["seconds"] for p in row["products"]))
+        assert row["floor_p10_s"] <= row["floor_p90_s"] and len(row["floor_round_s"]) == 5
         assert row["samples_per_s"] == pytest.approx(row["batch_size"] / row["step_s"])
         assert row["epoch_s"] == pytest.approx(row["step_s"] * 60_000 / row["batch_size"])
         assert row["step_iqr_s"][0] <= row["step_s"] <= row["step_iqr_s"][1]
@@ -44,6 +107,8 @@ def test_bench_on_a_tiny_config_returns_every_field():
     json.dumps(r)  # the CLI writes it as JSON
     text = format_table([r])
     assert "10-7-2 tanh" in text and "ratio" in text and "log_likelihood k=7 on 15 rows" in text
+    assert "10-7-2 tanh batch 20: products" in text and "load average (1, 5, 15 min)" in text
+    assert len(r["load_avg_before"]) == 3 and r["adam_threads"] == 1
 
 
 def test_bench_rejects_bad_arguments():

@@ -214,3 +214,124 @@ def test_load_state_refuses_a_state_of_other_keys_or_shapes():
         opt.load_state(-1, {"m.w": np.zeros(3), "v.w": np.zeros(3)})
     assert opt.t == 0 and not opt.m["w"].any()
     assert opt.settings() == {"name": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+
+# --- the fused update against the textbook, bound gradients, two threads (issue 16) ---
+
+def _textbook_adam(theta, grads, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Kingma & Ba (2015), Algorithm 1, line by line, in float64: the iterates after each gradient."""
+    theta = theta.astype(np.float64)
+    m, v, out = np.zeros_like(theta), np.zeros_like(theta), []
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_adam_equals_the_textbook_algorithm(dtype, rtol, threads):
+    from numvae.optim import Halves
+
+    rng = np.random.default_rng(1)
+    flat, gflat = rng.normal(size=5000).astype(dtype), np.zeros(5000, dtype=dtype)
+    params = {"W": flat[:4000].reshape(40, 100), "b": flat[4000:]}
+    grads = {"W": gflat[:4000].reshape(40, 100), "b": gflat[4000:]}
+    start = flat.copy()
+    opt = Adam(params, lr=0.01, threads=threads)
+    if threads == 2:
+        opt._halves = Halves(min_size=0)      # split even this small buffer, so two threads really run
+    seen = []
+    for _ in range(6):
+        # Gradients of mixed scales, some entries zero (there eps decides the step).
+        gflat[:] = rng.normal(size=5000) * 10.0 ** rng.integers(-4, 2, size=5000) * (rng.random(5000) > 0.05)
+        seen.append(gflat.copy())
+        opt.step(grads)
+        assert flat.dtype == dtype and params["W"].base is flat
+    want = _textbook_adam(start, seen, lr=0.01)[-1]
+    # Float rounding: a relative error in each step's size (about lr = 0.01),
+    # plus half an ulp of theta lost when each of the 6 steps is added to it.
+    ulp = np.finfo(dtype).eps * np.abs(want)
+    assert np.all(np.abs(flat - want) <= rtol * np.abs(want - start) + 6 * ulp)
+    assert opt.m["W"].dtype == opt.v["b"].dtype == dtype
+
+
+@pytest.mark.parametrize("make", [lambda p, k: Adam(p, lr=0.01, threads=k),
+                                  lambda p, k: SGD(p, lr=0.01, momentum=0.9, threads=k)], ids=["adam", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_threads_give_bitwise_the_one_thread_result(make, dtype):
+    from numvae.optim import Halves
+
+    rng = np.random.default_rng(2)
+    n = 3 * Halves.BLOCK + 17                 # a cut at 1024, halves of unequal length, a ragged end
+    runs = []
+    for threads in (1, 2):
+        flat = np.random.default_rng(3).normal(size=n).astype(dtype)
+        gflat = np.zeros(n, dtype=dtype)
+        params, grads = {"a": flat[:100], "b": flat[100:]}, {"a": gflat[:100], "b": gflat[100:]}
+        opt = make(params, threads)
+        if threads == 2:
+            opt._halves = Halves(min_size=0)
+        rng = np.random.default_rng(4)
+        for _ in range(5):
+            gflat[:] = rng.normal(size=n)
+            opt.step(grads)
+        runs.append(flat.tobytes())
+    assert runs[0] == runs[1]
+
+
+def test_halves_split_on_a_block_and_run_the_second_half_on_another_thread():
+    import threading
+
+    from numvae.optim import Halves
+
+    seen = []
+
+    def record(a):
+        seen.append((a.size, threading.get_ident()))
+        a += 1
+
+    x = np.zeros(5 * Halves.BLOCK + 3)
+    Halves(min_size=0)(record, x)
+    assert sorted(size for size, _ in seen) == [2 * Halves.BLOCK, 3 * Halves.BLOCK + 3]
+    assert len({ident for _, ident in seen}) == 2 and np.all(x == 1)
+    seen.clear()
+    Halves(min_size=x.size + 1)(record, x)    # below min_size: one call, this thread
+    assert seen == [(x.size, threading.get_ident())] and np.all(x == 2)
+
+
+def test_threads_must_be_one_or_two():
+    with pytest.raises(ValueError, match="threads must be 1 or 2; got 3"):
+        Adam({"w": np.zeros(2)}, threads=3)
+    with pytest.raises(ValueError, match="threads"):
+        SGD({"w": np.zeros(2)}, lr=0.1, threads=0)
+
+
+def test_gradients_are_validated_once_and_rebound_when_they_change():
+    flat, gflat = np.zeros(5), np.ones(5)
+    params, grads = {"a": flat[:2], "b": flat[2:]}, {"a": gflat[:2], "b": gflat[2:]}
+    opt = SGD(params, lr=0.5)
+    opt.step(grads)
+    assert opt._bound[0] is grads and opt._bound[2] is gflat          # bound: the flat gradient array
+    opt.step(grads)
+    np.testing.assert_array_equal(flat, -1.0)
+    # The same dict with another array in it is validated again, before anything moves.
+    grads["b"] = np.ones(4)
+    with pytest.raises(ValueError, match=r"grads\['b'\] must have shape \(3,\)"):
+        opt.step(grads)
+    np.testing.assert_array_equal(flat, -1.0)
+    # A gradient that is no view of one flat array: validated, updated per parameter.
+    grads["b"] = np.full(3, 2.0)
+    opt.step(grads)
+    np.testing.assert_array_equal(flat, [-1.5, -1.5, -2.0, -2.0, -2.0])
+    assert opt._bound[2] is None
+    # A key added to the bound dict is caught too.
+    grads["c"] = np.ones(1)
+    with pytest.raises(ValueError, match="keys"):
+        opt.step(grads)
+    assert opt.t == 3
