@@ -41,7 +41,7 @@ import tracemalloc
 import numpy as np
 
 from numvae.checks import check_choice, check_int, check_matrix
-from numvae.distributions import _bernoulli_log_likelihood_and_grad, kl_standard_normal_grad, kl_standard_normal_terms
+from numvae.distributions import bernoulli_log_likelihood_and_grad_into, kl_standard_normal_grad, kl_standard_normal_terms
 from numvae.nn import Activation
 from numvae.optim import Adam
 from numvae.train import Batcher, train_step
@@ -256,7 +256,7 @@ def _likelihood_kl_work(model, batch_size, n_samples, rng):
     logits = rng.standard_normal((L, N, model.x_dim)).astype(dtype)
     grad, tmp = np.empty_like(logits), np.empty_like(logits)
     mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
-    return [lambda: _bernoulli_log_likelihood_and_grad(x, logits, grad, tmp),
+    return [lambda: bernoulli_log_likelihood_and_grad_into(x, logits, grad, tmp),
             lambda: kl_standard_normal_terms(mu, logvar), lambda: kl_standard_normal_grad(mu, logvar)]
 
 
