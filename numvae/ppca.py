@@ -57,6 +57,8 @@ def _as_data(X, name="X"):
             arr = arr.astype(np.float64)
         except TypeError as exc:
             raise TypeError(f"{name} must hold numbers: {exc}") from None
+        except ValueError as exc:  # ragged lists: NumPy < 1.24 makes them object arrays
+            raise ValueError(f"{name} must be a numeric array; got {type(X).__name__} ({exc})") from None
     if arr.ndim == 1:
         raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}. Reshape your data with "
                          f"{name}.reshape(-1, 1) if it has one feature, {name}.reshape(1, -1) if it is one sample")
