@@ -46,6 +46,7 @@
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
+from scipy.integrate import trapezoid
 from scipy.special import ndtri
 
 from _lesson import setup, check, check_that
@@ -164,7 +165,7 @@ zg = np.linspace(-12, 12, 48_001)[:, None]                        # (G, 1) grid 
 logvar_x = np.full(4, np.log(model.sigma2))
 log_lik = gaussian_log_density(x[0], zg @ model.W.T + model.b, logvar_x)     # (G,)  log p(x|z)
 log_prior = gaussian_log_density(zg, 0.0, np.zeros(1))                      # (G,)  log p(z)
-px_quad = np.trapezoid(np.exp(log_lik + log_prior), zg[:, 0])
+px_quad = trapezoid(np.exp(log_lik + log_prior), zg[:, 0])
 check("p(x) = ∫ p(x|z) p(z) dz by quadrature vs exact", np.log(px_quad), log_px, atol=1e-9)
 
 # %% [markdown]
@@ -180,9 +181,9 @@ check("p(x) = ∫ p(x|z) p(z) dz by quadrature vs exact", np.log(px_quad), log_p
 # %%
 post_mean, post_cov = model.posterior(x)                          # (1, K), (K, K)
 log_q = gaussian_log_density(zg, post_mean[0], np.log(np.diag(post_cov)))    # (G,)  K = 1: cov is 1 x 1
-px_004 = np.trapezoid(np.exp(log_lik + log_q), zg[:, 0])
-px_weighted = np.trapezoid(np.exp(log_lik + log_prior - log_q) * np.exp(log_q), zg[:, 0])
-px_000 = np.trapezoid(np.exp(log_q + log_prior), zg[:, 0])
+px_004 = trapezoid(np.exp(log_lik + log_q), zg[:, 0])
+px_weighted = trapezoid(np.exp(log_lik + log_prior - log_q) * np.exp(log_q), zg[:, 0])
+px_000 = trapezoid(np.exp(log_q + log_prior), zg[:, 0])
 print(f"p(x) exact                     {np.exp(log_px):.6f}")
 print(f"∫ p(x|z) q(z|x) dz  (004)      {px_004:.6f}")
 print(f"∫ p(x|z) p(z)/q q dz (002 eq.8) {px_weighted:.6f}")

@@ -36,7 +36,9 @@ def test_ppca_row_is_the_exact_held_out_likelihood(small):
     want = PPCA(2).fit(X_train).log_likelihood(X_test).mean()
     row = small.rows[0]
     assert row["test_loglik"] == pytest.approx(want, rel=1e-12)
-    assert row["gap"] == 0.0 and row["k"] is None
+    # The ELBO is PPCA.elbo at PPCA.posterior, a closed form computed apart from the
+    # log-likelihood: at the exact posterior the two agree to rounding.
+    assert abs(row["gap"]) < 1e-9 and row["k"] is None
 
 
 def test_importance_sampled_likelihood_is_above_the_elbo(small):
