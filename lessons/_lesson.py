@@ -4,6 +4,8 @@ A lesson starts with ``L = setup("title")`` and then uses
 
 * ``L.fast``      -- True with ``--fast``, ``NUMVAE_FAST=1`` or ``setup(..., fast=True)``:
   smaller sizes, seconds instead of minutes;
+* ``L.out``       -- the figures' folder: ``--out``, ``NUMVAE_OUT`` or ``setup(..., out=DIR)``,
+  default ``lessons/figures/``;
 * ``L.size(full, fast)`` -- pick a size for the current mode;
 * ``L.rng``, ``L.seed`` -- a seeded ``np.random.Generator`` (never the global NumPy state)
   and its seed;
@@ -122,8 +124,8 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--fast", action="store_true",
                         help="small sizes, seconds instead of minutes (also: NUMVAE_FAST=1)")
-    parser.add_argument("--out", type=_out_arg, default=DEFAULT_OUT,
-                        help=f"folder for figures (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=_out_arg, default=os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT)),
+                        help=f"folder for figures (default NUMVAE_OUT or {DEFAULT_OUT})")
     parser.add_argument("--seed", type=_seed_arg, default=int(seed),
                         help=f"seed of the lesson's generator (default {seed})")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
