@@ -153,7 +153,7 @@ ll_quad_fine = np.array([quadrature_loglik(vae2, x, n=241) for x in Xq[:2]])
 check("the grid is fine enough: doubling its resolution moves log p(x) by < 0.01 nats",
       ll_quad_fine, ll_quad[:2], atol=0.01)
 ks = [1, 10, 100, 1000, 10_000]
-reps = L.size(20, 5)
+reps = L.size(20, 10)
 est_q = np.array([[vae2.log_likelihood(Xq, k=k, rng=rng) for _ in range(reps)] for k in ks])   # (k, reps, n)
 est_p = []
 for k in ks:
@@ -164,41 +164,73 @@ for k in ks:
         row.append(logsumexp(log_px_z, axis=0) - np.log(k))                        # weights p(z)/p(z) = 1
     est_p.append(row)
 est_p = np.array(est_p)
-elbo_q = vae2.elbo(Xq, n_samples=2000, rng=rng)[0]
+# The ELBO of the same digits, as many independent single-sample estimates as needed for a
+# standard error well below the differences under test (its k = 1 twin has the same mean).
+n_elbo = L.size(2000, 1000)
+elbo_reps = np.array([vae2.elbo(Xq, rng=rng)[0].mean() for _ in range(n_elbo)])       # (n_elbo,)
+elbo_mean, elbo_se = elbo_reps.mean(), elbo_reps.std(ddof=1) / np.sqrt(n_elbo)
+k1_reps = np.array([vae2.log_likelihood(Xq, k=1, rng=rng).mean() for _ in range(n_elbo)])
+k1_mean, k1_se = k1_reps.mean(), k1_reps.std(ddof=1) / np.sqrt(n_elbo)
 print(f"{'k':>6}  {'IS with q: mean over digits':>28}  {'IS with the prior':>18}   (exact by quadrature: "
-      f"{ll_quad.mean():.3f}; ELBO {elbo_q.mean():.3f})")
+      f"{ll_quad.mean():.3f}; ELBO {elbo_mean:.3f} ± {elbo_se:.3f})")
 for i, k in enumerate(ks):
     print(f"{k:6d}  {est_q[i].mean():28.3f}  {est_p[i].mean():18.1f}")
-mean_by_k = est_q.mean(axis=(1, 2))
-se_by_k = est_q.mean(axis=2).std(axis=1, ddof=1) / np.sqrt(reps)
-check("k = 1 is the ELBO (in expectation)", mean_by_k[0], elbo_q.mean(), atol=5 * se_by_k[0] + 0.05)
-check_that("the IS estimate is non-decreasing in k (within 3 SE)", np.all(np.diff(mean_by_k) > -3 * se_by_k[1:]),
-           str(mean_by_k.round(3)))
-check_that("every k gives ≥ the ELBO (within 3 SE)", np.all(mean_by_k >= elbo_q.mean() - 3 * se_by_k))
-diff = est_q[-1].mean(axis=0) - ll_quad                                           # per digit, k = 10⁴
-print("k = 10⁴ estimate − quadrature, per digit:", diff.round(3))
-check("k = 10⁴ with q as proposal reaches the quadrature value (mean over digits)", est_q[-1].mean(), ll_quad.mean(),
-      atol=0.1)
-check_that("…and no digit's estimate lies above the exact value by more than sampling noise (0.1 nats)",
-           np.all(diff <= 0.1), f"largest {diff.max():.3f}")
-check_that("with k = 10 samples, the prior as proposal is > 2 nats worse than q",
-           est_q[1].mean() - est_p[1].mean() > 2, f"{est_q[1].mean() - est_p[1].mean():.1f} nats")
+rep_means = est_q.mean(axis=2)                                                     # (k, reps) mean over digits
+mean_by_k = rep_means.mean(axis=1)
+se_by_k = rep_means.std(axis=1, ddof=1) / np.sqrt(reps)
+check("k = 1 is the ELBO in expectation (5 SE of the difference)", k1_mean, elbo_mean,
+      atol=5 * np.hypot(k1_se, elbo_se))
+check_that("…a tolerance smaller than what k = 10 gains over k = 1, so a wrong k = 1 would show",
+           5 * np.hypot(k1_se, elbo_se) < mean_by_k[1] - mean_by_k[0],
+           f"{5 * np.hypot(k1_se, elbo_se):.3f} < {mean_by_k[1] - mean_by_k[0]:.3f} nats")
+steps, steps_se = np.diff(mean_by_k), np.hypot(se_by_k[1:], se_by_k[:-1])
+check_that("the IS estimate is non-decreasing in k (each step > −5 SE of that step)", np.all(steps > -5 * steps_se),
+           f"steps {steps.round(3)}, SE {steps_se.round(3)}")
+check_that("every k gives ≥ the ELBO (within 5 SE)", np.all(mean_by_k >= elbo_mean - 5 * np.hypot(se_by_k, elbo_se)))
+# Per digit, the k = 10⁴ estimate is a lower bound on the exact value in expectation: above
+# it only by sampling noise. How much of the ELBO's gap it closes depends on how well q
+# covers the posterior, so that is printed, and asserted only as "most of it".
+digit_mean, digit_se = est_q[-1].mean(axis=0), est_q[-1].std(axis=0, ddof=1) / np.sqrt(reps)
+diff = digit_mean - ll_quad                                                       # per digit, k = 10⁴
+print("k = 10⁴ estimate − quadrature, per digit:", diff.round(3), " (SE", digit_se.round(3), ")")
+check_that("no digit's k = 10⁴ estimate lies above its exact value by more than 5 SE",
+           np.all(diff <= 5 * digit_se + 1e-3), f"largest (diff / SE) {np.max(diff / (digit_se + 1e-12)):.2f}")
+gap_elbo, gap_10k = ll_quad.mean() - elbo_mean, ll_quad.mean() - mean_by_k[-1]
+check_that("k = 10⁴ closes at least 80 % of the ELBO's gap to the exact log p(x)", gap_10k < 0.2 * gap_elbo,
+           f"gap {gap_elbo:.3f} → {gap_10k:.3f} nats")
+gain_prior = mean_by_k[1] - est_p[1].mean()
+check_that("with k = 10 samples, the prior as proposal is worse than q by more than 2 nats",
+           gain_prior > 2, f"{gain_prior:.1f} nats")
+check_that("…and the prior closes on q as k grows: its shortfall at k = 10⁴ is under half that at k = 10",
+           mean_by_k[-1] - est_p[-1].mean() < 0.5 * gain_prior,
+           f"{gain_prior:.2f} → {mean_by_k[-1] - est_p[-1].mean():.2f} nats")
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+ax = axes[0]
 ax.errorbar(ks, mean_by_k, yerr=3 * se_by_k, fmt="o-", label="IS, proposal q(z|x) (encoder)")
 ax.plot(ks, est_p.mean(axis=(1, 2)), "s--", label="IS, proposal p(z) (prior)")
 ax.axhline(ll_quad.mean(), color="k", label="exact log p(x) (2-D quadrature)")
-ax.axhline(elbo_q.mean(), color="C2", ls=":", label="ELBO")
-ax.set(xscale="log", xlabel="number of importance samples k", ylabel="mean log p(x) estimate (nats)",
-       title="K = 2 VAE on digits", ylim=(ll_quad.mean() - 40, ll_quad.mean() + 5))
+ax.axhline(elbo_mean, color="C2", ls=":", label="ELBO")
+ax.set(xscale="log", xlabel="number of importance samples k", ylabel="mean log p(x) estimate (nats per digit)",
+       title=f"K = 2 VAE, {len(Xq)} held-out digits: the estimates", ylim=(ll_quad.mean() - 40, ll_quad.mean() + 5))
 ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
+ax = axes[1]
+ax.errorbar(ks, ll_quad.mean() - mean_by_k, yerr=3 * se_by_k, fmt="o-", label="exact − IS estimate with q (± 3 SE)")
+ax.axhline(gap_elbo, color="C2", ls=":", label="exact − ELBO")
+ax.axhline(0, color="k", lw=0.8)
+ax.set(xscale="log", xlabel="number of importance samples k", ylabel="shortfall below exact log p(x) (nats)",
+       title="zoom: the gap that k closes")
+ax.legend(fontsize=8)
+for ax in axes:
+    ax.grid(alpha=0.3)
+fig.tight_layout()
 L.savefig(fig, "08_is_convergence")
 
 # %% [markdown]
-# Two lessons in the numbers. First, in K = 2 the prior's samples land where
-# p(x|z) is large only a small fraction of the time: with k = 10 they are
-# tens of nats off, and they catch up only at k ≈ 10⁴. That fraction shrinks
+# Two lessons in the numbers. First, even in K = 2 the prior's samples land
+# where p(x|z) is large only a small fraction of the time: with k = 10 they
+# are several nats behind q (asserted: more than 2), and they close on it
+# only as k grows by orders of magnitude. That fraction shrinks
 # exponentially with K (004, *VAE Likelihood*; lesson 1) — in K = 20 no k
 # would do. The encoder's q(z|x) puts its samples where the posterior is,
 # which is the whole reason to have one. Second, IS with q is consistent but
@@ -223,11 +255,15 @@ W_true, b_true = rng.normal(size=(D, K)), rng.normal(size=D)
 Xp = make_ppca_data(2000, W_true, b_true, 0.1, rng)
 ppca = PPCA(K).fit(Xp)
 ll_opt = ppca.log_likelihood(Xp).mean()
+post_cov_opt = ppca.posterior(Xp[:1])[1]
+check("at the ML optimum the posterior covariance σ²M⁻¹ is diagonal (W's columns orthogonal)",
+      post_cov_opt - np.diag(np.diag(post_cov_opt)), np.zeros((K, K)), atol=1e-10 * np.abs(post_cov_opt).max())
 lin = VAE(D, hidden=(), z_dim=K, decoder="gaussian", decoder_var="shared", seed=L.seed)
+# Large steps to get close, then full-batch steps (the minibatch noise gone; only the noise
+# of one ε per point remains) that settle on the optimum instead of jittering around it.
 fit(lin, Xp, epochs=80, batch_size=100, lr=1e-2, seed=L.seed, progress=False)
-fit(lin, Xp, epochs=L.size(200, 50), batch_size=500, lr=1e-3, seed=L.seed + 1, progress=False)
-if not L.fast:
-    fit(lin, Xp, epochs=100, batch_size=len(Xp), lr=3e-4, seed=L.seed + 2, progress=False)
+fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=1e-3, seed=L.seed + 1, progress=False)
+fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=2e-4, seed=L.seed + 2, progress=False)
 as_ppca = PPCA.from_params(lin.params["dec.0.W"].T, lin.params["dec.0.b"], float(np.exp(lin.params["dec.logvar"][0])))
 ll_lin = as_ppca.log_likelihood(Xp).mean()
 mu_q, lv_q = lin.encode(Xp)
@@ -299,8 +335,9 @@ L.savefig(fig, "08_manifold_samples")
 # - A VAE's log-likelihood is log ∫ p_θ(x|z) p(z) dz, the decoder's. It is
 #   estimated by importance sampling with the encoder as proposal; k = 1 is
 #   the ELBO, and the estimate rises towards log p(x) as k grows (checked
-#   against a 2-D quadrature to 0.05 nats). Sampling the prior instead is
-#   hopeless even in 2-D.
+#   against a 2-D quadrature: never above it beyond sampling noise, and
+#   k = 10⁴ closes most of the ELBO's gap). Sampling the prior instead is
+#   far worse even in 2-D.
 # - A linear VAE is a pPCA model: it reaches pPCA's ML log-likelihood
 #   (tolerance printed above), and log p(x) = ELBO + KL(q‖p(z|x)) holds to
 #   1e-9 for its encoder.

@@ -101,13 +101,21 @@ for ax, (name, z) in zip(axes, codes_te.items()):
 axes[0].legend(markerscale=2, fontsize=7, ncol=2)
 fig.tight_layout()
 L.savefig(fig, "09_latent_scatter")
-L.savefig(plots.manifold(vae.decode(plots.manifold_z(15)[0]), n=15), "09_vae_manifold")
+grid_images = vae.decode(plots.manifold_z(15)[0].astype(np.float32)).astype(np.float64)        # (225, D)
+L.savefig(plots.manifold(grid_images, n=15), "09_vae_manifold")
+cells = grid_images.reshape(15, 15, D)
+step = np.linalg.norm(np.diff(cells, axis=1), axis=2).mean()                   # neighbours along z_1
+pairs = np.random.default_rng(2).integers(0, len(Xte), (2, 2000))
+typical = np.linalg.norm(Xte[pairs[0]] - Xte[pairs[1]], axis=1).mean()        # two random held-out digits
+check_that("the grid morphs smoothly: neighbouring cells differ by under half of what two random digits do",
+           step < 0.5 * typical, f"{step:.2f} vs {typical:.2f}")
 
 # %% [markdown]
 # The VAE's grid (`09_vae_manifold`) is the 2-D coordinate system of 001:
 # Gaussian quantiles z = Φ⁻¹(·) on each axis, so equal areas hold equal
-# prior mass, and every cell decodes to a digit-like image that morphs
-# smoothly into its neighbours.
+# prior mass, and the cells morph smoothly into their neighbours (asserted
+# above: a step to the next cell changes the image far less than going from
+# one random digit to another).
 #
 # ## 2. Gaps: do random latent points decode to digits?
 #
@@ -189,6 +197,9 @@ for name in models:
     print(f"{name:13s}: nearest-centroid accuracy {100 * acc[name]:5.1f} %;  "
           f"{100 * gap_frac[name]:5.1f} % of its code box is > 5 spacings from any training code")
 check_that("all three codes separate the digits far better than chance (10 %)", min(acc.values()) > 0.3)
+check_that("the VAE's code, pulled towards N(0, I) by its KL, has less empty space than the plain autoencoder's",
+           gap_frac["VAE"] < gap_frac["autoencoder"],
+           f"{100 * gap_frac['VAE']:.1f} % vs {100 * gap_frac['autoencoder']:.1f} %")
 
 # %% [markdown]
 # ## 3. Blending two images: in latent space vs in pixel space
