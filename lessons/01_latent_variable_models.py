@@ -120,7 +120,7 @@ axes[0].set(title="x = −ln z, z ~ Unif(0,1)", xlabel="x", ylabel="density")
 axes[0].legend()
 axes[1].hist(x_slide, bins=120, range=(-8, 0), density=True, alpha=0.6, color="C3", label="x = ln z (slide)")
 axes[1].plot(grid, np.exp(-grid), "k", lw=2, label="Exp(1) density")
-axes[1].set(title="004's x = ln z: all mass below 0", xlabel="x", xlim=(-8, 8))
+axes[1].set(title="004's x = ln z: all mass below 0", xlabel="x", ylabel="density", xlim=(-8, 8))
 axes[1].legend()
 L.savefig(fig, "01_noise_through_a_function")
 
@@ -177,6 +177,10 @@ check("p(x) = ∫ p(x|z) p(z) dz by quadrature vs exact", np.log(px_quad), log_p
 #   p(x) = ∫ p(x|z) [p(z)/q(z|x)] q(z|x) dz (002 eq. 8).
 # - 000, *Generative models* (one reveal): ∫ P_{Z|X}(z|x) P_Z(z) dz, which is
 #   not even a density of x.
+#
+# The exact posterior comes from `PPCA.posterior`: for pPCA it is the Gaussian
+# p(z|x) = N(M⁻¹Wᵀ(x − b), σ²M⁻¹) with M = WᵀW + σ²I, which lesson 3 derives
+# by conditioning the joint Gaussian of (z, x). Here we only use it.
 
 # %%
 post_mean, post_cov = model.posterior(x)                          # (1, K), (K, K)

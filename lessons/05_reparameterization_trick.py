@@ -216,7 +216,7 @@ bins = np.linspace(-40, 40, 161)
 axes[1].hist(sm16[:, 0], bins=bins, alpha=0.6, density=True, label="score function")
 axes[1].hist(pm16[:, 0], bins=bins, alpha=0.6, density=True, label="pathwise")
 axes[1].axvline(-1.0, color="k", ls=":", label="exact ∇μ₁ = −1")
-axes[1].set(xlabel="single-sample estimate of ∇μ₁ E[f]", title="K = 16: same mean, very different spread", xlim=(-40, 40))
+axes[1].set(xlabel="single-sample estimate of ∇μ₁ E[f]", ylabel="density", title="K = 16: same mean, very different spread", xlim=(-40, 40))
 axes[1].legend(fontsize=8)
 L.savefig(fig, "05_score_vs_pathwise")
 

@@ -197,9 +197,12 @@ for name in models:
     print(f"{name:13s}: nearest-centroid accuracy {100 * acc[name]:5.1f} %;  "
           f"{100 * gap_frac[name]:5.1f} % of its code box is > 5 spacings from any training code")
 check_that("all three codes separate the digits far better than chance (10 %)", min(acc.values()) > 0.3)
-check_that("the VAE's code, pulled towards N(0, I) by its KL, has less empty space than the plain autoencoder's",
-           gap_frac["VAE"] < gap_frac["autoencoder"],
-           f"{100 * gap_frac['VAE']:.1f} % vs {100 * gap_frac['autoencoder']:.1f} %")
+# Measured at seeds 0-9: the denoising autoencoder's code always had far more empty space
+# than the VAE's (28-41 % against 9-17 %); the plain autoencoder's was sometimes above the
+# VAE's and sometimes below, so no ranking of those two is claimed.
+check_that("the denoising AE's code has more empty space (gaps) than the VAE's, whose KL pulls it towards N(0, I)",
+           gap_frac["denoising AE"] > gap_frac["VAE"],
+           f"{100 * gap_frac['denoising AE']:.1f} % vs {100 * gap_frac['VAE']:.1f} %")
 
 # %% [markdown]
 # ## 3. Blending two images: in latent space vs in pixel space

@@ -47,6 +47,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from numvae.io import atomic_open  # noqa: E402
+from numvae.plots import missing_labels  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures"
 
@@ -66,6 +67,8 @@ class Lesson:
 
     def savefig(self, fig, name):
         """Save `fig` as ``<out>/<name>.png`` (atomically), show it in a kernel, close it, print its path."""
+        missing = missing_labels(fig)
+        check_that(f"figure {name} says what it shows (titles, axis labels)", not missing, "; ".join(missing))
         path = self.out / f"{name}.png"
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

@@ -208,21 +208,24 @@ def write_report(result, out):
     paths = [out / "comparison.csv", out / "comparison.md"]
 
     curves = {m: result.column("test_loglik", m) for m in MODELS}
-    plots.loglik_vs_latent(curves, path=out / "loglik_vs_latent.png")
+    elbos = {m: result.column("test_elbo", m) for m in MODELS}
+    plots.loglik_vs_latent(curves, elbos=elbos, k=result.k, path=out / "loglik_vs_latent.png",
+                           title=f"{result.data}: held-out log p(x) and ELBO ({result.n_test} test images)")
     paths.append(out / "loglik_vs_latent.png")
 
     K = max(r["latent"] for r in result.rows)
     x = result.X_test[:10]
     rows = [x] + [result.models[(m, K)].reconstruct(x) for m in MODELS]
-    plots.image_grid(np.concatenate(rows), ncols=len(x),
-                     title=f"K = {K}; rows: test images, " + ", ".join(MODELS),
+    plots.image_grid(np.concatenate(rows), ncols=len(x), row_labels=["test image", *MODELS],
+                     title=f"{result.data}, K = {K}: test images and their reconstructions",
                      path=out / "reconstructions.png")
     paths.append(out / "reconstructions.png")
 
     if ("pPCA", 2) in result.models:
         z_ppca = result.models[("pPCA", 2)].transform(result.X_test)
         z_vae = result.models[("VAE", 2)].encode(result.X_test)[0]
-        for name, z in (("ppca", z_ppca), ("vae", z_vae)):
-            plots.latent_scatter(z, result.y_test, path=out / f"latent_{name}.png")
+        for name, z, model in (("ppca", z_ppca, "pPCA"), ("vae", z_vae, "VAE")):
+            plots.latent_scatter(z, result.y_test, path=out / f"latent_{name}.png",
+                                 title=f"{model}, K = 2: posterior means of the {result.data} test images")
             paths.append(out / f"latent_{name}.png")
     return paths
