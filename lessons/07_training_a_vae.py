@@ -299,7 +299,7 @@ for i, name in enumerate(res):
     axes[1].bar(np.arange(K32) + (i - 1) * width, res[name]["kl_dim"][order], width, label=name)
 axes[0].axhline(0.01, color="k", ls=":", label="Burda et al. threshold 0.01")
 axes[0].set(yscale="log", xlabel="latent unit (sorted by the plain model's activity)", ylabel="Var_x E_q[z_u | x]",
-            title="Active units")
+            title=f"Active units, K = {K32} VAEs on held-out digits")
 axes[1].set(xlabel="latent unit (same order)", ylabel="mean KL per unit (nats)", title="Where the KL goes")
 axes[0].legend(fontsize=7)
 axes[1].legend(fontsize=7)

@@ -48,6 +48,7 @@ import matplotlib.pyplot as plt
 from scipy.special import logsumexp
 
 from _lesson import setup, check, check_that
+from numvae import plots
 from numvae.compare import compare
 from numvae.data import make_manifold_data, make_ppca_data
 from numvae.distributions import gaussian_log_density
@@ -87,15 +88,10 @@ check_that(f"K = {K_small}: the nonlinear VAE beats pPCA on held-out digits by >
            rows[("VAE", K_small)]["test_loglik"] > rows[("pPCA", K_small)]["test_loglik"] + 5,
            f"{rows[('VAE', K_small)]['test_loglik']:.1f} vs {rows[('pPCA', K_small)]['test_loglik']:.1f}")
 
-fig, ax = plt.subplots(figsize=(5.5, 4))
-for m in ("pPCA", "linear VAE", "VAE"):
-    ks, ll = cmp.column("test_loglik", m)
-    ax.plot(ks, ll, "o-", label=m)
-ax.set(xscale="log", xlabel="latent size K", ylabel="held-out log p(x) (nats per image)",
-       title="dequantized digits: exact (pPCA) vs IS estimate (VAEs)")
-ax.set_xticks(latents, [str(k) for k in latents])
-ax.legend()
-ax.grid(alpha=0.3)
+fig = plots.loglik_vs_latent({m: cmp.column("test_loglik", m) for m in ("pPCA", "linear VAE", "VAE")},
+                             elbos={m: cmp.column("test_elbo", m) for m in ("pPCA", "linear VAE", "VAE")},
+                             k=cmp.k, title=f"dequantized digits, {cmp.n_test} held-out images: "
+                                            "exact (pPCA) vs IS estimate (VAEs)")
 L.savefig(fig, "08_loglik_vs_latent")
 
 # %% [markdown]
@@ -326,7 +322,9 @@ for i, (name, pts) in enumerate((("held-out data", Xm_te), ("pPCA K=2 samples", 
     P3 = proj(pts)
     ax.scatter(P3[:, 0], P3[:, 1], P3[:, 2], s=2, c=P3[:, 2], cmap="viridis")
     ax.set_title(name, fontsize=9)
+    ax.set(xlabel="PC 1", ylabel="PC 2", zlabel="PC 3")
     ax.view_init(elev=25, azim=60)
+fig.suptitle("Curved 2-D sheet in D = 10, projected on the data's top 3 principal components")
 L.savefig(fig, "08_manifold_samples")
 
 # %% [markdown]

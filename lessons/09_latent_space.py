@@ -96,7 +96,8 @@ for ax, (name, z) in zip(axes, codes_te.items()):
     for c in range(10):
         sel = yte == c
         ax.scatter(z[sel, 0], z[sel, 1], s=6, color=f"C{c}", label=str(c))
-    ax.set(title=f"{name}: held-out codes", xlabel="z₁", ylabel="z₂")
+    what = "posterior means μ(x)" if name == "VAE" else "codes"
+    ax.set(title=f"{name}, K = 2: {what} of held-out digits", xlabel="z₁", ylabel="z₂")
     ax.set_aspect("equal", adjustable="datalim")
 axes[0].legend(markerscale=2, fontsize=7, ncol=2)
 fig.tight_layout()
@@ -237,17 +238,28 @@ check_that("latent blends stay closer to the data than pixel blends (median over
            np.median(worst_lat) < np.median(worst_pix))
 check_that("…in most pairs (> 70 %)", np.mean(worst_lat < worst_pix) > 0.7)
 
-fig, axes = plt.subplots(6, 1, figsize=(8, 7))
+# One row per path: the original x_a, the blend at each t, the original x_b; a gap between frames.
+fig, axes = plt.subplots(6, len(ts) + 2, figsize=(11, 8.5))
 for r in range(3):
     i, j = pairs[r]
     za, zb = codes_te["VAE"][i], codes_te["VAE"][j]
     lat = vae.decode(((1 - ts)[:, None] * za + ts[:, None] * zb).astype(np.float32))
     pix = (1 - ts)[:, None] * Xte[i] + ts[:, None] * Xte[j]
-    for k, (imgs, kind) in enumerate(((lat, "latent"), (pix, "pixel"))):
-        ax = axes[2 * r + k]
-        ax.imshow(np.concatenate([im.reshape(8, 8) for im in imgs], axis=1), cmap="gray", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(f"{yte[i]} → {yte[j]}, {kind} blend", fontsize=8)
+    for k, (imgs, kind) in enumerate(((lat, "VAE latent blend: decode((1−t)μ_a + tμ_b)"),
+                                      (pix, "pixel blend: (1−t)x_a + t x_b"))):
+        row = axes[2 * r + k]
+        frames = [Xte[i]] + list(imgs) + [Xte[j]]
+        labels = [f"x_a (a {yte[i]})"] + [f"t = {t:.2g}" for t in ts] + [f"x_b (a {yte[j]})"]
+        for c, (ax, im, lab) in enumerate(zip(row, frames, labels)):
+            ax.imshow(np.asarray(im, dtype=float).reshape(8, 8), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(lab, fontsize=7)
+            for spine in ax.spines.values():
+                spine.set_edgecolor("C3" if c in (0, len(frames) - 1) else "0.7")
+        row[0].set_ylabel(kind.split(":")[0], fontsize=7)
+        row[len(frames) // 2].set_xlabel(kind, fontsize=8)
+fig.suptitle("Blending two held-out digits: in the VAE's latent space vs in pixel space (originals framed red)")
 fig.tight_layout()
 L.savefig(fig, "09_blending")
 

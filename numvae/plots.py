@@ -43,8 +43,9 @@ def missing_labels(fig):
     for i, ax in enumerate(fig.axes):
         if not ax.get_label() == "<colorbar>" and ax.get_title() == "" and not has_suptitle:
             problems.append(f"axes {i} has no title")
-        if ax.axison and ax.get_label() != "<colorbar>" and not ax.images:   # a picture needs no axis units
-            for axis in ("x", "y"):
+        three_d = hasattr(ax, "get_zlabel")               # 3-D axes draw their own panes, axison or not
+        if (ax.axison or three_d) and ax.get_label() != "<colorbar>" and not ax.images:   # a picture needs no units
+            for axis in ("x", "y", "z") if three_d else ("x", "y"):
                 if getattr(ax, f"get_{axis}label")() == "":
                     problems.append(f"axes {i} ({ax.get_title()!r}) has no {axis} label")
     return problems
