@@ -309,6 +309,8 @@ L.savefig(fig, "01_prior_sampling_vs_dimension")
 #
 # ## Exercises
 #
+# Worked solutions, which run and assert their answers: `solutions_01.py`.
+#
 # 1. Use x = F⁻¹(z) to generate a Cauchy variable (F⁻¹(u) = tan(π(u − ½)))
 #    and explain why the moment check of section 1 cannot be used for it.
 # 2. Replace the exact posterior in section 4 by N(m, c·Σ_post) for c = 0.5,

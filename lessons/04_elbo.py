@@ -363,6 +363,8 @@ L.savefig(fig, "04_summed_vs_averaged")
 #
 # ## Exercises
 #
+# Worked solutions (exercise 1), which run and assert their answers: `solutions_02_to_05.py`.
+#
 # 1. A VAE encoder is diagonal. Find the diagonal q = N(m, diag s²) that
 #    maximizes the ELBO of pPCA (hint: the optimal precisions are the
 #    diagonal of the posterior precision σ⁻²M — the slide's matrix, in the

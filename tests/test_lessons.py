@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
+SOLUTIONS = sorted((REPO / "lessons").glob("solutions_*.py"))   # worked answers to the exercises
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMEOUT = 300  # seconds per lesson; fast mode takes seconds, this only stops a hang
 
@@ -50,3 +51,14 @@ def test_lesson_runs_and_writes_its_figures(lesson, seed, tmp_path):
         assert fig.resolve().parent == tmp_path.resolve(), f"{lesson.name} wrote {fig} outside --out {tmp_path}"
         data = fig.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{fig} is not a non-empty PNG ({len(data)} bytes)"
+
+
+@pytest.mark.parametrize("solutions", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_worked_solutions_run_and_their_answers_hold(solutions, tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg", NUMVAE_FAST="1")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")
+    proc = subprocess.run([sys.executable, str(solutions), "--fast", "--out", str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, f"{solutions.name} exited with {proc.returncode}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+    assert "[ok]" in proc.stdout, f"{solutions.name} asserted nothing"
