@@ -425,8 +425,8 @@ for i, (nm, v) in enumerate(zip(names, vals)):
 axes[1].set_yticks(range(len(names)), names)
 axes[1].set_xlim(min(vals) - 1, max(vals) + 1.5)
 axes[1].grid(axis="x", alpha=0.3)
-fig.tight_layout()
 axes[1].set(xlabel="nats per held-out digit", ylabel="quantity (model)", title="σ = exp(logvar): the 'bound' is above log p(x)")
+fig.tight_layout()
 L.savefig(fig, "06_sigma_bug")
 
 # %% [markdown]

@@ -32,14 +32,8 @@ SEEDS = (0, 1)
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
-def test_lesson_runs_and_writes_its_figures(lesson, seed, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", NUMVAE_FAST="1")
-    # One BLAS thread per lesson: on a small, busy CI machine a multi-threaded
-    # BLAS spins on its cores and makes a 2 ms SVD take seconds.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
-    proc = subprocess.run([sys.executable, str(lesson), "--fast", "--seed", str(seed), "--out", str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+def test_lesson_runs_and_writes_its_figures(lesson, seed, run_lesson):
+    proc, out = run_lesson(lesson, seed)
     output = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, f"{lesson.name} exited with status {proc.returncode}\n{output}"
 
@@ -48,7 +42,7 @@ def test_lesson_runs_and_writes_its_figures(lesson, seed, tmp_path):
     assert figures, f"{lesson.name} announced no 'figure: <path>' line\n{output}"
     for fig in figures:
         assert fig.is_file(), f"{lesson.name} announced {fig}, which does not exist"
-        assert fig.resolve().parent == tmp_path.resolve(), f"{lesson.name} wrote {fig} outside --out {tmp_path}"
+        assert fig.resolve().parent == out.resolve(), f"{lesson.name} wrote {fig} outside --out {out}"
         data = fig.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{fig} is not a non-empty PNG ({len(data)} bytes)"
 

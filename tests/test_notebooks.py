@@ -11,8 +11,6 @@ reason without it. ``.ci/run`` installs the extra, so CI always runs this.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,10 +38,8 @@ def _ok_count(text):
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
-def test_lesson_executes_as_a_notebook_with_its_figures_inline(lesson, tmp_path, monkeypatch):
-    script = subprocess.run([sys.executable, str(lesson), "--fast", "--out", str(tmp_path / "script")],
-                            cwd=REPO, env=_env(tmp_path / "script"), capture_output=True, text=True,
-                            timeout=TIMEOUT)
+def test_lesson_executes_as_a_notebook_with_its_figures_inline(lesson, tmp_path, monkeypatch, run_lesson):
+    script, _ = run_lesson(lesson, 0)   # the script run at the kernel's default seed (shared with test_lessons)
     assert script.returncode == 0, f"{lesson.name} fails as a script:\n{script.stdout[-3000:]}{script.stderr[-3000:]}"
 
     nb = jupytext.read(lesson)
