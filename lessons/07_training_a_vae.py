@@ -410,6 +410,8 @@ check_that("samples lie much closer to the data than noise does", np.median(nn) 
 #
 # ## Exercises
 #
+# Worked solutions (exercise 4), which run and assert their answers: `solutions_06_to_09.py`.
+#
 # 1. Train with `fit(..., binarize=True)`. The ELBO is now a bound on a real
 #    log-probability of binary images; how many active units does K = 32 give?
 # 2. Plot active units against the free-bits λ in {0, 0.1, 0.25, 0.5, 1}.
