@@ -106,8 +106,8 @@ grid_images = vae.decode(plots.manifold_z(15)[0].astype(np.float32)).astype(np.f
 L.savefig(plots.manifold(grid_images, n=15), "09_vae_manifold")
 cells = grid_images.reshape(15, 15, D)
 step = np.linalg.norm(np.diff(cells, axis=1), axis=2).mean()                   # neighbours along z_1
-pairs = np.random.default_rng(2).integers(0, len(Xte), (2, 2000))
-typical = np.linalg.norm(Xte[pairs[0]] - Xte[pairs[1]], axis=1).mean()        # two random held-out digits
+ab = np.random.default_rng(2).integers(0, len(Xte), (2, 2000))
+typical = np.linalg.norm(Xte[ab[0]] - Xte[ab[1]], axis=1).mean()        # two random held-out digits
 check_that("the grid morphs smoothly: neighbouring cells differ by under half of what two random digits do",
            step < 0.5 * typical, f"{step:.2f} vs {typical:.2f}")
 
