@@ -80,7 +80,13 @@ for K in latents:
     check(f"K = {K}: pPCA's ELBO at the exact posterior = its log-likelihood", rows[("pPCA", K)]["gap"], 0.0,
           atol=1e-9)
     for m in ("linear VAE", "VAE"):
-        check_that(f"K = {K}, {m}: IS log-likelihood ≥ ELBO", rows[(m, K)]["gap"] > 0, f"gap {rows[(m, K)]['gap']:.2f}")
+        # The table's ELBO is one draw of z per test image; its standard error, measured from
+        # 20 more draws, dominates that of the k-sample IS estimate. A linear VAE's true gap can
+        # be a few hundredths of a nat (full mode, seed 7: the table showed −0.05).
+        draws = [cmp.models[(m, K)].elbo(cmp.X_test, rng=1000 + r)[0].mean() for r in range(20)]
+        se = np.std(draws, ddof=1)
+        check_that(f"K = {K}, {m}: IS log-likelihood ≥ ELBO (within 5 SE of the ELBO's one-draw noise)",
+                   rows[(m, K)]["gap"] > -5 * se, f"gap {rows[(m, K)]['gap']:.3f}, SE {se:.3f}")
     check_that(f"K = {K}: the linear VAE does not beat pPCA (same family; pPCA is its optimum) by more than noise",
                rows[("linear VAE", K)]["test_loglik"] < rows[("pPCA", K)]["test_loglik"] + 1.0)
 K_small = latents[0]
