@@ -46,6 +46,7 @@
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
+from scipy.integrate import trapezoid
 from scipy.special import ndtri
 
 from _lesson import setup, check, check_that
@@ -119,7 +120,7 @@ axes[0].set(title="x = −ln z, z ~ Unif(0,1)", xlabel="x", ylabel="density")
 axes[0].legend()
 axes[1].hist(x_slide, bins=120, range=(-8, 0), density=True, alpha=0.6, color="C3", label="x = ln z (slide)")
 axes[1].plot(grid, np.exp(-grid), "k", lw=2, label="Exp(1) density")
-axes[1].set(title="004's x = ln z: all mass below 0", xlabel="x", xlim=(-8, 8))
+axes[1].set(title="004's x = ln z: all mass below 0", xlabel="x", ylabel="density", xlim=(-8, 8))
 axes[1].legend()
 L.savefig(fig, "01_noise_through_a_function")
 
@@ -164,7 +165,7 @@ zg = np.linspace(-12, 12, 48_001)[:, None]                        # (G, 1) grid 
 logvar_x = np.full(4, np.log(model.sigma2))
 log_lik = gaussian_log_density(x[0], zg @ model.W.T + model.b, logvar_x)     # (G,)  log p(x|z)
 log_prior = gaussian_log_density(zg, 0.0, np.zeros(1))                      # (G,)  log p(z)
-px_quad = np.trapezoid(np.exp(log_lik + log_prior), zg[:, 0])
+px_quad = trapezoid(np.exp(log_lik + log_prior), zg[:, 0])
 check("p(x) = ∫ p(x|z) p(z) dz by quadrature vs exact", np.log(px_quad), log_px, atol=1e-9)
 
 # %% [markdown]
@@ -176,13 +177,17 @@ check("p(x) = ∫ p(x|z) p(z) dz by quadrature vs exact", np.log(px_quad), log_p
 #   p(x) = ∫ p(x|z) [p(z)/q(z|x)] q(z|x) dz (002 eq. 8).
 # - 000, *Generative models* (one reveal): ∫ P_{Z|X}(z|x) P_Z(z) dz, which is
 #   not even a density of x.
+#
+# The exact posterior comes from `PPCA.posterior`: for pPCA it is the Gaussian
+# p(z|x) = N(M⁻¹Wᵀ(x − b), σ²M⁻¹) with M = WᵀW + σ²I, which lesson 3 derives
+# by conditioning the joint Gaussian of (z, x). Here we only use it.
 
 # %%
 post_mean, post_cov = model.posterior(x)                          # (1, K), (K, K)
 log_q = gaussian_log_density(zg, post_mean[0], np.log(np.diag(post_cov)))    # (G,)  K = 1: cov is 1 x 1
-px_004 = np.trapezoid(np.exp(log_lik + log_q), zg[:, 0])
-px_weighted = np.trapezoid(np.exp(log_lik + log_prior - log_q) * np.exp(log_q), zg[:, 0])
-px_000 = np.trapezoid(np.exp(log_q + log_prior), zg[:, 0])
+px_004 = trapezoid(np.exp(log_lik + log_q), zg[:, 0])
+px_weighted = trapezoid(np.exp(log_lik + log_prior - log_q) * np.exp(log_q), zg[:, 0])
+px_000 = trapezoid(np.exp(log_q + log_prior), zg[:, 0])
 print(f"p(x) exact                     {np.exp(log_px):.6f}")
 print(f"∫ p(x|z) q(z|x) dz  (004)      {px_004:.6f}")
 print(f"∫ p(x|z) p(z)/q q dz (002 eq.8) {px_weighted:.6f}")
@@ -303,6 +308,8 @@ L.savefig(fig, "01_prior_sampling_vs_dimension")
 #   q that tries to get close to that.
 #
 # ## Exercises
+#
+# Worked solutions, which run and assert their answers: `solutions_01.py`.
 #
 # 1. Use x = F⁻¹(z) to generate a Cauchy variable (F⁻¹(u) = tan(π(u − ½)))
 #    and explain why the moment check of section 1 cannot be used for it.

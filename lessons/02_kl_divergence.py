@@ -47,6 +47,7 @@
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
+from scipy.integrate import trapezoid
 from scipy.optimize import minimize
 from scipy.special import rel_entr
 
@@ -273,12 +274,12 @@ log_p = np.logaddexp(np.log(0.5) + log_normal(grid, -2.0, 0.5), np.log(0.5) + lo
 
 def forward_kl(theta):
     log_q = log_normal(grid, theta[0], np.exp(theta[1]))
-    return np.trapezoid(np.exp(log_p) * (log_p - log_q), grid)
+    return trapezoid(np.exp(log_p) * (log_p - log_q), grid)
 
 
 def reverse_kl(theta):
     log_q = log_normal(grid, theta[0], np.exp(theta[1]))
-    return np.trapezoid(np.exp(log_q) * (log_q - log_p), grid)
+    return trapezoid(np.exp(log_q) * (log_q - log_p), grid)
 
 
 fit_f = minimize(forward_kl, x0=[0.7, 0.0], method="BFGS")
@@ -311,8 +312,8 @@ p_grid = np.exp(log_p)[:, None]                                            # (G,
 prof_f, prof_r = np.empty(ms.size), np.empty(ms.size)
 for i, m in enumerate(ms):
     log_q = -0.5 * np.log(2 * np.pi) - np.log(ss) - 0.5 * ((grid[:, None] - m) / ss) ** 2   # (G, n_s)
-    prof_f[i] = np.trapezoid(p_grid * (log_p[:, None] - log_q), grid, axis=0).min()
-    prof_r[i] = np.trapezoid(np.exp(log_q) * (log_q - log_p[:, None]), grid, axis=0).min()
+    prof_f[i] = trapezoid(p_grid * (log_p[:, None] - log_q), grid, axis=0).min()
+    prof_r[i] = trapezoid(np.exp(log_q) * (log_q - log_p[:, None]), grid, axis=0).min()
 check_that("forward-KL profile is lowest at m = 0", abs(ms[np.argmin(prof_f)]) <= ms[1] - ms[0])
 check_that("reverse-KL profile is higher at m = 0 than at the modes",
            prof_r[np.argmin(np.abs(ms))] > prof_r.min() + 0.1,
@@ -345,6 +346,8 @@ L.savefig(fig, "02_forward_vs_reverse_kl")
 #   and underestimates the spread.
 #
 # ## Exercises
+#
+# Worked solutions (exercises 1 and 3), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. Show that KL(N(μ₁, s₁²)‖N(μ₂, s₂²)) = log(s₂/s₁) + (s₁² + (μ₁ − μ₂)²)/(2s₂²) − ½
 #    from the formula of 003, and check it with `kl_gaussians` for d = 1.

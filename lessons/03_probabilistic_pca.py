@@ -164,17 +164,27 @@ check_that("with the slide's σ⁻²M, Bayes' rule fails", err_slide > 1.0, f"ma
 # σ⁻²M blows up.
 
 # %%
-print("   σ²     tr(σ²M⁻¹)     tr(σ⁻²M)")
+# Each σ² is checked against cov(z|x) = I − WᵀC⁻¹W by conditioning, with C formed and
+# inverted as a D × D matrix (not through M), and the limit against tr((WᵀW)⁻¹), which
+# knows nothing of M: σ²M⁻¹ = σ²(WᵀW)⁻¹ − σ⁴(WᵀW)⁻² + …, so tr(σ²M⁻¹)/σ² → tr((WᵀW)⁻¹).
+print("   σ²   tr cov(z|x) (conditioning)   tr(σ²M⁻¹)     tr(σ⁻²M)")
 s2_list = np.array([1.0, 0.1, 0.01, 0.001])
+WtW = W_true.T @ W_true
 traces = []
 for s2 in s2_list:
-    Ms = W_true.T @ W_true + s2 * np.eye(K)
-    traces.append((np.trace(s2 * np.linalg.inv(Ms)), np.trace(Ms / s2)))
-    print(f"{s2:7.3f} {traces[-1][0]:12.5f} {traces[-1][1]:12.1f}")
+    Ms = WtW + s2 * np.eye(K)
+    cov_by_conditioning = np.eye(K) - W_true.T @ np.linalg.solve(W_true @ W_true.T + s2 * np.eye(D), W_true)
+    cov_lib = PPCA.from_params(W_true, b_true, s2).posterior(x5[:1])[1]
+    check(f"σ² = {s2:g}: library σ²M⁻¹ = I − WᵀC⁻¹W by conditioning", cov_lib, cov_by_conditioning,
+          atol=1e-10)
+    traces.append((np.trace(cov_by_conditioning), np.trace(s2 * np.linalg.inv(Ms)), np.trace(Ms / s2)))
+    print(f"{s2:7.3f} {traces[-1][0]:22.6f} {traces[-1][1]:16.6f} {traces[-1][2]:12.1f}")
 traces = np.array(traces)
-WtW = W_true.T @ W_true
-check("σ²M⁻¹ vanishes like σ² tr((W^T W)⁻¹)", traces[-1, 0] / s2_list[-1], np.trace(np.linalg.inv(WtW)), rtol=0.01)
-check("σ⁻²M blows up like σ⁻² tr(W^T W)", traces[-1, 1] * s2_list[-1], np.trace(WtW), rtol=0.01)
+check("as σ² → 0 the posterior covariance vanishes like σ² tr((WᵀW)⁻¹)", traces[-1, 0] / s2_list[-1],
+      np.trace(np.linalg.inv(WtW)), rtol=0.01)
+check_that("…while the slide's σ⁻²M grows without bound: 1000× the true trace at σ² = 1e-3, and growing",
+           np.all(np.diff(traces[:, 2] / traces[:, 0]) > 0) and traces[-1, 2] > 1000 * traces[-1, 0],
+           f"ratio {traces[-1, 2] / traces[-1, 0]:.3g}")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 5))
 t = np.linspace(0, 2 * np.pi, 200)
@@ -338,6 +348,8 @@ check("KL between the two posteriors of one x (rotated back) is 0",
 # - W is identifiable only up to rotation; only WWᵀ and σ² are.
 #
 # ## Exercises
+#
+# Worked solutions (exercises 1 and 2), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. Derive cov(z|x) = σ²M⁻¹ a second way: complete the square in
 #    log p(x|z) + log p(z) as a function of z, and read off the precision.

@@ -48,6 +48,7 @@ import matplotlib.pyplot as plt
 from scipy.special import logsumexp
 
 from _lesson import setup, check, check_that
+from numvae import plots
 from numvae.compare import compare
 from numvae.data import make_manifold_data, make_ppca_data
 from numvae.distributions import gaussian_log_density
@@ -79,7 +80,13 @@ for K in latents:
     check(f"K = {K}: pPCA's ELBO at the exact posterior = its log-likelihood", rows[("pPCA", K)]["gap"], 0.0,
           atol=1e-9)
     for m in ("linear VAE", "VAE"):
-        check_that(f"K = {K}, {m}: IS log-likelihood ≥ ELBO", rows[(m, K)]["gap"] > 0, f"gap {rows[(m, K)]['gap']:.2f}")
+        # The table's ELBO is one draw of z per test image; its standard error, measured from
+        # 20 more draws, dominates that of the k-sample IS estimate. A linear VAE's true gap can
+        # be a few hundredths of a nat (full mode, seed 7: the table showed −0.05).
+        draws = [cmp.models[(m, K)].elbo(cmp.X_test, rng=1000 + r)[0].mean() for r in range(20)]
+        se = np.std(draws, ddof=1)
+        check_that(f"K = {K}, {m}: IS log-likelihood ≥ ELBO (within 5 SE of the ELBO's one-draw noise)",
+                   rows[(m, K)]["gap"] > -5 * se, f"gap {rows[(m, K)]['gap']:.3f}, SE {se:.3f}")
     check_that(f"K = {K}: the linear VAE does not beat pPCA (same family; pPCA is its optimum) by more than noise",
                rows[("linear VAE", K)]["test_loglik"] < rows[("pPCA", K)]["test_loglik"] + 1.0)
 K_small = latents[0]
@@ -87,15 +94,10 @@ check_that(f"K = {K_small}: the nonlinear VAE beats pPCA on held-out digits by >
            rows[("VAE", K_small)]["test_loglik"] > rows[("pPCA", K_small)]["test_loglik"] + 5,
            f"{rows[('VAE', K_small)]['test_loglik']:.1f} vs {rows[('pPCA', K_small)]['test_loglik']:.1f}")
 
-fig, ax = plt.subplots(figsize=(5.5, 4))
-for m in ("pPCA", "linear VAE", "VAE"):
-    ks, ll = cmp.column("test_loglik", m)
-    ax.plot(ks, ll, "o-", label=m)
-ax.set(xscale="log", xlabel="latent size K", ylabel="held-out log p(x) (nats per image)",
-       title="dequantized digits: exact (pPCA) vs IS estimate (VAEs)")
-ax.set_xticks(latents, [str(k) for k in latents])
-ax.legend()
-ax.grid(alpha=0.3)
+fig = plots.loglik_vs_latent({m: cmp.column("test_loglik", m) for m in ("pPCA", "linear VAE", "VAE")},
+                             elbos={m: cmp.column("test_elbo", m) for m in ("pPCA", "linear VAE", "VAE")},
+                             k=cmp.k, title=f"dequantized digits, {cmp.n_test} held-out images: "
+                                            "exact (pPCA) vs IS estimate (VAEs)")
 L.savefig(fig, "08_loglik_vs_latent")
 
 # %% [markdown]
@@ -113,10 +115,11 @@ L.savefig(fig, "08_loglik_vs_latent")
 # The VAE *defines* p_θ(x) = ∫ p_θ(x|z) p(z) dz, the decoder integrated over
 # the prior; the encoder plays no part in it. For K = 2 the integral can be
 # done by brute force on a grid. We take the K = 2 VAE of the comparison
-# and, for a few held-out digits, integrate on a grid of 121 points per axis covering
-# q(z|x)'s mean ± 12 standard deviations and the prior's bulk (the integrand
-# is negligible elsewhere; halving the grid spacing moves the answer by
-# less than the tolerance below). Then the importance-sampled estimate
+# and, for a few held-out digits, integrate on a grid covering q(z|x)'s mean
+# ± 12 standard deviations and the prior's bulk (the integrand is negligible
+# elsewhere), refined — 121, 241, 481, … points per axis — until halving the
+# spacing once more moves the answer by less than 0.01 nats (a posterior
+# sharper than q, or away from it, needs the finer grids). Then the importance-sampled estimate
 #
 # $$\hat\ell_k(x) = \log\frac1k\sum_{i=1}^k \frac{p_\theta(x|z_i)\,p(z_i)}{q_\phi(z_i|x)},\qquad z_i\sim q_\phi(z|x)$$
 #
@@ -140,20 +143,32 @@ def quadrature_loglik(model, x, n=121, half_width=12.0):
                                       np.linspace(lo[j], hi[j], n)])) for j in range(2)]
     z1, z2 = np.meshgrid(axes[0], axes[1], indexing="ij")
     z = np.stack([z1.ravel(), z2.ravel()], axis=1)                                  # (G, 2)
-    log_f = (gaussian_log_density(x[None], model.decoder.forward(z), lv_dec)
-             - 0.5 * np.sum(z ** 2 + np.log(2 * np.pi), axis=1)).reshape(z1.shape)  # (n1, n2)
+    log_f = np.concatenate([gaussian_log_density(x[None], model.decoder.forward(zc), lv_dec)
+                            - 0.5 * np.sum(zc ** 2 + np.log(2 * np.pi), axis=1)
+                            for zc in np.array_split(z, max(1, len(z) // 100_000))]).reshape(z1.shape)  # (n1, n2)
     # trapezoid weights on the non-uniform grid, in log space
     w = [np.gradient(a) for a in axes]                                             # ≈ cell widths
     log_w = np.log(w[0])[:, None] + np.log(w[1])[None, :]
     return logsumexp(log_f + log_w)
 
 
-ll_quad = np.array([quadrature_loglik(vae2, x) for x in Xq])
-ll_quad_fine = np.array([quadrature_loglik(vae2, x, n=241) for x in Xq[:2]])
-check("the grid is fine enough: doubling its resolution moves log p(x) by < 0.01 nats",
-      ll_quad_fine, ll_quad[:2], atol=0.01)
+def converged_loglik(model, x, tol=0.01, n_max=961):
+    """Refine the grid (121, 241, 481, 961 points per axis: each halves the spacing) until one
+    more halving moves log p(x) by less than `tol`; return the value and that last change."""
+    n, value = 121, quadrature_loglik(model, x, 121)
+    while True:
+        n = 2 * n - 1
+        finer = quadrature_loglik(model, x, n)
+        if abs(finer - value) < tol or n >= n_max:
+            return finer, abs(finer - value)
+        value = finer
+
+
+ll_quad, last_change = np.array([converged_loglik(vae2, x) for x in Xq]).T
+check("the quadrature converged: halving the grid spacing once more moves log p(x) by < 0.01 nats",
+      last_change, 0.0, atol=0.01)
 ks = [1, 10, 100, 1000, 10_000]
-reps = L.size(20, 5)
+reps = L.size(20, 10)
 est_q = np.array([[vae2.log_likelihood(Xq, k=k, rng=rng) for _ in range(reps)] for k in ks])   # (k, reps, n)
 est_p = []
 for k in ks:
@@ -164,41 +179,75 @@ for k in ks:
         row.append(logsumexp(log_px_z, axis=0) - np.log(k))                        # weights p(z)/p(z) = 1
     est_p.append(row)
 est_p = np.array(est_p)
-elbo_q = vae2.elbo(Xq, n_samples=2000, rng=rng)[0]
+# The ELBO of the same digits, as many independent single-sample estimates as needed for a
+# standard error well below the differences under test (its k = 1 twin has the same mean).
+n_elbo = L.size(2000, 1000)
+elbo_reps = np.array([vae2.elbo(Xq, rng=rng)[0].mean() for _ in range(n_elbo)])       # (n_elbo,)
+elbo_mean, elbo_se = elbo_reps.mean(), elbo_reps.std(ddof=1) / np.sqrt(n_elbo)
+k1_reps = np.array([vae2.log_likelihood(Xq, k=1, rng=rng).mean() for _ in range(n_elbo)])
+k1_mean, k1_se = k1_reps.mean(), k1_reps.std(ddof=1) / np.sqrt(n_elbo)
 print(f"{'k':>6}  {'IS with q: mean over digits':>28}  {'IS with the prior':>18}   (exact by quadrature: "
-      f"{ll_quad.mean():.3f}; ELBO {elbo_q.mean():.3f})")
+      f"{ll_quad.mean():.3f}; ELBO {elbo_mean:.3f} ± {elbo_se:.3f})")
 for i, k in enumerate(ks):
     print(f"{k:6d}  {est_q[i].mean():28.3f}  {est_p[i].mean():18.1f}")
-mean_by_k = est_q.mean(axis=(1, 2))
-se_by_k = est_q.mean(axis=2).std(axis=1, ddof=1) / np.sqrt(reps)
-check("k = 1 is the ELBO (in expectation)", mean_by_k[0], elbo_q.mean(), atol=5 * se_by_k[0] + 0.05)
-check_that("the IS estimate is non-decreasing in k (within 3 SE)", np.all(np.diff(mean_by_k) > -3 * se_by_k[1:]),
-           str(mean_by_k.round(3)))
-check_that("every k gives ≥ the ELBO (within 3 SE)", np.all(mean_by_k >= elbo_q.mean() - 3 * se_by_k))
-diff = est_q[-1].mean(axis=0) - ll_quad                                           # per digit, k = 10⁴
-print("k = 10⁴ estimate − quadrature, per digit:", diff.round(3))
-check("k = 10⁴ with q as proposal reaches the quadrature value (mean over digits)", est_q[-1].mean(), ll_quad.mean(),
-      atol=0.1)
-check_that("…and no digit's estimate lies above the exact value by more than sampling noise (0.1 nats)",
-           np.all(diff <= 0.1), f"largest {diff.max():.3f}")
-check_that("with k = 10 samples, the prior as proposal is > 2 nats worse than q",
-           est_q[1].mean() - est_p[1].mean() > 2, f"{est_q[1].mean() - est_p[1].mean():.1f} nats")
+rep_means = est_q.mean(axis=2)                                                     # (k, reps) mean over digits
+mean_by_k = rep_means.mean(axis=1)
+se_by_k = rep_means.std(axis=1, ddof=1) / np.sqrt(reps)
+check("k = 1 is the ELBO in expectation (5 SE of the difference)", k1_mean, elbo_mean,
+      atol=5 * np.hypot(k1_se, elbo_se))
+check_that("…a tolerance smaller than what k = 10 gains over k = 1, so a wrong k = 1 would show",
+           5 * np.hypot(k1_se, elbo_se) < mean_by_k[1] - mean_by_k[0],
+           f"{5 * np.hypot(k1_se, elbo_se):.3f} < {mean_by_k[1] - mean_by_k[0]:.3f} nats")
+steps, steps_se = np.diff(mean_by_k), np.hypot(se_by_k[1:], se_by_k[:-1])
+check_that("the IS estimate is non-decreasing in k (each step > −5 SE of that step)", np.all(steps > -5 * steps_se),
+           f"steps {steps.round(3)}, SE {steps_se.round(3)}")
+check_that("every k gives ≥ the ELBO (within 5 SE)", np.all(mean_by_k >= elbo_mean - 5 * np.hypot(se_by_k, elbo_se)))
+# Per digit, the k = 10⁴ estimate is a lower bound on the exact value in expectation: above
+# it only by sampling noise. How much of the ELBO's gap it closes depends on how well q
+# covers the posterior: at seeds 0-9, all but a few hundredths of a nat for most digits, but
+# 1-10 nats short for the odd digit whose posterior q misses (full mode, seeds 2 and 4,
+# closed only 73-76 % of the mean gap). So only "part of the gap, beyond noise" is asserted.
+digit_mean, digit_se = est_q[-1].mean(axis=0), est_q[-1].std(axis=0, ddof=1) / np.sqrt(reps)
+diff = digit_mean - ll_quad                                                       # per digit, k = 10⁴
+print("k = 10⁴ estimate − quadrature, per digit:", diff.round(3), " (SE", digit_se.round(3), ")")
+check_that("no digit's k = 10⁴ estimate lies above its exact value by more than 5 SE",
+           np.all(diff <= 5 * digit_se + 1e-3), f"largest (diff / SE) {np.max(diff / (digit_se + 1e-12)):.2f}")
+gap_elbo, gap_10k = ll_quad.mean() - elbo_mean, ll_quad.mean() - mean_by_k[-1]
+check_that("k = 10⁴ closes part of the ELBO's gap to the exact log p(x), by more than 5 SE",
+           gap_10k < gap_elbo - 5 * np.hypot(se_by_k[-1], elbo_se), f"gap {gap_elbo:.3f} → {gap_10k:.3f} nats")
+gain_prior = mean_by_k[1] - est_p[1].mean()
+check_that("with k = 10 samples, the prior as proposal is worse than q by more than 2 nats",
+           gain_prior > 2, f"{gain_prior:.1f} nats")
+check_that("…and the prior closes on q as k grows: its shortfall at k = 10⁴ is under half that at k = 10",
+           mean_by_k[-1] - est_p[-1].mean() < 0.5 * gain_prior,
+           f"{gain_prior:.2f} → {mean_by_k[-1] - est_p[-1].mean():.2f} nats")
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+ax = axes[0]
 ax.errorbar(ks, mean_by_k, yerr=3 * se_by_k, fmt="o-", label="IS, proposal q(z|x) (encoder)")
 ax.plot(ks, est_p.mean(axis=(1, 2)), "s--", label="IS, proposal p(z) (prior)")
 ax.axhline(ll_quad.mean(), color="k", label="exact log p(x) (2-D quadrature)")
-ax.axhline(elbo_q.mean(), color="C2", ls=":", label="ELBO")
-ax.set(xscale="log", xlabel="number of importance samples k", ylabel="mean log p(x) estimate (nats)",
-       title="K = 2 VAE on digits", ylim=(ll_quad.mean() - 40, ll_quad.mean() + 5))
+ax.axhline(elbo_mean, color="C2", ls=":", label="ELBO")
+ax.set(xscale="log", xlabel="number of importance samples k", ylabel="mean log p(x) estimate (nats per digit)",
+       title=f"K = 2 VAE, {len(Xq)} held-out digits: the estimates", ylim=(ll_quad.mean() - 40, ll_quad.mean() + 5))
 ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
+ax = axes[1]
+ax.errorbar(ks, ll_quad.mean() - mean_by_k, yerr=3 * se_by_k, fmt="o-", label="exact − IS estimate with q (± 3 SE)")
+ax.axhline(gap_elbo, color="C2", ls=":", label="exact − ELBO")
+ax.axhline(0, color="k", lw=0.8)
+ax.set(xscale="log", xlabel="number of importance samples k", ylabel="shortfall below exact log p(x) (nats)",
+       title="zoom: the gap that k closes")
+ax.legend(fontsize=8)
+for ax in axes:
+    ax.grid(alpha=0.3)
+fig.tight_layout()
 L.savefig(fig, "08_is_convergence")
 
 # %% [markdown]
-# Two lessons in the numbers. First, in K = 2 the prior's samples land where
-# p(x|z) is large only a small fraction of the time: with k = 10 they are
-# tens of nats off, and they catch up only at k ≈ 10⁴. That fraction shrinks
+# Two lessons in the numbers. First, even in K = 2 the prior's samples land
+# where p(x|z) is large only a small fraction of the time: with k = 10 they
+# are several nats behind q (asserted: more than 2), and they close on it
+# only as k grows by orders of magnitude. That fraction shrinks
 # exponentially with K (004, *VAE Likelihood*; lesson 1) — in K = 20 no k
 # would do. The encoder's q(z|x) puts its samples where the posterior is,
 # which is the whole reason to have one. Second, IS with q is consistent but
@@ -223,11 +272,15 @@ W_true, b_true = rng.normal(size=(D, K)), rng.normal(size=D)
 Xp = make_ppca_data(2000, W_true, b_true, 0.1, rng)
 ppca = PPCA(K).fit(Xp)
 ll_opt = ppca.log_likelihood(Xp).mean()
+post_cov_opt = ppca.posterior(Xp[:1])[1]
+check("at the ML optimum the posterior covariance σ²M⁻¹ is diagonal (W's columns orthogonal)",
+      post_cov_opt - np.diag(np.diag(post_cov_opt)), np.zeros((K, K)), atol=1e-10 * np.abs(post_cov_opt).max())
 lin = VAE(D, hidden=(), z_dim=K, decoder="gaussian", decoder_var="shared", seed=L.seed)
+# Large steps to get close, then full-batch steps (the minibatch noise gone; only the noise
+# of one ε per point remains) that settle on the optimum instead of jittering around it.
 fit(lin, Xp, epochs=80, batch_size=100, lr=1e-2, seed=L.seed, progress=False)
-fit(lin, Xp, epochs=L.size(200, 50), batch_size=500, lr=1e-3, seed=L.seed + 1, progress=False)
-if not L.fast:
-    fit(lin, Xp, epochs=100, batch_size=len(Xp), lr=3e-4, seed=L.seed + 2, progress=False)
+fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=1e-3, seed=L.seed + 1, progress=False)
+fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=2e-4, seed=L.seed + 2, progress=False)
 as_ppca = PPCA.from_params(lin.params["dec.0.W"].T, lin.params["dec.0.b"], float(np.exp(lin.params["dec.logvar"][0])))
 ll_lin = as_ppca.log_likelihood(Xp).mean()
 mu_q, lv_q = lin.encode(Xp)
@@ -290,7 +343,9 @@ for i, (name, pts) in enumerate((("held-out data", Xm_te), ("pPCA K=2 samples", 
     P3 = proj(pts)
     ax.scatter(P3[:, 0], P3[:, 1], P3[:, 2], s=2, c=P3[:, 2], cmap="viridis")
     ax.set_title(name, fontsize=9)
+    ax.set(xlabel="PC 1", ylabel="PC 2", zlabel="PC 3")
     ax.view_init(elev=25, azim=60)
+fig.suptitle("Curved 2-D sheet in D = 10, projected on the data's top 3 principal components")
 L.savefig(fig, "08_manifold_samples")
 
 # %% [markdown]
@@ -299,8 +354,10 @@ L.savefig(fig, "08_manifold_samples")
 # - A VAE's log-likelihood is log ∫ p_θ(x|z) p(z) dz, the decoder's. It is
 #   estimated by importance sampling with the encoder as proposal; k = 1 is
 #   the ELBO, and the estimate rises towards log p(x) as k grows (checked
-#   against a 2-D quadrature to 0.05 nats). Sampling the prior instead is
-#   hopeless even in 2-D.
+#   against a 2-D quadrature: never above it beyond sampling noise; k = 10⁴
+#   closes the gap for digits whose posterior q covers, and stays nats short
+#   for those it misses). Sampling the prior instead is
+#   far worse even in 2-D.
 # - A linear VAE is a pPCA model: it reaches pPCA's ML log-likelihood
 #   (tolerance printed above), and log p(x) = ELBO + KL(q‖p(z|x)) holds to
 #   1e-9 for its encoder.

@@ -108,9 +108,11 @@ means = {"q_φ (encoder)": q_phi[:, :2], "q* diagonal": q_diag.mu, "q* full": q_
 
 def log_joint(model, x1, z):
     """log p(x|z) + log p(z) for one image x1 (D,) at grid points z (M, 2), from the formulas above."""
-    logits = model.decoder.forward(z)                                            # (M, D)
-    log_px_z = logits @ x1 - np.logaddexp(0.0, logits).sum(axis=1)               # (M,)
-    return log_px_z - 0.5 * (z * z).sum(axis=1) - np.log(2 * np.pi)
+    out = np.empty(len(z))
+    for s in range(0, len(z), 50_000):                                           # bounded memory on fine grids
+        logits = model.decoder.forward(z[s:s + 50_000])                          # (m, D)
+        out[s:s + 50_000] = logits @ x1 - np.logaddexp(0.0, logits).sum(axis=1)  # (m,)  log p(x|z)
+    return out - 0.5 * (z * z).sum(axis=1) - np.log(2 * np.pi)
 
 
 def grid(i, n_points, half_width_sd):
@@ -120,19 +122,35 @@ def grid(i, n_points, half_width_sd):
             for j in range(2)]
 
 
-def on_grid(i, n_points=L.size(241, 161), half_width_sd=8.0):
-    """(axes, z (M, 2), log p(x, z) (M,), log cell area) on the grid of image i."""
-    axes = grid(i, n_points, half_width_sd)
+def on_grid(i, n_points=None, half_width_sd=None):
+    """(axes, z (M, 2), log p(x, z) (M,), log cell area) on the grid of image i (default: its converged grid)."""
+    n0, hw0 = grid_size.get(i, (L.size(241, 161), 8.0))
+    axes = grid(i, n0 if n_points is None else n_points, hw0 if half_width_sd is None else half_width_sd)
     z = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
     return axes, z, log_joint(vae, x[i], z), np.log(np.diff(axes[0])[0] * np.diff(axes[1])[0])
 
 
-log_px = np.empty(n_img)
+def quadrature_log_px(i, n_points, half_width_sd):
+    _, _, lj, log_cell = on_grid(i, n_points, half_width_sd)
+    return logsumexp(lj) + log_cell
+
+
+# Each image's grid is widened and refined until a grid 1.5x wider with 1.5x finer
+# spacing (2.25x the points per axis) moves log p(x) by less than 1e-3 nats: a
+# posterior can hold mass beyond 8 standard deviations of all three q's (a second
+# mode they miss), and a sharp one needs finer cells.
+grid_size = {}
+log_px, log_px_check = np.empty(n_img), np.empty(n_img)
 for i in range(n_img):
-    _, _, lj, log_cell = on_grid(i)
-    log_px[i] = logsumexp(lj) + log_cell
-log_px_check = np.array([logsumexp(lj) + lc for _, _, lj, lc in
-                         (on_grid(i, n_points=L.size(361, 241), half_width_sd=12.0) for i in range(n_img))])
+    n, hw = L.size(241, 161), 8.0
+    while True:
+        log_px[i] = quadrature_log_px(i, n, hw)
+        log_px_check[i] = quadrature_log_px(i, int(2.25 * n) | 1, 1.5 * hw)
+        if abs(log_px_check[i] - log_px[i]) < 1e-3 or n > 600:
+            break
+        n, hw = int(1.5 * n) | 1, 1.5 * hw
+    grid_size[i] = (n, hw)
+print("grids (points per axis, half-width in q standard deviations):", list(grid_size.values()))
 check("quadrature error: a grid 1.5x wider and 1.5x finer moves log p(x) by < 1e-3 nats",
       log_px_check, log_px, atol=1e-3)
 
@@ -216,8 +234,10 @@ check("Monte Carlo ELBOs agree with the quadrature ELBOs within 5 SE (+ quadratu
       elbo_mc, elbo_quad, atol=5 * se_mc + 1e-3)
 check_that("ELBO(q_φ) ≤ ELBO(q*_diag), within Monte Carlo error (3 SE of the paired difference)",
            elbo_mc[1] - elbo_mc[0] >= -3 * dse_mc[0], f"smallest gain {np.min(elbo_mc[1] - elbo_mc[0]):.4f}")
-check_that("ELBO(q*_diag) ≤ ELBO(q*_full), within Monte Carlo error",
-           elbo_mc[2] - elbo_mc[1] >= -3 * dse_mc[1], f"smallest gain {np.min(elbo_mc[2] - elbo_mc[1]):.4f}")
+# The full family contains the diagonal one, so at the optimum the gain is ≥ 0; where the
+# posterior is nearly axis-aligned it is ~0, and each q* is found to ~1e-3 nats.
+check_that("ELBO(q*_diag) ≤ ELBO(q*_full), within Monte Carlo error and the optimizer's 1e-3",
+           elbo_mc[2] - elbo_mc[1] >= -3 * dse_mc[1] - 1e-3, f"smallest gain {np.min(elbo_mc[2] - elbo_mc[1]):.4f}")
 check_that("ELBO(q*_full) ≤ log p(x), within Monte Carlo error", elbo_mc[2] <= log_px + 3 * se_mc[2] + 1e-3)
 check_that("the same ordering on the quadrature ELBOs (no sampling), to 1e-3",
            np.all(np.diff(np.vstack([elbo_quad, log_px]), axis=0) >= -1e-3))
@@ -248,8 +268,10 @@ check("inference.gaps: log p̂(x) = the quadrature value (one-sided bias ≤ 0.0
 # checked against the quadrature ELBO of its own q*.
 elbo_quad_g = np.array([quadrature_elbo(i, "diagonal", g.q_star.h) for i in range(n_img)])  # (n,)
 print("q*_diag of gaps() vs above, quadrature ELBO:", np.round(elbo_quad_g, 3), np.round(elbo_quad[1], 3))
-check("inference.gaps: approximation gap = the quadrature one", g.approximation, log_px - elbo_quad_g,
-      atol=4 * g.approximation_se + 2e-3)
+# gaps() takes log p(x) from importance sampling, biased low by up to the 0.05 nats
+# allowed above: its approximation gap inherits that one-sided bias.
+check("inference.gaps: approximation gap = the quadrature one (less the IS bias, ≤ 0.05)", g.approximation,
+      log_px - elbo_quad_g - 0.025, atol=0.025 + 4 * g.approximation_se + 2e-3)
 check("inference.gaps: amortization gap = the quadrature one", g.amortization, elbo_quad_g - elbo_quad[0],
       atol=4 * g.amortization_se + 2e-3)
 

@@ -2,32 +2,52 @@
 
 A lesson starts with ``L = setup("title")`` and then uses
 
-* ``L.fast``      -- True with ``--fast`` or ``NUMVAE_FAST=1``: smaller sizes for CI;
+* ``L.fast``      -- True with ``--fast``, ``NUMVAE_FAST=1`` or ``setup(..., fast=True)``:
+  smaller sizes, seconds instead of minutes;
+* ``L.out``       -- the figures' folder: ``--out``, ``NUMVAE_OUT`` or ``setup(..., out=DIR)``,
+  default ``lessons/figures/``;
 * ``L.size(full, fast)`` -- pick a size for the current mode;
-* ``L.rng``       -- a seeded ``np.random.Generator`` (never the global NumPy state);
-* ``L.savefig(fig, name)`` -- write ``<out>/<name>.png`` atomically and print
-  ``figure: <path>`` (tests/test_lessons.py collects these lines);
+* ``L.rng``, ``L.seed`` -- a seeded ``np.random.Generator`` (never the global NumPy state)
+  and its seed;
+* ``L.savefig(fig, name)`` -- write ``<out>/<name>.png`` atomically, print
+  ``figure: <path>`` (tests/test_lessons.py collects these lines) and, inside a
+  Jupyter kernel, show the picture under the cell that made it;
 * ``check(name, got, expected, atol, rtol)`` -- print a comparison and assert it;
 * ``check_that(name, condition, detail)`` -- print and assert a claim that is not an equality.
 
 Every numerical claim a lesson makes goes through ``check`` or ``check_that``,
 so a wrong formula stops the lesson with a message that says which claim
 failed and by how much.
+
+Run as a script (``python lessons/NN_x.py``) a lesson draws headless (the Agg
+backend) and only writes files. Run inside IPython/Jupyter it keeps the
+kernel's backend, so the student's own plots appear as usual too.
 """
 
 import argparse
+import io
 import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("MPLBACKEND", "Agg")   # headless before pyplot is ever imported
-import matplotlib  # noqa: E402
 
-matplotlib.use("Agg")
+def in_kernel():
+    """True inside a Jupyter/IPython kernel (a notebook, VS Code's interactive window)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+if not in_kernel():
+    os.environ.setdefault("MPLBACKEND", "Agg")   # headless before pyplot is ever imported
+    import matplotlib
+
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from numvae.io import atomic_open  # noqa: E402
+from numvae.plots import missing_labels  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures"
 
@@ -46,31 +66,84 @@ class Lesson:
         return fast if self.fast else full
 
     def savefig(self, fig, name):
-        """Save `fig` as ``<out>/<name>.png`` (atomically), close it, print ``figure: <path>``."""
+        """Save `fig` as ``<out>/<name>.png`` (atomically), show it in a kernel, close it, print its path."""
+        missing = missing_labels(fig)
+        check_that(f"figure {name} says what it shows (titles, axis labels)", not missing, "; ".join(missing))
         path = self.out / f"{name}.png"
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         with atomic_open(path, "wb") as f:
-            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+            f.write(buf.getvalue())
         plt.close(fig)
+        if in_kernel():
+            from IPython.display import Image, display
+            display(Image(data=buf.getvalue(), format="png"))   # the very bytes written to `path`
         print(f"figure: {path}")
         return path
 
 
-def setup(title, seed=0, argv=None):
+def _seed_arg(text):
+    """argparse type of ``--seed``: a non-negative integer, as the numvae CLI takes it."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _out_arg(text):
+    """argparse type of ``--out``: a folder (created on the first figure), not an existing file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a folder for the figures; {text!r} is an existing file")
+    return path
+
+
+def setup(title, seed=0, argv=None, fast=None, out=None):
     """Parse ``--fast``, ``--out`` and ``--seed``, print a header, return a :class:`Lesson`.
 
-    Unknown arguments are ignored, so the same file runs inside Jupyter (whose
-    kernel passes its own ``-f ...``).
+    Parameters
+    ----------
+    title : str
+    seed : int
+        Default seed; ``--seed`` on the command line overrides it.
+    argv : list of str, optional
+        The arguments to parse; default ``sys.argv[1:]``. Unknown arguments are
+        ignored, so the same file runs inside Jupyter (whose kernel passes its
+        own ``-f ...``).
+    fast, out : optional
+        Chosen from inside a notebook, where there is no command line:
+        ``setup("...", fast=True)`` for small sizes, ``out="DIR"`` for the
+        figures' folder. Given, they take precedence over the arguments.
+
+    A bad ``--seed`` (negative, a float, a word) or an ``--out`` that is an
+    existing file stops the run with an argparse error naming the option,
+    before any work; the same values given as arguments raise ``ValueError``.
     """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--fast", action="store_true",
-                        help="small sizes, for CI (also: environment NUMVAE_FAST=1)")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"folder for figures (default {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=seed, help=f"seed of the lesson's generator (default {seed})")
+                        help="small sizes, seconds instead of minutes (also: NUMVAE_FAST=1)")
+    parser.add_argument("--out", type=_out_arg, default=os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT)),
+                        help=f"folder for figures (default NUMVAE_OUT or {DEFAULT_OUT})")
+    parser.add_argument("--seed", type=_seed_arg, default=int(seed),
+                        help=f"seed of the lesson's generator (default {seed})")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    fast = args.fast or os.environ.get("NUMVAE_FAST", "") not in ("", "0")
+    if fast is None:
+        fast = args.fast or os.environ.get("NUMVAE_FAST", "") not in ("", "0")
+    if out is None:
+        out = args.out
+    else:
+        try:
+            out = _out_arg(str(out))
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"out {err}") from None
     np.set_printoptions(precision=5, suppress=True)
-    print(f"== {title}  ({'fast' if fast else 'full'} mode, seed {args.seed}, figures in {args.out})")
-    return Lesson(fast, args.out, args.seed)
+    print(f"== {title}  ({'fast' if fast else 'full'} mode, seed {args.seed}, figures in {out})")
+    return Lesson(bool(fast), out, args.seed)
 
 
 def check(name, got, expected, atol=0.0, rtol=0.0):

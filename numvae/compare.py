@@ -189,11 +189,12 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     -------
     Comparison
         Rows with held-out ``test_loglik`` (nats per image), ``bits_per_dim``,
-        ``test_elbo`` (nats per image; for pPCA the ELBO at the exact
-        posterior, equal to the log-likelihood), ``gap`` = log p(x) − ELBO,
-        ``approx_gap`` and ``amort_gap`` with their standard errors
-        ``*_se`` (see the module docstring), importance samples ``k`` and
-        wall-clock ``seconds`` (fit + scoring + gaps).
+        ``test_elbo`` (nats per image; for pPCA the closed-form ELBO at
+        the exact posterior, :meth:`PPCA.elbo` at :meth:`PPCA.posterior`,
+        computed apart from the log-likelihood so the gap of 0 is a check),
+        ``gap`` = log p(x) − ELBO, ``approx_gap`` and ``amort_gap`` with their
+        standard errors ``*_se`` (see the module docstring), importance samples
+        ``k`` and wall-clock ``seconds`` (fit + scoring + gaps).
     """
     latent = [check_int(K, "latent sizes", 1) for K in latent]
     if not latent:
@@ -276,14 +277,16 @@ def write_report(result, out):
     paths = [out / "comparison.csv", out / "comparison.md"]
 
     curves = {m: result.column("test_loglik", m) for m in MODELS}
-    plots.loglik_vs_latent(curves, path=out / "loglik_vs_latent.png")
+    elbos = {m: result.column("test_elbo", m) for m in MODELS}
+    plots.loglik_vs_latent(curves, elbos=elbos, k=result.k, path=out / "loglik_vs_latent.png",
+                           title=f"{result.data}: held-out log p(x) and ELBO ({result.n_test} test images)")
     paths.append(out / "loglik_vs_latent.png")
 
     K = max(r["latent"] for r in result.rows)
     x = result.X_test[:10]
     rows = [x] + [result.models[(m, K)].reconstruct(x) for m in MODELS]
-    plots.image_grid(np.concatenate(rows), ncols=len(x),
-                     title=f"K = {K}; rows: test images, " + ", ".join(MODELS),
+    plots.image_grid(np.concatenate(rows), ncols=len(x), row_labels=["test image", *MODELS],
+                     title=f"{result.data}, K = {K}: test images and their reconstructions",
                      path=out / "reconstructions.png")
     paths.append(out / "reconstructions.png")
 
@@ -291,8 +294,9 @@ def write_report(result, out):
     if ("pPCA", 2) in result.models:
         z_ppca = result.models[("pPCA", 2)].transform(result.X_test)
         z_vae = result.models[("VAE", 2)].encode(result.X_test)[0]
-        for path, z in zip(latent_paths, (z_ppca, z_vae)):
-            plots.latent_scatter(z, result.y_test, path=path)
+        for path, z, model in zip(latent_paths, (z_ppca, z_vae), ("pPCA", "VAE")):
+            plots.latent_scatter(z, result.y_test, path=path,
+                                 title=f"{model}, K = 2: posterior means of the {result.data} test images")
             paths.append(path)
     else:  # an earlier comparison's, which this one would otherwise appear to include
         for path in latent_paths:

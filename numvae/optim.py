@@ -3,7 +3,7 @@ r"""First-order optimizers: SGD with heavy-ball momentum, and Adam.
 An optimizer holds a reference to a parameter dict (``name -> ndarray``, the
 model's live storage) and, on ``step(grads)``, updates every array *in place*
 from a gradient dict with the same keys and shapes. It knows nothing about
-models, losses or data (DESIGN.md, *Conventions*).
+models, losses or data.
 
 Each optimizer keeps its state (velocity, moments) in the dtype of the
 parameter it belongs to, so a float32 model trains entirely in float32: the

@@ -34,6 +34,23 @@ def _save(fig, path):
     return fig
 
 
+def missing_labels(fig):
+    """What a reader cannot tell from `fig`: axes without a title (unless the figure has a
+    suptitle) and visible plot axes (not pictures) without x or y labels. Returns a list of descriptions; empty
+    when every axes says what it shows."""
+    has_suptitle = fig._suptitle is not None and fig._suptitle.get_text() != ""
+    problems = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_label() == "<colorbar>" and ax.get_title() == "" and not has_suptitle:
+            problems.append(f"axes {i} has no title")
+        three_d = hasattr(ax, "get_zlabel")               # 3-D axes draw their own panes, axison or not
+        if (ax.axison or three_d) and ax.get_label() != "<colorbar>" and not ax.images:   # a picture needs no units
+            for axis in ("x", "y", "z") if three_d else ("x", "y"):
+                if getattr(ax, f"get_{axis}label")() == "":
+                    problems.append(f"axes {i} ({ax.get_title()!r}) has no {axis} label")
+    return problems
+
+
 def image_side(D, name="images"):
     """Side of a square image with `D` pixels; ``ValueError`` if `D` is not a perfect square."""
     side = math.isqrt(int(D))
@@ -71,7 +88,7 @@ def _grid_shape(n, ncols):
     return ncols, math.ceil(n / ncols)
 
 
-def image_grid(images, ncols=None, title=None, path=None):
+def image_grid(images, ncols=None, title=None, path=None, row_labels=None):
     """Show the rows of `images` (N, side²) as a grid of square images.
 
     Parameters
@@ -81,14 +98,27 @@ def image_grid(images, ncols=None, title=None, path=None):
     ncols : int, optional
         Images per row; default ``ceil(sqrt(N))``.
     title : str, optional
+        Default ``"N images"``; say what they are.
     path : str or Path, optional
         Where to save a PNG.
+    row_labels : sequence of str, optional
+        One label per grid row, written at its left (e.g. which model made it).
     """
     images = check_matrix(images, "images")
-    image_side(images.shape[1])
+    side = image_side(images.shape[1])
     ncols, nrows = _grid_shape(images.shape[0], ncols)
-    fig = Figure(figsize=(0.6 * ncols + 0.4, 0.6 * nrows + (0.6 if title else 0.2)))
-    _show_images(fig.add_subplot(), images, ncols, title)
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(f"row_labels must have one label per grid row ({nrows}); got {len(row_labels)}")
+    fig = Figure(figsize=(0.6 * ncols + (1.6 if row_labels is not None else 0.4), 0.6 * nrows + 0.6))
+    ax = fig.add_subplot()
+    _show_images(ax, images, ncols, title or f"{images.shape[0]} images")
+    if row_labels is not None:
+        ax.set_axis_on()
+        ax.set_xticks([])
+        ax.set_yticks(np.arange(nrows) * (side + 1) + side / 2 - 0.5, list(row_labels))
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     return _save(fig, path)
 
 
@@ -113,12 +143,12 @@ def reconstructions(originals, recons, ncols=None, path=None):
     image_side(originals.shape[1], "originals")
     ncols, nrows = _grid_shape(originals.shape[0], ncols)
     fig = Figure(figsize=(2 * (0.6 * ncols) + 0.6, 0.6 * nrows + 0.6))
-    _show_images(fig.add_subplot(1, 2, 1), originals, ncols, "original")
-    _show_images(fig.add_subplot(1, 2, 2), recons, ncols, "reconstruction")
+    _show_images(fig.add_subplot(1, 2, 1), originals, ncols, "originals")
+    _show_images(fig.add_subplot(1, 2, 2), recons, ncols, "reconstructions (same positions)")
     return _save(fig, path)
 
 
-def learning_curves(history, path=None):
+def learning_curves(history, path=None, title="learning curves: ELBO = reconstruction term − KL"):
     """ELBO, reconstruction term and KL per epoch, train (solid) and validation (dashed).
 
     Parameters
@@ -138,27 +168,35 @@ def learning_curves(history, path=None):
         if key not in cols:
             raise ValueError(f"history must have a {key!r} column; got {sorted(cols)}")
     epoch = np.asarray(cols["epoch"], dtype=float)
-    fig = Figure(figsize=(11, 3.2))
-    panels = [("elbo", "ELBO (nats)"), ("rec", "E_q log p(x|z) (nats)"), ("kl", "KL(q(z|x) || p(z)) (nats)")]
-    for i, (key, label) in enumerate(panels):
+    fig = Figure(figsize=(11, 3.6))
+    panels = [("elbo", "ELBO", "ELBO (nats per datapoint)"),
+              ("rec", "reconstruction term", "E_q log p(x|z) (nats per datapoint)"),
+              ("kl", "KL term", "KL(q(z|x) || p(z)) (nats per datapoint)")]
+    for i, (key, name, label) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
-        ax.plot(epoch, np.asarray(cols[f"train_{key}"], dtype=float), "-o", ms=3, label="train")
+        ax.plot(epoch, np.asarray(cols[f"train_{key}"], dtype=float), "-o", ms=3, color="C0",
+                label="train (mean over the epoch)")
         valid = cols.get(f"valid_{key}")
         if valid is not None and any(v is not None for v in valid):
             ax.plot(epoch, np.array([np.nan if v is None else v for v in valid], dtype=float),
-                    "--s", ms=3, label="valid")
+                    "--s", ms=3, color="C1", label="validation (at the epoch's end)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        if i == 0:
-            ax.legend()
-    fig.tight_layout()
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)   # one legend for all panels
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return _save(fig, path)
 
 
-def latent_scatter(z, labels=None, path=None):
+def latent_scatter(z, labels=None, path=None, title="2-D latent codes"):
     """Scatter of 2-D latent codes (e.g. encoder means), coloured by class label.
+
+    `title` should say which model and which codes, e.g. ``"VAE, K = 2:
+    posterior means of the test images"``.
 
     Parameters
     ----------
@@ -183,6 +221,7 @@ def latent_scatter(z, labels=None, path=None):
         ax.legend(markerscale=3, fontsize="small", loc="best")
     ax.set_xlabel("z_1")
     ax.set_ylabel("z_2")
+    ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -245,32 +284,54 @@ def manifold(images, n=None, path=None):
     return _save(fig, path)
 
 
-def loglik_vs_latent(results, path=None, ylabel="test log-likelihood (nats)"):
-    """One curve per model: log-likelihood against latent size.
+def loglik_vs_latent(results, path=None, ylabel="held-out log p(x) (nats per image)", elbos=None, k=None,
+                     title="held-out log-likelihood against latent size"):
+    """One curve per model: log-likelihood against latent size K (log₂ axis), ELBOs dashed beside.
 
     Parameters
     ----------
     results : dict[str, tuple(array_like, array_like)]
         ``name -> (latent_sizes, logliks)``, e.g. ``{"VAE": ([2, 5, 10], [...]),
         "pPCA": (...)}``; each pair of equal length.
+    elbos : dict[str, tuple(array_like, array_like)], optional
+        The same for the ELBO, drawn dashed in the model's colour.
+    k : int, optional
+        Importance samples behind the VAEs' values; noted on the figure, as
+        those are estimates (lower bounds that tighten with k), not exact.
     """
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict of name -> (latent_sizes, logliks)")
-    fig = Figure(figsize=(5.5, 4))
+    fig = Figure(figsize=(6, 4.4))
     ax = fig.add_subplot()
-    for name, pair in results.items():
-        try:
-            sizes, ll = pair
-        except (TypeError, ValueError):
-            raise ValueError(f"results[{name!r}] must be a pair (latent_sizes, logliks); got {pair!r}") from None
-        sizes = check_array(sizes, f"results[{name!r}] latent sizes", ndim=1)
-        ll = check_array(ll, f"results[{name!r}] log-likelihoods", ndim=1)
-        if sizes.shape != ll.shape:
-            raise ValueError(f"results[{name!r}]: {sizes.size} latent sizes but {ll.size} log-likelihoods")
-        order = np.argsort(sizes)
-        ax.plot(sizes[order], ll[order], "-o", ms=4, label=name)
-    ax.set_xlabel("latent size K")
+    for i, (name, pair) in enumerate(results.items()):
+        sizes, ll = _curve(pair, f"results[{name!r}]")
+        ax.plot(sizes, ll, "-o", ms=4, color=f"C{i}", label=f"{name}: log p(x)")
+        if elbos is not None and name in elbos:
+            sizes_e, elbo = _curve(elbos[name], f"elbos[{name!r}]")
+            ax.plot(sizes_e, elbo, "--", marker="x", ms=4, color=f"C{i}", alpha=0.8, label=f"{name}: ELBO")
+    ax.set_xscale("log", base=2)
+    all_sizes = np.unique(np.concatenate([_curve(p, "results")[0] for p in results.values()]))
+    ax.set_xticks(all_sizes, [f"{s:g}" for s in all_sizes])
+    ax.set_xlabel("latent size K (log₂ scale)")
     ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if k is not None:
+        ax.annotate(f"VAE log p(x): importance-sampled estimate, k = {k} samples", (0.01, 0.01),
+                    xycoords="axes fraction", fontsize=8, color="0.3")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _curve(pair, name):
+    """(sizes, values) of one curve as sorted float arrays of equal length."""
+    try:
+        sizes, values = pair
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (latent_sizes, logliks); got {pair!r}") from None
+    sizes = check_array(sizes, f"{name} latent sizes", ndim=1)
+    values = check_array(values, f"{name} log-likelihoods", ndim=1)
+    if sizes.shape != values.shape:
+        raise ValueError(f"{name}: {sizes.size} latent sizes but {values.size} log-likelihoods")
+    order = np.argsort(sizes)
+    return sizes[order], values[order]

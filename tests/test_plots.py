@@ -40,6 +40,7 @@ def test_every_plot_writes_a_png(tmp_path):
         "curves_no_valid.png": plots.learning_curves(_history(valid=False).to_dict(),
                                                      path=tmp_path / "curves_no_valid.png"),
         "grid.png": plots.image_grid(images, path=tmp_path / "grid.png"),
+        "rows.png": plots.image_grid(images, ncols=5, row_labels=list("abcd"), title="rows", path=tmp_path / "rows.png"),
         "samples.png": plots.samples_grid(images, ncols=5, path=tmp_path / "samples.png"),
         "recon.png": plots.reconstructions(images, 1 - images, path=tmp_path / "recon.png"),
         "latent.png": plots.latent_scatter(z, labels=rng.integers(0, 10, 100), path=tmp_path / "latent.png"),
@@ -51,6 +52,36 @@ def test_every_plot_writes_a_png(tmp_path):
     for name, fig in figs.items():
         assert isinstance(fig, Figure)
         _assert_png(tmp_path / name)
+        assert plots.missing_labels(fig) == [], f"{name}: {plots.missing_labels(fig)}"
+
+
+def test_missing_labels_names_what_a_figure_lacks():
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1])
+    assert plots.missing_labels(fig) == ["axes 0 has no title", "axes 0 ('') has no x label",
+                                         "axes 0 ('') has no y label"]
+    ax.set(xlabel="x", ylabel="y")
+    fig.suptitle("a figure title covers its panels")
+    assert plots.missing_labels(fig) == []
+
+
+def test_loglik_vs_latent_draws_elbos_beside_and_a_log2_axis():
+    fig = plots.loglik_vs_latent({"VAE": ([8, 2], [-100, -120])}, elbos={"VAE": ([2, 8], [-125, -104])}, k=500)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    (x_ll, y_ll), (x_el, y_el) = [line.get_data() for line in ax.get_lines()]
+    np.testing.assert_array_equal(x_ll, [2, 8])        # sorted by K
+    np.testing.assert_array_equal(y_ll, [-120, -100])
+    np.testing.assert_array_equal(y_el, [-125, -104])
+    assert any("k = 500" in t.get_text() for t in ax.texts)
+
+
+def test_image_grid_labels_each_row():
+    fig = plots.image_grid(np.zeros((6, 16)), ncols=3, title="t", row_labels=["a", "b"])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match="row_labels"):
+        plots.image_grid(np.zeros((6, 16)), ncols=3, row_labels=["a"])
 
 
 def test_without_path_nothing_is_written(tmp_path, monkeypatch):
