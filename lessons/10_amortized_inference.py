@@ -199,7 +199,7 @@ for i, ax in enumerate(np.atleast_1d(axs)):
                     label=name if (i == 0 and r == 1) else None)
     sd = np.sqrt(np.diagonal(q_full.cov[i]))
     ax.set(xlim=q_full.mu[i, 0] + 4 * sd[0] * np.array([-1, 1]),
-           ylim=q_full.mu[i, 1] + 4 * sd[1] * np.array([-1, 1]), xlabel="z₁", ylabel="z₂" if i == 0 else None,
+           ylim=q_full.mu[i, 1] + 4 * sd[1] * np.array([-1, 1]), xlabel="z₁", ylabel="z₂",
            title=f"test digit {i}")
 np.atleast_1d(axs)[0].legend(fontsize=7, loc="lower left")
 L.savefig(fig, "10_posteriors")
