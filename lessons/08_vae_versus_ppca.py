@@ -72,10 +72,10 @@ rng = L.rng
 
 # %%
 latents = L.size((2, 4, 8, 16), (2, 8))
-cmp = compare("digits", latent=latents, epochs=L.size(150, 20), hidden=(128,), k=L.size(500, 100),
+cmp = compare("digits", z_dim=latents, epochs=L.size(150, 20), hidden=(128,), k=L.size(500, 100),
               seed=L.seed)
 print(cmp.to_markdown())
-rows = {(r["model"], r["latent"]): r for r in cmp.rows}
+rows = {(r["model"], r["K"]): r for r in cmp.rows}
 for K in latents:
     check(f"K = {K}: pPCA's ELBO at the exact posterior = its log-likelihood", rows[("pPCA", K)]["gap"], 0.0,
           atol=1e-9)
@@ -370,5 +370,5 @@ L.savefig(fig, "08_manifold_samples")
 #    estimate of p(x)) and of its log. Which one's bias falls like 1/k?
 # 2. Replace q by q with its σ doubled, as a proposal. Does the IS estimate
 #    still converge to the quadrature value? Faster or slower?
-# 3. Run `compare("fashion-mnist", latent=(2, 8), epochs=10, k=100)` (10,000
+# 3. Run `compare("fashion-mnist", z_dim=(2, 8), epochs=10, k=100)` (10,000
 #    images of 28×28). Does the VAE's lead over pPCA grow or shrink?

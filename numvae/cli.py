@@ -319,7 +319,7 @@ def _run_compare(args):
     z_dims = _parse_ints(args.z_dim, "--z-dim")
     if not args.quiet:
         print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
-    result = compare(args.data, latent=z_dims, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
+    result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
                      k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      data_root=args.data_root, progress=not args.quiet)
     paths = write_report(result, args.out)

@@ -60,7 +60,7 @@ from numvae.vae import VAE
 # Grey levels of each dataset, for dequantization and the bits-per-dimension correction.
 LEVELS = {"digits": 17, "fashion-mnist": 256, "mnist": 256}
 MODELS = ("pPCA", "linear VAE", "VAE", "VAE (full q)")
-COLUMNS = ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap", "approx_gap", "approx_gap_se",
+COLUMNS = ("model", "K", "test_loglik", "bits_per_dim", "test_elbo", "gap", "approx_gap", "approx_gap_se",
            "amort_gap", "amort_gap_se", "k", "seconds")
 
 
@@ -84,7 +84,7 @@ class Comparison:
     def column(self, name, model):
         """Latent sizes and values of one column for one model, in latent order."""
         rows = [r for r in self.rows if r["model"] == model]
-        return [r["latent"] for r in rows], [r[name] for r in rows]
+        return [r["K"] for r in rows], [r[name] for r in rows]
 
     def to_csv(self):
         """The rows as CSV text: a header of ``COLUMNS``, then one line per row.
@@ -106,7 +106,7 @@ class Comparison:
                 "log p(x) − ELBO", "approximation gap", "amortization gap", "IS samples k", "seconds"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            cells = [_fmt(r[c]) for c in ("model", "latent", "test_loglik", "bits_per_dim", "test_elbo", "gap")]
+            cells = [_fmt(r[c]) for c in ("model", "K", "test_loglik", "bits_per_dim", "test_elbo", "gap")]
             cells += [_fmt_se(r["approx_gap"], r["approx_gap_se"]), _fmt_se(r["amort_gap"], r["amort_gap_se"]),
                       _fmt(r["k"]), _fmt(r["seconds"])]
             lines.append("| " + " | ".join(cells) + " |")
@@ -155,7 +155,7 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
     return dequantize(X_train, levels, rng), y_train, dequantize(X_test, levels, rng), y_test, levels
 
 
-def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500, lr=3e-3,
+def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500, lr=3e-3,
             batch_size=32, seed=0, test_fraction=0.2, data_root=None, progress=False, gap_n=50,
             gap_steps=200):
     r"""Held-out log-likelihood of pPCA, a linear VAE and a VAE for each latent size.
@@ -163,7 +163,7 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     Parameters
     ----------
     data : {"digits", "fashion-mnist", "mnist"}
-    latent : sequence of int
+    z_dim : sequence of int
         Latent sizes K, each smaller than the data dimension.
     epochs : int
         Training epochs of each VAE.
@@ -196,9 +196,9 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
         standard errors ``*_se`` (see the module docstring), importance samples
         ``k`` and wall-clock ``seconds`` (fit + scoring + gaps).
     """
-    latent = [check_int(K, "latent sizes", 1) for K in latent]
+    latent = [check_int(K, "z_dim", 1) for K in z_dim]
     if not latent:
-        raise ValueError("latent must list at least one latent size; got none")
+        raise ValueError("z_dim must list at least one latent size; got none")
     epochs = check_int(epochs, "epochs", 1)
     k = check_int(k, "k", 1)
     gap_n = check_int(gap_n, "gap_n", 1)
@@ -206,7 +206,7 @@ def compare(data="digits", latent=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500
     X_train, y_train, X_test, y_test, levels = load_dequantized(data, seed, test_fraction, data_root)
     D = X_train.shape[1]
     if max(latent) >= D:
-        raise ValueError(f"latent sizes must be smaller than the data dimension {D}; got {max(latent)}")
+        raise ValueError(f"z_dim: latent sizes must be smaller than the data dimension {D}; got {max(latent)}")
     gap_n = min(gap_n, len(X_test))
     result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, gap_n, X_test, y_test)
     # The decoder's variance starts at the data's mean pixel variance rather than
@@ -250,7 +250,7 @@ def _mean_se(values, ses):
 def _add_row(result, name, K, ll, elbo, gaps_, k, seconds, model):
     approx, approx_se, amort, amort_se = gaps_
     result.rows.append({
-        "model": name, "latent": K, "test_loglik": float(ll),
+        "model": name, "K": K, "test_loglik": float(ll),
         "bits_per_dim": float(dequantized_bits_per_dim(ll, result.n_dims, result.levels)),
         "test_elbo": float(elbo), "gap": float(ll - elbo), "approx_gap": approx, "approx_gap_se": approx_se,
         "amort_gap": amort, "amort_gap_se": amort_se, "k": k, "seconds": float(seconds)})
@@ -282,7 +282,7 @@ def write_report(result, out):
                            title=f"{result.data}: held-out log p(x) and ELBO ({result.n_test} test images)")
     paths.append(out / "loglik_vs_latent.png")
 
-    K = max(r["latent"] for r in result.rows)
+    K = max(r["K"] for r in result.rows)
     x = result.X_test[:10]
     rows = [x] + [result.models[(m, K)].reconstruct(x) for m in MODELS]
     plots.image_grid(np.concatenate(rows), ncols=len(x), row_labels=["test image", *MODELS],

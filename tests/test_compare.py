@@ -18,7 +18,7 @@ from numvae.vae import VAE
 
 @pytest.fixture(scope="module")
 def small():
-    return compare("digits", latent=(2,), epochs=2, k=20, seed=0)
+    return compare("digits", z_dim=(2,), epochs=2, k=20, seed=0)
 
 
 def test_rows_and_units(small):
@@ -113,15 +113,15 @@ def test_nonlinear_vae_beats_ppca_on_a_curved_manifold():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="latent sizes must be smaller than the data dimension 64"):
-        compare("digits", latent=(64,), epochs=1)
+        compare("digits", z_dim=(64,), epochs=1)
     with pytest.raises(ValueError, match="data must be one of"):
-        compare("cifar", latent=(2,), epochs=1)
-    with pytest.raises(ValueError, match="latent must list at least one"):
-        compare("digits", latent=(), epochs=1)
+        compare("cifar", z_dim=(2,), epochs=1)
+    with pytest.raises(ValueError, match="z_dim must list at least one"):
+        compare("digits", z_dim=(), epochs=1)
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
-        compare("digits", latent=(2,), epochs=0)
+        compare("digits", z_dim=(2,), epochs=0)
     with pytest.raises(ValueError, match=r"test_fraction must be a number in \(0, 1\); got 1.5"):
-        compare("digits", latent=(2,), epochs=1, test_fraction=1.5)
+        compare("digits", z_dim=(2,), epochs=1, test_fraction=1.5)
 
 
 def test_cli_compare_writes_the_report(tmp_path):
