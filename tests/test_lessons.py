@@ -56,3 +56,22 @@ def test_worked_solutions_run_and_their_answers_hold(solutions, tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, f"{solutions.name} exited with {proc.returncode}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
     assert "[ok]" in proc.stdout, f"{solutions.name} asserted nothing"
+
+
+@pytest.mark.parametrize("argv, option", [(["--seed", "-1"], "--seed"), (["--seed", "1.5"], "--seed"),
+                                          (["--seed", "seven"], "--seed"), (["--out", "FILE"], "--out")])
+def test_lessons_refuse_a_bad_seed_or_out_naming_the_option(tmp_path, capsys, argv, option):
+    # The lessons parse --seed and --out as the numvae CLI does: a clear error naming the option.
+    sys.path.insert(0, str(REPO / "lessons"))
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(str(REPO / "lessons"))
+    existing = tmp_path / "a_file"
+    existing.write_text("")
+    argv = [str(existing) if a == "FILE" else a for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        _lesson.setup("a lesson", argv=argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and ("non-negative integer" in err or "existing file" in err), err
