@@ -186,7 +186,7 @@ check_that("…and below it by at most 0.05 nats + 3 SE", log_px - log_is <= 0.0
 # %%
 colors = {"q_φ (encoder)": "tab:red", "q* diagonal": "tab:orange", "q* full": "tab:blue"}
 theta = np.linspace(0, 2 * np.pi, 200)
-fig, axs = plt.subplots(1, n_img, figsize=(3.2 * n_img, 3.3))
+fig, axs = plt.subplots(1, n_img, figsize=(3.5 * n_img, 3.8), layout="constrained")
 for i, ax in enumerate(np.atleast_1d(axs)):
     axes, z, lj, _ = on_grid(i)
     post = np.exp(lj - lj.max()).reshape(len(axes[0]), len(axes[1]))
@@ -202,6 +202,8 @@ for i, ax in enumerate(np.atleast_1d(axs)):
            ylim=q_full.mu[i, 1] + 4 * sd[1] * np.array([-1, 1]), xlabel="z₁", ylabel="z₂",
            title=f"test digit {i}")
 np.atleast_1d(axs)[0].legend(fontsize=7, loc="lower left")
+fig.suptitle("K = 2 Bernoulli VAE, held-out digits:\n"
+             "the true posterior p(z|x) (grey) and each q (1 sd solid, 2 sd dotted)")
 L.savefig(fig, "10_posteriors")
 
 # %% [markdown]
