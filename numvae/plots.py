@@ -319,7 +319,7 @@ def loglik_vs_latent(results, path=None, ylabel="held-out log p(x) (nats per ima
         ax.annotate(f"VAE log p(x): importance-sampled estimate, k = {k} samples", (0.01, 0.01),
                     xycoords="axes fraction", fontsize=8, color="0.3")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the axes: the curves fill them
     return _save(fig, path)
 
 
