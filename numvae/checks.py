@@ -136,6 +136,20 @@ def check_path(path, name):
     return Path(path)
 
 
+def check_input_file(path, name, what, expected="a file"):
+    """Return `path` as a ``pathlib.Path`` to an existing file, or raise naming `what` it should be.
+
+    ``ValueError`` (via :func:`check_path`) for a non-path, ``IsADirectoryError``
+    for a folder (not reported as missing), ``FileNotFoundError`` otherwise.
+    """
+    path = check_path(path, name)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a directory; expected {expected}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    return path
+
+
 def check_widths(hidden, name="hidden"):
     """Return `hidden` as a tuple of positive ints (layer widths; empty is allowed)."""
     try:

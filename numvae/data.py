@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import (as_generator, check_array, check_choice, check_int, check_matrix, check_path,
+from numvae.checks import (as_generator, check_array, check_choice, check_int, check_input_file, check_matrix,
                            check_positive, check_unit_interval)
 from numvae.io import atomic_open
 from numvae.progress import Progress
@@ -324,11 +324,7 @@ def read_idx(path):
     dimensions n; then n big-endian uint32 sizes. Format as described on the
     MNIST database page (LeCun, Cortes & Burges).
     """
-    path = check_path(path, "path")
-    if path.is_dir():
-        raise IsADirectoryError(f"IDX file {path} is a directory; expected a file")
-    if not path.is_file():
-        raise FileNotFoundError(f"IDX file {path} does not exist")
+    path = check_input_file(path, "path", "IDX file")
     raw = path.read_bytes()
     if raw[:2] == GZIP_MAGIC:
         try:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import numvae
-from numvae.checks import check_array, check_path
+from numvae.checks import check_array, check_input_file, check_path
 
 META_KEY = "__meta__"
 TRAINING_PREFIX = "__training__."
@@ -212,11 +212,7 @@ def load_checkpoint(path, kind, training=False):
     another kind of model, or its arrays do not match the shapes it recorded.
     Checking the shapes the *config* implies is the model's job.
     """
-    path = check_path(path, "checkpoint path")
-    if path.is_dir():
-        raise IsADirectoryError(f"checkpoint {path} is a directory; expected a .npz file")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    path = check_input_file(path, "checkpoint path", "checkpoint", "a .npz file")
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}

@@ -70,7 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numvae.checks import check_choice, check_int, check_matrix, check_path, check_positive, check_unit_interval
+from numvae.checks import check_choice, check_int, check_input_file, check_matrix, check_positive, check_unit_interval
 from numvae.data import binarize as _binarize
 from numvae.io import check_output_file, fill_params, load_checkpoint, save_checkpoint, write_text
 from numvae.optim import OPTIMIZERS, Optimizer
@@ -194,11 +194,7 @@ class History:
         (e.g. truncated), not an object of lists, lacks a field, or its
         columns have different lengths (ragged).
         """
-        path = check_path(path, "path")
-        if path.is_dir():
-            raise IsADirectoryError(f"history file {path} is a directory; expected a .json file")
-        if not path.is_file():
-            raise FileNotFoundError(f"history file {path} does not exist")
+        path = check_input_file(path, "path", "history file", "a .json file")
         try:
             columns = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
