@@ -14,7 +14,7 @@ from scipy.stats import ortho_group
 
 from numvae.data import load_digits
 from numvae.gradcheck import VAE_EPS, gradcheck, path_elbo_case
-from numvae.inference import elbo_of, encoder_outputs, gaps, optimize_q, path_elbo, sign_design
+from numvae.inference import defensive_log_px, elbo_of, encoder_outputs, gaps, optimize_q, path_elbo, sign_design
 from numvae.posteriors import make_posterior
 from numvae.ppca import PPCA
 from numvae.train import fit
@@ -178,6 +178,38 @@ def test_q_star_improves_on_the_encoder_and_full_on_diagonal(digits_vae):
     assert diag.decoder_passes == 300 * sign_design(2).shape[0] + 1000
 
 
+def exact_posterior_h(ppca, x, shift_sd=0.0):
+    """The full family's raw parameters of pPCA's exact posterior, its mean moved by `shift_sd` standard deviations."""
+    mu, cov = ppca.posterior(x)
+    cov = np.broadcast_to(cov, (len(x),) + cov.shape)
+    return make_posterior("full", cov.shape[-1]).outputs(mu + shift_sd * np.sqrt(np.diagonal(cov, 0, 1, 2)), cov)
+
+
+def test_defensive_log_px_with_the_exact_posterior():
+    m, ppca, x, _ = linear_problem(seed=4, N=8)
+    exact, h = ppca.log_likelihood(x), exact_posterior_h(ppca, x)
+    # No prior share: every weight is p(x, z)/p(z|x) = p(x), so the estimate is exact and its SE zero.
+    log_px, se = defensive_log_px(m, x, h, "full", k=100, prior_share=0.0, rng=0)
+    np.testing.assert_allclose(log_px, exact, rtol=0, atol=1e-10)
+    assert np.all(se < 1e-12)
+    # With the prior mixed in the weights vary, the estimate stays unbiased: within 4 SE.
+    log_px, se = defensive_log_px(m, x, h, "full", k=2000, rng=0)
+    assert np.all(se > 1e-4)
+    assert np.all(np.abs(log_px - exact) <= 4 * se)
+
+
+def test_defensive_log_px_recovers_from_a_proposal_that_misses_the_posterior():
+    # q six posterior standard deviations off: alone, its draws never reach the posterior
+    # and the estimate falls short by nats; half the draws from the prior bring it back.
+    m, ppca, x, _ = linear_problem(seed=0, N=8)
+    exact, h = ppca.log_likelihood(x), exact_posterior_h(ppca, x, shift_sd=6.0)
+    alone, _ = defensive_log_px(m, x, h, "full", k=20_000, prior_share=0.0, rng=1)
+    assert np.all(exact - alone > 5.0)
+    log_px, se = defensive_log_px(m, x, h, "full", k=20_000, prior_share=0.5, rng=1)
+    assert np.all(se < 0.2)
+    assert np.all(np.abs(log_px - exact) <= 5 * se)
+
+
 def test_gaps_on_a_linear_model_match_the_closed_forms():
     m, ppca, x, Lam = linear_problem(seed=10, N=8)
     g = gaps(m, x, k=2000, rng=0)
@@ -201,6 +233,11 @@ def test_bad_arguments_name_themselves():
         optimize_q(m, x, "flow")
     with pytest.raises(ValueError, match="k must be a multiple of 10; got 15"):
         gaps(m, x, k=15)
+    h = encoder_outputs(m, x, "full")
+    with pytest.raises(ValueError, match=r"prior_share must be in \[0, 1\); got 1.0"):
+        defensive_log_px(m, x, h, k=10, prior_share=1.0)
+    with pytest.raises(ValueError, match=r"h must have one row per row of x \(12\); got 3"):
+        defensive_log_px(m, x, h[:3], k=10)
     with pytest.raises(ValueError, match="steps must be an integer >= 2"):
         optimize_q(m, x, steps=1)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 6\)"):
