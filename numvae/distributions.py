@@ -252,26 +252,40 @@ def bernoulli_log_likelihood(x, logits):
 
 
 def bernoulli_log_likelihood_into(x, logits, out=None, tmp=None):
-    """:func:`bernoulli_log_likelihood` without input checks, in scratch arrays, for the models' inner loops.
+    r""":func:`bernoulli_log_likelihood` without input checks, in scratch arrays, for the models' inner loops.
 
-    ``softplus(l) = max(l, 0) + log1p(exp(-|l|))`` is the formula
-    ``np.logaddexp(0, l)`` uses, written as whole-array operations, which NumPy
-    vectorises (logaddexp runs element by element, several times slower).
+    With :math:`\operatorname{softplus}(l) = \max(l, 0) + \log(1 + e^{-|l|})`
+    (the formula ``np.logaddexp(0, l)`` uses) and
+    :math:`\max(l, 0) = \tfrac12(l + |l|)`,
+
+    .. math:: \sum_j x_jl_j - \operatorname{softplus}(l_j)
+              = \sum_j x_jl_j - \tfrac12\Bigl(\sum_j l_j + \sum_j|l_j|\Bigr)
+                - \sum_j\log(1 + e^{-|l_j|}),
+
+    written so that the arrays of the shape of `logits` are written as few
+    times as possible: :math:`|l|` once, then turned into :math:`1 + e^{-|l|}`
+    in place and its log into `out`; the sums are reductions, and
+    :math:`\sum_j x_jl_j` is one ``einsum`` (a fused multiply-add, no
+    product array). ``log(1 + e)`` rather than ``log1p(e)``: NumPy's float32
+    ``log`` has SIMD loops and ``log1p`` none (measured 17 against 82 ms on
+    2·10⁶ floats). For e below the dtype's epsilon ``1 + e`` rounds to 1 and
+    the term to 0 instead of e, an absolute error below ε per pixel
+    (1.2e-7 in float32), under the rounding of the sums it enters. The
+    split of max(l, 0) into two sums rounds like one sum of :math:`|l|`.
+
     `out` (the broadcast shape of `x` and `logits`) and `tmp` (the shape of
     `logits`) are optional scratch arrays, so a training loop allocates
-    nothing; on return `tmp` holds ``exp(-|l|)``.
+    nothing; on return `tmp` holds ``1 + exp(-|l|)``.
     """
     if out is None:
         out = np.empty(np.broadcast_shapes(x.shape, logits.shape), dtype=np.result_type(x, logits))
-    e = np.abs(logits, out=tmp)
-    np.negative(e, out=e)
-    np.exp(e, out=e)                                   # exp(-|l|) in (0, 1]: never overflows
-    w = np.log1p(e, out=out)                           # log(1 + exp(-|l|))
-    logp = -w.sum(axis=-1)
-    np.maximum(logits, 0, out=w)
-    logp -= w.sum(axis=-1)                             # - sum softplus(l) = - sum [max(l, 0) + log1p(e)]
-    np.multiply(x, logits, out=w)
-    logp += w.sum(axis=-1)                             # + sum x l
+    a = np.abs(logits, out=tmp)                        # |l|
+    logp = np.einsum("...j,...j->...", x, logits)      # sum x l, broadcast over samples
+    logp -= 0.5 * (logits.sum(axis=-1) + a.sum(axis=-1))   # - sum max(l, 0)
+    np.negative(a, out=a)
+    np.exp(a, out=a)                                   # e = exp(-|l|) in (0, 1]: never overflows
+    a += 1                                             # 1 + e
+    logp -= np.log(a, out=out).sum(axis=-1)            # - sum log(1 + exp(-|l|))
     return logp
 
 
@@ -291,8 +305,7 @@ def bernoulli_log_likelihood_and_grad_into(x, logits, grad_out, tmp):
     for :math:`l \ge 0` and :math:`e/(1+e)` for :math:`l < 0`: no overflow,
     no cancellation, the accuracy of ``scipy.special.expit``.
     """
-    logp = bernoulli_log_likelihood_into(x, logits, out=grad_out, tmp=tmp)     # tmp holds e = exp(-|l|)
-    tmp += 1                                                               # 1 + e
+    logp = bernoulli_log_likelihood_into(x, logits, out=grad_out, tmp=tmp)     # tmp holds 1 + e
     sig = np.minimum(logits, 0, out=grad_out)
     np.exp(sig, out=sig)
     sig /= tmp                                                             # sigma(l)
