@@ -234,7 +234,7 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
             fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
             elbo = model.elbo(X_test, rng=seed)[0].mean()
             ll = model.log_likelihood(X_test, k=k, rng=seed).mean()
-            g = gaps(model, X_test[:gap_n], k=10 * max(1, k // 10), steps=gap_steps, n_eval=500, rng=seed)
+            g = gaps(model, X_test[:gap_n], k=max(4, k), steps=gap_steps, n_eval=500, rng=seed)
             gaps_ = (_mean_se(g.approximation, g.approximation_se) + _mean_se(g.amortization, g.amortization_se))
             _add_row(result, name, K, ll, elbo, gaps_, k, time.perf_counter() - t0, model)
             tracker.line(f"K={K:<3} {name:<12} log p(x) {ll:9.2f}  ELBO {elbo:9.2f}  gaps: approximation "

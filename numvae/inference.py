@@ -376,20 +376,10 @@ class Gaps:
     q_star: OptimalQ
 
 
-# log p̂(x) is computed as the log-mean of this many equal batches of the k
-# samples: the same estimate as one batch of k, with a standard error from
-# the spread of the batch means (delta method).
-_IS_BATCHES = 10
 # Share of the importance samples drawn from the prior in the defensive mixture.
 DEFENSIVE_PRIOR = 0.25
-
-
-def _check_k(k):
-    """`k` importance samples: an integer multiple of the number of batches."""
-    k = check_int(k, "k", _IS_BATCHES)
-    if k % _IS_BATCHES:
-        raise ValueError(f"k must be a multiple of {_IS_BATCHES}; got {k}")
-    return k
+# Entries per array when the k samples of a block of datapoints are held at once.
+_IS_BLOCK = 2 ** 21
 
 
 def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIVE_PRIOR, rng=None):
@@ -399,20 +389,20 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
     given by raw parameters `h` (typically a per-datapoint q*) and
     :math:`\alpha` = `prior_share` (Hesterberg 1995, *Weighted average
     importance sampling and defensive mixture distributions*). Drawing
-    exactly :math:`(1-\alpha)k` samples from q and :math:`\alpha k` from the
-    prior, the estimate
+    exactly :math:`n_q = k - n_p` samples from q and :math:`n_p = \alpha k`
+    from the prior (rounded), the estimate
 
-    .. math:: \hat p(x) = \frac1k\sum_{i=1}^k\frac{p(x|z_i)\,p(z_i)}{r(z_i)}
+    .. math:: \hat p(x) = \frac1k\sum_{i=1}^k w_i,\qquad
+              w_i = \frac{p(x|z_i)\,p(z_i)}{(n_q/k)\,q(z_i|x) + (n_p/k)\,p(z_i)}
 
-    is unbiased for p(x) (each component's draws, weighted by the whole
+    is unbiased for p(x) (each component's draws weighted by the whole
     mixture: the "deterministic mixture" of Owen & Zhou 2000), and every
-    weight is at most :math:`p(x|z_i)/\alpha`. A Gaussian q alone has light
+    weight is at most :math:`p(x|z_i)\,k/n_p`. A Gaussian q alone has light
     tails: where p(z|x) has a second mode many standard deviations from q,
     q almost never samples it and :math:`\log\hat p` falls short of log p(x)
     by the mode's mass, with a standard error that does not show it (seen in
     lesson 10: 0.12 nats at k = 10⁴, SE 0.002). The prior's draws cover every
-    mode the prior gives mass to, at the price of at most
-    :math:`1/(1-\alpha)` in variance where q was already good.
+    mode the prior gives mass to.
 
     Parameters
     ----------
@@ -421,46 +411,50 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
     h : ndarray of shape (N, n_outputs)
         Raw parameters of q in the layout of `posterior`.
     posterior : {"diagonal", "full"}
-    k : int
-        Samples per datapoint, a multiple of 10: they are drawn in 10 equal
-        batches, each with the same split between q and the prior.
+    k : int >= 4
+        Samples per datapoint.
     prior_share : float in [0, 1)
-        :math:`\alpha`, rounded so that each batch draws a whole number from the
-        prior; 0 is plain importance sampling from q.
+        :math:`\alpha`; 0 is plain importance sampling from q.
     rng : numpy.random.Generator or int, optional
 
     Returns
     -------
     log_px, se : ndarray of shape (N,)
-        The k-sample estimate, :math:`\log\frac1R\sum_r\hat p_r` over the
-        R = 10 batches, and its standard error
-        :math:`\operatorname{sd}(\hat p_r)/(\bar p\sqrt R)` (delta method).
+        :math:`\log\hat p(x)`, and its standard error by the delta method,
+        :math:`\sqrt{\operatorname{Var}\hat p}/\hat p` with the stratified
+        variance :math:`\operatorname{Var}\hat p = k^{-2}\sum_j n_j s_j^2`,
+        :math:`s_j^2` the sample variance of the weights of component j.
     """
     family = _family(model, posterior)
     x = _check_x(model, x)
-    k = _check_k(k)
+    k = check_int(k, "k", 4)
     if not 0 <= prior_share < 1:
         raise ValueError(f"prior_share must be in [0, 1); got {prior_share!r}")
     h = check_matrix(h, "h", n_features=family.n_outputs, dtype=np.float64)
     if len(h) != len(x):
         raise ValueError(f"h must have one row per row of x ({len(x)}); got {len(h)}")
     rng = as_generator(rng, none_ok=True)
-    params = family.split(h)
-    per_batch = k // _IS_BATCHES
-    n_prior = int(round(prior_share * per_batch))
+    # Each stratum keeps at least 2 draws (its variance needs them), or none.
+    n_prior = 0 if prior_share == 0 else min(k - 2, max(2, int(round(prior_share * k))))
     with np.errstate(divide="ignore"):                                                # log 0 = −inf when α = 0
-        log_share = np.log(np.array([per_batch - n_prior, n_prior]) / per_batch)      # log(1 − α), log α
+        log_share = np.log(np.array([k - n_prior, n_prior]) / k)                       # log(n_q/k), log(n_p/k)
     zeros = np.zeros(model.z_dim)
-    log_p = np.empty((_IS_BATCHES, len(x)))                                           # (R, N) log p̂_r
-    for r in range(_IS_BATCHES):
-        eps = rng.standard_normal((per_batch, len(x), model.z_dim))                    # (k/R, N, K)
-        z = np.concatenate([family.sample(params, eps[n_prior:])[0], eps[:n_prior]])  # q draws, then prior draws
-        log_prior = gaussian_log_density(z, zeros, zeros, check=False)                 # (k/R, N)
+    log_px, se = np.empty(len(x)), np.empty(len(x))
+    rows = max(1, _IS_BLOCK // (k * max(model.z_dim, 1)))                              # datapoints per block
+    for start in range(0, len(x), rows):
+        b = slice(start, start + rows)
+        params = family.split(h[b])
+        eps = rng.standard_normal((k, len(h[b]), model.z_dim))                          # (k, B, K)
+        z = np.concatenate([eps[:n_prior], family.sample(params, eps[n_prior:])[0]])  # prior draws, then q draws
+        log_prior = gaussian_log_density(z, zeros, zeros, check=False)                 # (k, B)
         log_r = np.logaddexp(log_share[0] + family.log_q(z, params), log_share[1] + log_prior)
-        log_p[r] = logsumexp(_log_px(model, x, z) + log_prior - log_r, axis=0) - np.log(per_batch)
-    top = log_p.max(axis=0)
-    p_rel = np.exp(log_p - top)                                                        # (R, N) p̂_r / max
-    return top + np.log(p_rel.mean(axis=0)), p_rel.std(axis=0, ddof=1) / (p_rel.mean(axis=0) * np.sqrt(_IS_BATCHES))
+        log_w = _log_px(model, x[b], z) + log_prior - log_r                           # (k, B)
+        top = log_w.max(axis=0)
+        w = np.exp(log_w - top)                                                        # (k, B) weights / max
+        mean = w.mean(axis=0)
+        var = sum(len(wj) * wj.var(axis=0, ddof=1) for wj in (w[:n_prior], w[n_prior:]) if len(wj)) / k ** 2
+        log_px[b], se[b] = top + np.log(mean), np.sqrt(var) / mean
+    return log_px, se
 
 
 def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
@@ -471,7 +465,7 @@ def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
     model : VAE
     x : ndarray of shape (N, D)
     k : int
-        Importance samples for :math:`\log\hat p(x)`, a multiple of 10 (see below).
+        Importance samples for :math:`\log\hat p(x)` (:func:`defensive_log_px`).
     steps : int
         Steps of each :func:`optimize_q`.
     n_eval : int
@@ -494,7 +488,7 @@ def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
     :math:`\log\hat p` and the ELBO; paired draws for the two ELBOs).
     """
     x = _check_x(model, x)
-    k = _check_k(k)
+    k = check_int(k, "k", 4)
     rng = as_generator(rng, none_ok=True)
     own = model.posterior.name
     q_star = optimize_q(model, x, own, steps=steps, n_eval=2, rng=rng)
