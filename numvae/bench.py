@@ -125,6 +125,46 @@ def _step_products(model, batch_size, n_samples=1, seed=0):
     return forward + backward
 
 
+def log_likelihood_blocks(model, k, n, batch_size=100):
+    """``{rows: count}``: the decoder passes of ``model.log_likelihood`` with `k` samples on `n` rows, by size."""
+    counts = {}
+    for start in range(0, n, batch_size):
+        B = min(batch_size, n - start)
+        chunk = model.samples_per_chunk(B, k)
+        full, last = divmod(k, chunk)
+        counts[chunk * B] = counts.get(chunk * B, 0) + full
+        if last:
+            counts[last * B] = counts.get(last * B, 0) + 1
+    return counts
+
+
+def log_likelihood_floor(model, k, n, batch_size=100, repeats=5, seed=0):
+    r"""Time the decoder's matrix products on the :math:`k\cdot n` rows ``log_likelihood`` pushes through it.
+
+    ``model.log_likelihood(x, k, batch_size=batch_size)`` on n rows runs the
+    decoder on blocks of ``samples_per_chunk`` × `batch_size` rows; each
+    distinct block shape is timed (`repeats` passes over the decoder's
+    products, in order, each output the next one's input; the median) and
+    counted as often as the estimate meets it. That sum is the estimate's
+    floor: no implementation of the same estimator can skip those products.
+    The encoder's single pass over the n rows is left out (k times smaller).
+    Returns seconds.
+    """
+    rng = np.random.default_rng(seed)
+    layers = [(a, b) for name, a, b in layer_shapes(model.x_dim, tuple(model.config["hidden"]), model.z_dim)
+              if name.startswith("dec")]
+    Ws = [model.params[f"dec.{i}.W"] for i in range(len(layers))]
+    total = 0.0
+    for rows, count in log_likelihood_blocks(model, k, n, batch_size).items():
+        acts = [rng.standard_normal((rows, layers[0][0])).astype(model.dtype)]
+        acts += [np.empty((rows, b), model.dtype) for _, b in layers]
+        def products(acts=acts):
+            for x, W, y in zip(acts[:-1], Ws, acts[1:]):
+                np.matmul(x, W, out=y)
+        total += count * float(np.median(_call_times(products, repeats)))
+    return total
+
+
 def _time_passes(fns, passes):
     """Run all of `fns` in order `passes` times; return ``(pass_totals, per_fn_times)``."""
     totals, per_fn = [], [[] for _ in fns]
@@ -475,7 +515,8 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         ``elementwise``, ``likelihood_kl``, ``optimizer`` and ``rest`` = the
         step minus the other four, ``gather_s`` (batch gathering, part of the
         rest), ``optimizer_other_threads_s``, ``products``),
-        ``log_likelihood`` (``k``, ``n``, ``seconds``,
+        ``log_likelihood`` (``k``, ``n``, ``seconds``, ``floor_s`` from
+        :func:`log_likelihood_floor` and ``ratio`` = seconds / floor_s,
         ``traced_peak_bytes``) and ``memory``: ``step_traced_peak_bytes``,
         NumPy's peak allocation during 5 steps above what was live before
         (tracemalloc), and ``max_rss_bytes``, the whole process's peak
@@ -562,11 +603,14 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         t0 = time.perf_counter()
         model.log_likelihood(xl, k=k, rng=seed)
         seconds = time.perf_counter() - t0
+        floor = log_likelihood_floor(model, k, ll_n, seed=seed)
         # Memory on a tenth of the rows (peak does not grow with N: the work is blocked).
         peak = _traced_peak(lambda: model.log_likelihood(xl[:max(1, ll_n // 10)], k=k, rng=seed))
-        result["log_likelihood"] = {"k": k, "n": ll_n, "seconds": seconds, "traced_peak_bytes": peak}
+        result["log_likelihood"] = {"k": k, "n": ll_n, "seconds": seconds, "floor_s": floor,
+                                    "ratio": seconds / floor, "traced_peak_bytes": peak}
         if progress is not None:
-            progress.line(f"{result['arch']} log_likelihood k={k} on {ll_n} rows: {seconds:.2f} s",
+            progress.line(f"{result['arch']} log_likelihood k={k} on {ll_n} rows: {seconds:.2f} s, "
+                          f"decoder floor {floor:.2f} s",
                           done=progress.done + 1)
     else:
         result["log_likelihood"] = None
@@ -617,8 +661,8 @@ def format_table(results):
     for r in results:
         ll = r["log_likelihood"]
         mem = r["memory"]
-        ll_text = (f"log_likelihood k={ll['k']} on {ll['n']} rows: {ll['seconds']:.2f} s "
-                   f"(traced peak {ll['traced_peak_bytes'] / 2**20:.0f} MiB)" if ll else "log_likelihood: skipped")
+        ll_text = (f"log_likelihood k={ll['k']} on {ll['n']} rows: {ll['seconds']:.2f} s, decoder floor "
+                   f"{ll['floor_s']:.2f} s, ratio {ll['ratio']:.2f} (traced peak {ll['traced_peak_bytes'] / 2**20:.0f} MiB)" if ll else "log_likelihood: skipped")
         before, after = (" ".join(f"{a:.2f}" for a in r[key]) for key in ("load_avg_before", "load_avg_after"))
         lines.append(f"{r['arch']} {r['dtype']}: {ll_text}; step traced peak "
                      f"{mem['step_traced_peak_bytes'] / 2**20:.1f} MiB; process max RSS "

@@ -395,6 +395,16 @@ class VAE:
 
     # --- the marginal likelihood ------------------------------------------------
 
+    def samples_per_chunk(self, n_rows, k, family=None):
+        """Samples :meth:`log_likelihood` draws at once for a block of `n_rows` datapoints.
+
+        As many of the k as keep every (samples, rows, width) array at or
+        below ``2**21`` entries (at least one), width being the widest layer.
+        """
+        family = self.posterior if family is None else family
+        width = max(self.x_dim, family.n_outputs, *self.config["hidden"])
+        return max(1, min(k, _IWAE_BLOCK // (n_rows * width)))
+
     def log_likelihood(self, x, k=1000, rng=None, batch_size=100, proposal=None):
         r"""Importance-sampled estimate of :math:`\log p_\theta(x)` per datapoint, in nats.
 
@@ -451,7 +461,6 @@ class VAE:
             if h.shape != (x.shape[0], family.n_outputs):
                 raise ValueError(f"proposal parameters must have shape (N, n_outputs) = "
                                  f"{(x.shape[0], family.n_outputs)}; got {h.shape}")
-        width = max(self.x_dim, family.n_outputs, *self.config["hidden"])
         result = np.empty(x.shape[0], dtype=np.float64)
         zeros = np.zeros(self.z_dim)
         for start in range(0, x.shape[0], batch_size):
@@ -459,7 +468,7 @@ class VAE:
             B = xb.shape[0]
             q = self._encode(xb) if h is None else family.split(h[start:start + B])    # e.g. (mu, logvar), (B, K) each
             q64 = tuple(p.astype(np.float64) for p in q)
-            chunk = max(1, min(k, _IWAE_BLOCK // (B * width)))
+            chunk = self.samples_per_chunk(B, k, family)
             acc = np.full(B, -np.inf)                                                  # (B,) running log Σ w
             done = 0
             while done < k:

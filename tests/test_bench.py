@@ -1,12 +1,13 @@
 """numvae.bench and `numvae bench`: the fields are there and consistent. No timed assertions."""
 
 import json
+from collections import Counter
 import sys
 
 import numpy as np
 import pytest
 
-from numvae.bench import bench, format_table, gemm_floor, layer_shapes
+from numvae.bench import bench, format_table, gemm_floor, layer_shapes, log_likelihood_blocks
 from numvae.cli import main
 from numvae.vae import VAE
 
@@ -102,7 +103,9 @@ def test_bench_on_a_tiny_config_returns_every_field():
         assert row["samples_per_s"] == pytest.approx(row["batch_size"] / row["step_s"])
         assert row["epoch_s"] == pytest.approx(row["step_s"] * 60_000 / row["batch_size"])
         assert row["step_iqr_s"][0] <= row["step_s"] <= row["step_iqr_s"][1]
-    assert r["log_likelihood"]["k"] == 7 and r["log_likelihood"]["seconds"] > 0
+    ll = r["log_likelihood"]
+    assert ll["k"] == 7 and ll["seconds"] > 0 and ll["floor_s"] > 0
+    assert ll["ratio"] == pytest.approx(ll["seconds"] / ll["floor_s"])
     assert r["memory"]["step_traced_peak_bytes"] > 0 and r["memory"]["max_rss_bytes"] > 0
     json.dumps(r)  # the CLI writes it as JSON
     text = format_table([r])
@@ -152,3 +155,21 @@ def test_cli_bench_old_option_spellings_still_work_and_quiet_silences(capsys, mo
     captured = capsys.readouterr()
     assert "784-8-3 relu" in captured.out and "log_likelihood: skipped" in captured.out
     assert captured.err == ""
+
+
+@pytest.mark.parametrize("k, n", [(7, 15), (1000, 250), (3, 1)])
+def test_log_likelihood_floor_counts_the_decoder_passes_log_likelihood_makes(k, n):
+    # The floor times the decoder's products on the block shapes it counts: the counts
+    # must be those of the real estimate, recorded by spying on the decoder.
+    model = VAE(784, hidden=(40,), z_dim=3, seed=0)
+    seen = Counter()
+    forward = model.decoder.forward
+
+    def spy(z, **kwargs):
+        seen[z.shape[0] * z.shape[1]] += 1
+        return forward(z, **kwargs)
+
+    model.decoder.forward = spy
+    model.log_likelihood(np.full((n, 784), 0.5), k=k, rng=0)
+    assert log_likelihood_blocks(model, k, n) == dict(seen)
+    assert sum(rows * count for rows, count in seen.items()) == k * n
