@@ -347,7 +347,7 @@ L.savefig(fig, "02_forward_vs_reverse_kl")
 #
 # ## Exercises
 #
-# Worked solutions (exercises 1 and 3), which run and assert their answers: `solutions_02_to_05.py`.
+# Worked solutions (exercises 1, 2 and 3), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. Show that KL(N(μ₁, s₁²)‖N(μ₂, s₂²)) = log(s₂/s₁) + (s₁² + (μ₁ − μ₂)²)/(2s₂²) − ½
 #    from the formula of 003, and check it with `kl_gaussians` for d = 1.

@@ -363,7 +363,7 @@ L.savefig(fig, "04_summed_vs_averaged")
 #
 # ## Exercises
 #
-# Worked solutions (exercise 1), which run and assert their answers: `solutions_02_to_05.py`.
+# Worked solutions (exercises 1, 2 and 3), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. A VAE encoder is diagonal. Find the diagonal q = N(m, diag s²) that
 #    maximizes the ELBO of pPCA (hint: the optimal precisions are the

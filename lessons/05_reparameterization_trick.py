@@ -331,7 +331,7 @@ L.savefig(fig, "05_sigma_vs_logvar")
 #
 # ## Exercises
 #
-# Worked solutions (exercises 1 and 3), which run and assert their answers: `solutions_02_to_05.py`.
+# Worked solutions (exercises 1, 2 and 3), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. Subtract a baseline b from f in the score-function estimator,
 #    E_q[(f(z) − b) ∇ log q]. Show it stays unbiased and find the b that

@@ -446,7 +446,7 @@ L.savefig(fig, "06_sigma_bug")
 #
 # ## Exercises
 #
-# Worked solutions (exercise 3), which run and assert their answers: `solutions_06_to_09.py`.
+# Worked solutions (exercises 1, 2 and 3), which run and assert their answers: `solutions_06_to_09.py`.
 #
 # 1. Replace tanh by ReLU in section 4's exploded VAE (f′ = [a > 0]); what
 #    must you do to the inputs or biases so the gradient check stays
