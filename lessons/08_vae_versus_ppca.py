@@ -276,11 +276,15 @@ post_cov_opt = ppca.posterior(Xp[:1])[1]
 check("at the ML optimum the posterior covariance σ²M⁻¹ is diagonal (W's columns orthogonal)",
       post_cov_opt - np.diag(np.diag(post_cov_opt)), np.zeros((K, K)), atol=1e-10 * np.abs(post_cov_opt).max())
 lin = VAE(D, hidden=(), z_dim=K, decoder="gaussian", decoder_var="shared", seed=L.seed)
-# Large steps to get close, then full-batch steps (the minibatch noise gone; only the noise
-# of one ε per point remains) that settle on the optimum instead of jittering around it.
+# Minibatch steps to get close, then full-batch steps (the minibatch noise gone; only the
+# noise of one ε per point remains): large ones first, which turn W_d's columns towards
+# orthogonal — the slow direction described below; with 600 steps at lr 1e-3 instead, a
+# sweep over 12 random data sets left the fit up to 0.037 nats short, and seed 9 of this
+# lesson 3.8 — then smaller ones that settle on the optimum instead of jittering around it.
 fit(lin, Xp, epochs=80, batch_size=100, lr=1e-2, seed=L.seed, progress=False)
-fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=1e-3, seed=L.seed + 1, progress=False)
-fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=2e-4, seed=L.seed + 2, progress=False)
+fit(lin, Xp, epochs=L.size(2500, 1000), batch_size=len(Xp), lr=2e-2, seed=L.seed + 1, progress=False)
+fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=1e-3, seed=L.seed + 2, progress=False)
+fit(lin, Xp, epochs=L.size(300, 150), batch_size=len(Xp), lr=2e-4, seed=L.seed + 3, progress=False)
 as_ppca = PPCA.from_params(lin.params["dec.0.W"].T, lin.params["dec.0.b"], float(np.exp(lin.params["dec.logvar"][0])))
 ll_lin = as_ppca.log_likelihood(Xp).mean()
 mu_q, lv_q = lin.encode(Xp)

@@ -259,7 +259,9 @@ def _run_train(args):
     written += ["reconstructions.png", "samples.png"]
     if model.z_dim == 2:
         mu, _ = model.encode(X_va)
-        plots.latent_scatter(mu, y_va, path=out / "latent.png")
+        plots.latent_scatter(mu, y_va, path=out / "latent.png",
+                             title=f"VAE, {args.decoder} decoder, K = 2, {args.data}: posterior means "
+                                   f"of {len(X_va)} validation images")
         z, _ = plots.manifold_z(15)
         plots.manifold(model.decode(z), path=out / "manifold.png")
         written += ["latent.png", "manifold.png"]
