@@ -66,7 +66,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import hadamard
-from scipy.special import logsumexp
 
 from numvae.checks import as_generator, check_choice, check_int, check_matrix, check_positive
 from numvae.distributions import gaussian_log_density
