@@ -383,7 +383,7 @@ check_that("the 'ELBO' keeps climbing with it", elbo_track[-1] > elbo_track[n_ep
 
 # %%
 samples = vae.sample(64, rng=rng)
-L.savefig(plots.samples_grid(samples, ncols=16), "07_samples")
+L.savefig(plots.samples_grid(samples, ncols=16, model=f"VAE (K = {vae.z_dim}, Bernoulli decoder), digits"), "07_samples")
 nn = np.sqrt(((samples[:, None, :].astype(np.float64) - Xtr[None]) ** 2).sum(-1)).min(axis=1)
 print(f"distance of a sample to its nearest training digit: median {np.median(nn):.2f} "
       f"(pixels in [0, 1], D = {D}); a uniform-noise image: "

@@ -254,16 +254,17 @@ def _run_train(args):
     else:  # --epochs 0: nothing to plot, but the untrained model is still saved
         model.save(out / "model.npz")
     shown = X_va[:32]
-    plots.reconstructions(shown, model.reconstruct(shown), ncols=8, path=out / "reconstructions.png")
-    plots.samples_grid(model.sample(64, rng=args.seed), ncols=8, path=out / "samples.png")
+    name = f"VAE, {args.decoder} decoder, K = {model.z_dim}, {args.data}"
+    plots.reconstructions(shown, model.reconstruct(shown), ncols=8, path=out / "reconstructions.png",
+                          model=f"{name}: validation images")
+    plots.samples_grid(model.sample(64, rng=args.seed), ncols=8, path=out / "samples.png", model=name)
     written += ["reconstructions.png", "samples.png"]
     if model.z_dim == 2:
         mu, _ = model.encode(X_va)
         plots.latent_scatter(mu, y_va, path=out / "latent.png",
-                             title=f"VAE, {args.decoder} decoder, K = 2, {args.data}: posterior means "
-                                   f"of {len(X_va)} validation images")
+                             title=f"{name}: posterior means of {len(X_va)} validation images")
         z, _ = plots.manifold_z(15)
-        plots.manifold(model.decode(z), path=out / "manifold.png")
+        plots.manifold(model.decode(z), path=out / "manifold.png", model=name)
         written += ["latent.png", "manifold.png"]
     if len(history):
         last = history.last
@@ -291,7 +292,8 @@ def _run_sample(args):
     model = VAE.load(args.checkpoint)   # first: the default --out is beside it
     ckpt = Path(args.checkpoint)
     out = check_output_file(args.out if args.out else ckpt.with_name(f"{ckpt.stem}_samples.png"), "--out")
-    plots.samples_grid(model.sample(args.n, rng=args.seed), path=out)
+    plots.samples_grid(model.sample(args.n, rng=args.seed), path=out,
+                       model=f"VAE, {model.config['decoder']} decoder, K = {model.z_dim} ({ckpt.name})")
     print(f"wrote {args.n} samples to {out}")
     return 0
 

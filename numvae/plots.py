@@ -122,12 +122,16 @@ def image_grid(images, ncols=None, title=None, path=None, row_labels=None):
     return _save(fig, path)
 
 
-def samples_grid(samples, ncols=None, path=None):
-    """Samples from the generative model, x ~ p(x|z) mean with z ~ N(0, I) (lecture 000, *Testing VAE*)."""
-    return image_grid(samples, ncols=ncols, title="samples: decoder mean at z ~ N(0, I)", path=path)
+def samples_grid(samples, ncols=None, path=None, model=None):
+    """Samples from the generative model, x ~ p(x|z) mean with z ~ N(0, I) (lecture 000, *Testing VAE*).
+
+    `model` (e.g. ``"VAE, Bernoulli decoder, K = 2, digits"``) heads the title.
+    """
+    title = "samples: decoder mean at z ~ N(0, I)"
+    return image_grid(samples, ncols=ncols, title=title if model is None else f"{model}: {title}", path=path)
 
 
-def reconstructions(originals, recons, ncols=None, path=None):
+def reconstructions(originals, recons, ncols=None, path=None, model=None):
     """Originals beside their reconstructions, the same image at the same grid position.
 
     Parameters
@@ -135,6 +139,8 @@ def reconstructions(originals, recons, ncols=None, path=None):
     originals, recons : ndarray of shape (N, D)
         ``recons[i]`` is the reconstruction of ``originals[i]`` (e.g. the decoder
         mean at the encoder mean).
+    model : str, optional
+        Which model and data, as the figure's title.
     """
     originals = check_matrix(originals, "originals")
     recons = check_matrix(recons, "recons")
@@ -145,6 +151,8 @@ def reconstructions(originals, recons, ncols=None, path=None):
     fig = Figure(figsize=(2 * (0.6 * ncols) + 0.6, 0.6 * nrows + 0.6))
     _show_images(fig.add_subplot(1, 2, 1), originals, ncols, "originals")
     _show_images(fig.add_subplot(1, 2, 2), recons, ncols, "reconstructions (same positions)")
+    if model is not None:
+        fig.suptitle(model)
     return _save(fig, path)
 
 
@@ -251,7 +259,7 @@ def manifold_z(n=15):
     return np.stack([z1.ravel(), z2.ravel()], axis=1), q       # (n*n, 2)
 
 
-def manifold(images, n=None, path=None):
+def manifold(images, n=None, path=None, model=None):
     """Decoded images of the :func:`manifold_z` grid, as an n x n picture.
 
     Parameters
@@ -260,6 +268,8 @@ def manifold(images, n=None, path=None):
         ``model.decode(manifold_z(n)[0])``.
     n : int, optional
         Grid side; default ``sqrt(len(images))``.
+    model : str, optional
+        Which model, heading the title.
     """
     images = check_matrix(images, "images")
     if n is None:
@@ -270,7 +280,8 @@ def manifold(images, n=None, path=None):
     side = image_side(images.shape[1])
     fig = Figure(figsize=(0.5 * n + 1, 0.5 * n + 1))
     ax = fig.add_subplot()
-    _show_images(ax, images, n, "decoder mean on a grid of Gaussian quantiles")
+    title = "decoder mean on a grid of Gaussian quantiles"
+    _show_images(ax, images, n, title if model is None else f"{model}:\n{title}")
     # Label a few tick positions with their z values (the mosaic has 1-pixel gaps).
     ax.set_axis_on()
     centers = (np.arange(n) * (side + 1) + side / 2 - 0.5)
