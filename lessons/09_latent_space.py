@@ -103,7 +103,7 @@ axes[0].legend(markerscale=2, fontsize=7, ncol=2)
 fig.tight_layout()
 L.savefig(fig, "09_latent_scatter")
 grid_images = vae.decode(plots.manifold_z(15)[0].astype(np.float32)).astype(np.float64)        # (225, D)
-L.savefig(plots.manifold(grid_images, n=15), "09_vae_manifold")
+L.savefig(plots.manifold(grid_images, n=15, model="VAE, K = 2, digits"), "09_vae_manifold")
 cells = grid_images.reshape(15, 15, D)
 step = np.linalg.norm(np.diff(cells, axis=1), axis=2).mean()                   # neighbours along z_1
 ab = np.random.default_rng(2).integers(0, len(Xte), (2, 2000))
