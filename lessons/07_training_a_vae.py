@@ -410,7 +410,7 @@ check_that("samples lie much closer to the data than noise does", np.median(nn) 
 #
 # ## Exercises
 #
-# Worked solutions (exercise 4), which run and assert their answers: `solutions_06_to_09.py`.
+# Worked solutions (exercises 1–4), which run and assert their answers: `solutions_06_to_09.py`.
 #
 # 1. Train with `fit(..., binarize=True)`. The ELBO is now a bound on a real
 #    log-probability of binary images; how many active units does K = 32 give?

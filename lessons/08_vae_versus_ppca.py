@@ -370,6 +370,8 @@ L.savefig(fig, "08_manifold_samples")
 #
 # ## Exercises
 #
+# Worked solutions (exercises 1–3), which run and assert their answers: `solutions_06_to_09.py`.
+#
 # 1. Estimate Var of the k-sample estimate's *exponential* (the unbiased
 #    estimate of p(x)) and of its log. Which one's bias falls like 1/k?
 # 2. Replace q by q with its σ doubled, as a proposal. Does the IS estimate

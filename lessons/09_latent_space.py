@@ -344,7 +344,7 @@ L.savefig(fig, "09_entropy_keeps_sigma")
 #
 # ## Exercises
 #
-# Worked solutions (exercise 3), which run and assert their answers: `solutions_06_to_09.py`.
+# Worked solutions (exercises 1–3), which run and assert their answers: `solutions_06_to_09.py`.
 #
 # 1. Train the VAE with β = 4 (a β-VAE) via `loss_and_grads(beta=4)` in your
 #    own loop. Do the class clusters separate better or worse? What happens

@@ -404,17 +404,10 @@ print(f"seconds for {n_img} images: encoder {seconds_amortized:.2e} s; one q* fa
 #
 # ## Exercises
 #
+# Worked solutions (exercises 1–3), which run and assert their answers: `solutions_10.py`.
+#
 # 1. Train the K = 2 VAE with `posterior="full"` and redo the gap table. Which
 #    gap shrinks, and does the other one grow?
-#    *Solution sketch:* the approximation gap of the full family is what is
-#    left of the table's last column; the amortization gap is measured against
-#    q*_full, and typically does not shrink, since the encoder must now learn
-#    three numbers more per image.
 # 2. Replace the sign design by plain fresh draws (`eps = e` in
 #    `optimize_q`) and rerun section 4. Which test fails, and why?
-#    *Solution:* the diagonal ones: at the mean-field optimum the path
-#    gradient of log σ² still carries products ε_iε_j (i ≠ j) of the
-#    posterior's correlation; the design cancels them exactly, plain draws
-#    leave a noise that the averaged iterates only reduce like 1/√steps.
-# 3. Train with fewer epochs (say 5). Does the amortization gap grow? It
-#    should: an undertrained encoder is far from every q*.
+# 3. Train with fewer epochs (say 5). Does the amortization gap grow?
