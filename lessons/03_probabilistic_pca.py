@@ -349,7 +349,7 @@ check("KL between the two posteriors of one x (rotated back) is 0",
 #
 # ## Exercises
 #
-# Worked solutions (exercises 1 and 2), which run and assert their answers: `solutions_02_to_05.py`.
+# Worked solutions (exercises 1, 2 and 3), which run and assert their answers: `solutions_02_to_05.py`.
 #
 # 1. Derive cov(z|x) = σ²M⁻¹ a second way: complete the square in
 #    log p(x|z) + log p(z) as a function of z, and read off the precision.

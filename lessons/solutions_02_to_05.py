@@ -227,6 +227,55 @@ check("at σ² = 1e-6 the posterior mean is the least-squares solution", errs[-1
 check("…and the error shrinks like σ² (100× per step of 100×)", np.log10(errs[0] / errs[1]), 2.0, atol=0.1)
 
 # %% [markdown]
+# ## Lesson 3, exercise 3 — the digits in pPCA's 2-D posterior means, and a 45° rotation
+#
+# With W' = WR (R a rotation), M' = W'ᵀW' + σ²I = RᵀMR, so the posterior mean
+# becomes M'⁻¹W'ᵀ(x − b) = Rᵀ M⁻¹Wᵀ(x − b) = Rᵀm and the covariance σ²M'⁻¹ =
+# Rᵀ(σ²M⁻¹)R: the whole picture turns by 45°, while W'W'ᵀ = WWᵀ leaves p(x)
+# and everything that depends only on distances between codes unchanged.
+# Which digits overlap is measured by a nearest-class-mean classifier on the
+# codes: its confusions are the overlaps, and they cannot change.
+
+# %%
+Xd, yd = load_digits()
+pp2 = PPCA(2).fit(Xd)
+R45 = np.array([[np.cos(np.pi / 4), -np.sin(np.pi / 4)], [np.sin(np.pi / 4), np.cos(np.pi / 4)]])
+pp2r = PPCA.from_params(pp2.W @ R45, pp2.b, pp2.sigma2)
+m2, S2 = pp2.posterior(Xd)
+m2r, S2r = pp2r.posterior(Xd)
+check("rotating W leaves log p(x) unchanged", pp2r.log_likelihood(Xd), pp2.log_likelihood(Xd), atol=1e-9)
+check("…turns every posterior mean by Rᵀ", m2r, m2 @ R45, atol=1e-9)
+check("…and the posterior covariance to Rᵀ Σ R", S2r, R45.T @ S2 @ R45, atol=1e-12)
+
+
+def nearest_mean_labels(codes):
+    centres = np.stack([codes[yd == c].mean(axis=0) for c in range(10)])          # (10, 2)
+    return np.argmin(((codes[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+
+
+pred, pred_r = nearest_mean_labels(m2), nearest_mean_labels(m2r)
+confusion = np.zeros((10, 10), dtype=int)
+np.add.at(confusion, (yd, pred), 1)
+off = confusion + confusion.T
+np.fill_diagonal(off, 0)
+worst = np.dstack(np.unravel_index(np.argsort(off, axis=None)[::-1][:6:2], off.shape))[0]
+print(f"nearest class mean on the 2-D codes: accuracy {np.mean(pred == yd):.3f}; most confused pairs:",
+      ", ".join(f"{a}-{b} ({off[a, b]} images)" for a, b in worst))
+check_that("the same digits overlap after the rotation (identical nearest-mean labels)", np.array_equal(pred, pred_r))
+check_that("two dimensions leave many digits overlapping (nearest-mean accuracy below 0.8)",
+           np.mean(pred == yd) < 0.8, f"accuracy {np.mean(pred == yd):.3f}")
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
+for ax, codes, what in zip(axes, (m2, m2r), ("W (the ML fit)", "W rotated by 45°")):
+    for c in range(10):
+        ax.scatter(codes[yd == c, 0], codes[yd == c, 1], s=4, color=f"C{c}", label=str(c))
+    ax.set(title=f"{what}", xlabel="z₁", ylabel="z₂")
+    ax.set_aspect("equal", adjustable="datalim")
+axes[0].legend(markerscale=3, fontsize=7, ncol=2)
+fig.suptitle(f"pPCA K = 2, all {len(Xd)} digits: posterior means")
+fig.tight_layout()
+L.savefig(fig, "solution_03_3_rotated_codes")
+
+# %% [markdown]
 # ## Lesson 4, exercise 1 — the best diagonal q and the gap it cannot close
 #
 # For q = N(m, S) with S diagonal, the ELBO's gap is KL(q‖p(z|x)) with
