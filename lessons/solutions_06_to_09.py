@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Worked solutions — Lessons 6 to 9 (selected exercises)
+# # Worked solutions — Lessons 6 to 9 (every exercise)
 #
 # Try the exercises at the end of each lesson first. Each answer below
 # computes what it claims and asserts it, as the lessons do.
