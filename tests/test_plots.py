@@ -4,10 +4,12 @@ from statistics import NormalDist  # an independent inverse CDF to check against
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-from numvae import plots
-from numvae.train import History
+pytest.importorskip("matplotlib", reason="matplotlib, a runtime dependency of numvae, is not installed: pip install -e '.[test]'")
+from matplotlib.figure import Figure  # noqa: E402
+
+from numvae import plots  # noqa: E402
+from numvae.train import History  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
