@@ -366,3 +366,28 @@ def test_float32_training_keeps_every_array_float32(digits):
     fit(model, X_tr[:200], X_va[:50], epochs=1, batch_size=50, progress=False)
     assert all(a.dtype == np.float32 for a in arrays())
     assert all(v.dtype == np.float32 for v in model.last_terms.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(digits, dtype):
+    """A NaN or ±inf anywhere in the flat gradient stops the step (parameters untouched) and is named;
+    entries so large that g·g overflows, but finite, do not."""
+    X_tr, _ = digits
+    model = _small_vae(dtype)
+    xb = X_tr[:50].astype(dtype)
+    real = model.loss_and_grads
+    for bad_value, key, bad in [(np.nan, "dec.1.W", True), (-np.inf, "enc.0.b", True),
+                                (np.finfo(dtype).max / 4, "enc.1.W", False)]:
+        def poisoned(*args, **kwargs):
+            loss, grads = real(*args, **kwargs)
+            grads[key].flat[3] = bad_value
+            return loss, grads
+        model.loss_and_grads = poisoned
+        opt = OPTIMIZERS["adam"](model.params)
+        before = {k: p.copy() for k, p in model.params.items()}
+        loss, problem = train_step(model, opt, xb, np.random.default_rng(0))
+        if bad:
+            assert problem == f"non-finite gradient of [{key!r}]"
+            assert all(np.array_equal(before[k], p) for k, p in model.params.items())
+        else:
+            assert problem is None and opt.t == 1
