@@ -287,16 +287,16 @@ def _elementwise_work(model, batch_size, n_samples, rng):
 def _likelihood_kl_work(model, batch_size, n_samples, rng):
     """The Bernoulli log-likelihood and the closed-form KL with their gradients, on the step's shapes: ``fn()``s.
 
-    The likelihood is the one-pass function with scratch buffers that the
-    training step calls; the public ``bernoulli_log_likelihood`` also checks
-    its input, which the step does not pay for.
+    The likelihood is the model's own ``likelihood.backward``, the call the
+    training step makes (scratch buffers, the model's threads); the public
+    ``bernoulli_log_likelihood`` also checks its input, which the step does
+    not pay for.
     """
     dtype, N, L, K = model.dtype, batch_size, n_samples, model.z_dim
     x = rng.random((N, model.x_dim)).astype(dtype)
     logits = rng.standard_normal((L, N, model.x_dim)).astype(dtype)
-    grad, tmp = np.empty_like(logits), np.empty_like(logits)
     mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
-    return [lambda: bernoulli_log_likelihood_and_grad_into(x, logits, grad, tmp),
+    return [lambda: model.likelihood.backward(x, logits, -1.0 / (N * L)),
             lambda: kl_standard_normal_terms(mu, logvar), lambda: kl_standard_normal_grad(mu, logvar)]
 
 
@@ -467,7 +467,7 @@ def machine_info():
 
 
 def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dtype="float32",
-          steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, adam_threads=1,
+          steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, threads=1,
           progress=None):
     r"""Measure one architecture: GEMM floor, real step, their ratio, throughput, log-likelihood time, memory.
 
@@ -486,9 +486,12 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         The steps, as many passes over the matrix products (the floor) and as
         many calls of each piece of the split are timed in this many
         alternating rounds.
-    adam_threads : {1, 2}
-        Threads of the Adam update in the timed step (``Adam(threads=)``);
-        the optimizer piece is also timed with the other choice.
+    threads : {1, 2}
+        Threads of the element-wise work in the timed step and
+        log-likelihood: the model's (``VAE.threads``, the Bernoulli
+        likelihood) and Adam's (``Adam(threads=)``). The optimizer piece is
+        also timed with the other choice. The matrix products use the BLAS's
+        own threads (``OPENBLAS_NUM_THREADS``), and so does the floor.
     k, ll_n : int
         ``log_likelihood`` with `k` importance samples on `ll_n` rows is
         timed once; 0 skips it.
@@ -532,21 +535,22 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     x_dim = X.shape[1]
     Xd = X.astype(dtype, copy=False)
     result = {"arch": "-".join(str(w) for w in (x_dim, *hidden, z_dim)) + f" {activation}",
-              "dtype": dtype, "data": data, "machine": machine_info(), "adam_threads": adam_threads,
+              "dtype": dtype, "data": data, "machine": machine_info(), "threads": threads,
               "load_before": os.getloadavg()[0], "load_avg_before": os.getloadavg(), "rows": []}
     model = None
     for bs in batch_sizes:
         bs = check_int(bs, "batch size", 1)
         model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed)
-        stepper = _Stepper(model, Xd, bs, seed, adam_threads=adam_threads)
+        model.threads = threads
+        stepper = _Stepper(model, Xd, bs, seed, adam_threads=threads)
         rng = np.random.default_rng(seed)
         products = _step_products(model, bs, seed=seed)
         gather = Batcher(Xd, bs)
         pieces = {"products": [fn for _, fn in products],
                   "elementwise": _elementwise_work(model, bs, 1, rng),
                   "likelihood_kl": _likelihood_kl_work(model, bs, 1, rng),
-                  "optimizer": _optimizer_work(model, adam_threads, seed),
-                  "optimizer_other_threads": _optimizer_work(model, 3 - adam_threads, seed),
+                  "optimizer": _optimizer_work(model, threads, seed),
+                  "optimizer_other_threads": _optimizer_work(model, 3 - threads, seed),
                   "gather": [lambda: gather(stepper.order[:bs])]}
         stepper.run(warmup_steps)
         for fns in pieces.values():
@@ -655,7 +659,7 @@ def format_table(results):
             parts = ", ".join(f"{name} {t * 1e3:.3f} ({row['split_share'][name]:.0%})"
                               for name, t in row["split_s"].items())
             lines.append(f"  {r['arch']} batch {row['batch_size']}: {parts}; of the rest, batch gathering "
-                         f"{row['gather_s'] * 1e3:.3f}; Adam with {3 - r['adam_threads']} thread(s) "
+                         f"{row['gather_s'] * 1e3:.3f}; Adam with {3 - r['threads']} thread(s) "
                          f"{row['optimizer_other_threads_s'] * 1e3:.3f}")
     lines.append("")
     for r in results:

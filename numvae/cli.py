@@ -163,6 +163,10 @@ def _add_train(p):
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
+    p.add_argument("--threads", choices=["1", "2"], default="1",
+                   help="threads of the element-wise work (VAE.threads: the Bernoulli likelihood, and Adam's "
+                        "update); the same numbers either way, 2 pays on an idle second core with large "
+                        "batches. The BLAS has its own: OPENBLAS_NUM_THREADS")
     p.add_argument("--out", default=None, metavar="DIR",
                    help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
                         "that holds a run is refused without --force or --resume")
@@ -237,6 +241,7 @@ def _run_train(args):
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
                 dtype=args.dtype, seed=args.seed, posterior=args.posterior)
+    model.threads = int(args.threads)
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
@@ -348,8 +353,11 @@ def _add_bench(p):
                    help="importance samples of the timed log_likelihood (0: skip it)")
     _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
-    p.add_argument("--adam-threads", choices=["1", "2"], default="1",
-                   help="threads of the Adam update in the timed step (the other choice is timed alone too)")
+    p.add_argument("--threads", choices=["1", "2"], default="1",
+                   help="threads of the element-wise work: the Bernoulli likelihood (VAE.threads) and Adam's "
+                        "update (Adam alone is timed with the other choice too); the BLAS has its own, "
+                        "OPENBLAS_NUM_THREADS")
+    _alias(p, "--adam-threads", "threads", choices=["1", "2"])
     p.add_argument("--only", action="store_true",
                    help="only the architecture given; without it 784-200-200-50 tanh is measured too")
     p.add_argument("--data-root", default=None, metavar="DIR",
@@ -389,7 +397,7 @@ def _run_bench(args):
     for arch in archs:
         results.append(bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype,
                              steps=args.steps, warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n,
-                             seed=args.seed, adam_threads=int(args.adam_threads), data=description, progress=tracker))
+                             seed=args.seed, threads=int(args.threads), data=description, progress=tracker))
     print(format_table(results))
     if args.json:
         write_text(args.json, json.dumps(results, indent=1) + "\n")

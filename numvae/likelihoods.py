@@ -53,6 +53,7 @@ class Likelihood:
         self.x_dim, self.dtype = x_dim, dtype
         self.params, self.grads = {}, {}
         self.buffers = {}
+        self.halves = None      # a numvae.halves.Halves: row-wise work on two threads (Bernoulli)
 
     def param_shapes(self):
         """``{name: shape}`` of the parameters this likelihood learns (none by default)."""
@@ -88,6 +89,17 @@ class Likelihood:
         """E[x|z], shape of `out`: the decoded image."""
         raise NotImplementedError
 
+    def _by_rows(self, fn, x, out):
+        """``fn(rows)`` over the datapoints of `x` (N, D) and `out` (..., N, D): in one call, or in halves on two threads.
+
+        Two threads when :attr:`halves` is set (``VAE.threads = 2``); `fn`
+        writes only its own rows, so the result is the same either way.
+        """
+        if self.halves is None:
+            fn(slice(None))
+        else:
+            self.halves.rows(fn, x.shape[0], out.size // x.shape[0])
+
     def _buffer(self, key, shape):
         """A scratch array of `shape` kept under `key` and reused by the next call with that shape."""
         buf = self.buffers.get(key)
@@ -104,16 +116,27 @@ class Bernoulli(Likelihood):
 
     def log_prob(self, x, out, reuse=False):
         """(L, N) log-likelihood of `x` (N, D) under logits `out` (L, N, D); `reuse`: in the scratch buffers."""
-        if reuse:
-            return bernoulli_log_likelihood_into(x, out, out=self._buffer("dlogp_dout", out.shape),
-                                                 tmp=self._buffer("scratch", out.shape))  # (L, N)
-        return bernoulli_log_likelihood_into(x, out)                                   # (L, N)
+        if not reuse:
+            return bernoulli_log_likelihood_into(x, out)                               # (L, N)
+        buf, tmp = self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape)
+        log_px = np.empty(out.shape[:-1], dtype=self.dtype)                            # (L, N)
+
+        def rows(r):
+            log_px[..., r] = bernoulli_log_likelihood_into(x[r], out[..., r, :], out=buf[..., r, :],
+                                                            tmp=tmp[..., r, :])
+        self._by_rows(rows, x, out)
+        return log_px
 
     def backward(self, x, out, weight):
         r"""Log-likelihood (L, N) and ``weight`` :math:`\cdot(x - \sigma(l))` (L, N, D), in one pass into the buffers."""
-        log_px, dout = bernoulli_log_likelihood_and_grad_into(
-            x, out, self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape))
-        dout *= weight                                                                 # (L, N, D), in place
+        dout, tmp = self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape)
+        log_px = np.empty(out.shape[:-1], dtype=self.dtype)                            # (L, N)
+
+        def rows(r):
+            log_px[..., r], d = bernoulli_log_likelihood_and_grad_into(x[r], out[..., r, :], dout[..., r, :],
+                                                                        tmp[..., r, :])
+            d *= weight                                                                # in place in dout
+        self._by_rows(rows, x, out)
         return log_px, dout
 
     def grad(self, x, out):

@@ -22,17 +22,16 @@ The gradients are validated (keys, shapes, dtypes, the flat array they tile)
 once, when a gradient dict is first seen, and bound: a model returns the same
 dict of the same buffers every step, so later steps only check that it is
 still those arrays. With ``threads=2`` a flat update runs on two threads, each
-over one half of the flat arrays (:class:`Halves`): NumPy's ufuncs release
-the GIL, and an element-wise update gives every element the same operations
-whichever thread does it, so the result is bit for bit that of one thread.
+over one half of the flat arrays (``numvae.halves.Halves``): NumPy's ufuncs
+release the GIL, and an element-wise update gives every element the same
+operations whichever thread does it, so the result is bit for bit that of one
+thread.
 """
-
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from numvae.checks import check_int, check_positive, is_real
+from numvae.halves import Halves
 
 
 def _check_params(params):
@@ -98,39 +97,6 @@ def _check_fraction(value, name):
     return float(value)
 
 
-class Halves:
-    """Runs ``fn(*arrays)`` on the two halves of equal-length 1-D arrays at once: one on a worker thread.
-
-    The update is element-wise, so splitting the arrays changes which thread
-    computes an element, never what it computes: the result is bitwise that of
-    ``fn(*arrays)`` (tests/test_optim.py checks it). The cut lies on a
-    multiple of ``BLOCK`` elements, so the two threads never write to the same
-    cache line. Arrays shorter than ``min_size`` are done in one call: handing
-    work to another thread costs tens of microseconds.
-
-    The worker is started on first use and re-created in a forked child
-    (threads do not survive a fork).
-    """
-
-    BLOCK = 1024
-
-    def __init__(self, min_size=1 << 17):
-        self.min_size = min_size
-        self._pool, self._pid = None, None
-
-    def __call__(self, fn, *arrays):
-        n = arrays[0].size
-        cut = n // 2 // self.BLOCK * self.BLOCK
-        if n < self.min_size or cut == 0:
-            fn(*arrays)
-            return
-        if self._pid != os.getpid():
-            self._pool, self._pid = ThreadPoolExecutor(1, thread_name_prefix="numvae-halves"), os.getpid()
-        second = self._pool.submit(fn, *(a[cut:] for a in arrays))
-        fn(*(a[:cut] for a in arrays))
-        second.result()                     # waits, and re-raises anything the worker raised
-
-
 class Optimizer:
     """Shared bookkeeping: the parameter dict, the step count, gradient checks, flat or per-parameter updates.
 
@@ -190,7 +156,7 @@ class Optimizer:
         """Run ``update(p, g, *state, scratch)`` once over the flat arrays if everything is flat, else per parameter.
 
         `states` is a list of (flat, views) pairs from :func:`_zeros_like`.
-        The flat update runs on two threads if ``threads == 2`` (:class:`Halves`).
+        The flat update runs on two threads if ``threads == 2`` (:class:`numvae.halves.Halves`).
         """
         arrays, flat_grads = self._bound[1:] if self._is_bound(grads) else self._bind(grads)
         self.t += 1
@@ -251,7 +217,7 @@ class SGD(Optimizer):
     momentum : float
         :math:`\mu \in [0, 1)`; 0 gives plain SGD.
     threads : {1, 2}, optional
-        Threads of the flat update (:class:`Halves`). The result does not
+        Threads of the flat update (:class:`numvae.halves.Halves`). The result does not
         depend on it; 2 can pay only when a second core is idle (on a shared,
         busy machine the hand-off costs more than it saves).
 
@@ -301,7 +267,7 @@ class Adam(Optimizer):
         :math:`\epsilon > 0`, added to :math:`\sqrt{\hat v_t}` so a parameter
         whose gradient has been zero does not divide by zero.
     threads : {1, 2}, optional
-        Threads of the flat update (:class:`Halves`). The result does not
+        Threads of the flat update (:class:`numvae.halves.Halves`). The result does not
         depend on it; 2 can pay only when a second core is idle (on a shared,
         busy machine the hand-off costs more than it saves).
 

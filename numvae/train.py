@@ -342,8 +342,9 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     batch_size : int >= 1
         M; the last batch of an epoch holds the ``N mod M`` leftover rows.
     optimizer : {"adam", "sgd"} or Optimizer
-        A name (built with `lr` and default settings) or an optimizer already
-        built on ``model.params`` (then `lr` is ignored), e.g.
+        A name (built with `lr`, default settings and the model's
+        ``threads``) or an optimizer already built on ``model.params`` (then
+        `lr` is ignored), e.g.
         ``SGD(model.params, lr=0.01, momentum=0.9)``. An optimizer holding
         other arrays (another model's, or copies) is refused: it would train
         them and leave `model` as it was.
@@ -440,7 +441,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         opt = optimizer
     else:
         check_choice(optimizer, "optimizer", OPTIMIZERS)
-        opt = OPTIMIZERS[optimizer](model.params, lr=lr)  # validates lr
+        opt = OPTIMIZERS[optimizer](model.params, lr=lr, threads=getattr(model, "threads", 1))  # validates lr
     if binarize:
         check_unit_interval(X, "X (binarize=True)")
         if X_valid is not None:

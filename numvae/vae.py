@@ -32,6 +32,7 @@ from scipy.special import logsumexp
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
                            check_matrix, check_positive, check_widths)
 from numvae.distributions import gaussian_log_density
+from numvae.halves import Halves
 from numvae.io import load_model, save_checkpoint
 from numvae.likelihoods import DECODER_VARS, DECODERS, make_likelihood
 from numvae.nn import ACTIVATIONS, MLP
@@ -90,6 +91,12 @@ class VAE:
     last_terms : dict or None
         ``{"rec": (N,), "kl": (N,), "kl_per_dim": (K,)}`` of the last
         :meth:`loss_and_grads` call.
+    threads : {1, 2}
+        Threads of the Bernoulli likelihood's element-wise work, in training
+        and in :meth:`log_likelihood` (``numvae.halves``); ``fit`` gives its
+        Adam as many. Not saved: a setting of this process, not of the model.
+        The numbers do not depend on it; 2 pays only when a second core is
+        idle and the arrays are large (batch 1000, the importance sampler).
     """
 
     def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
@@ -148,6 +155,18 @@ class VAE:
         self.likelihood.bind(lik_params, lik_grads)
         self._buffers = self.likelihood.buffers     # the fast path's scratch arrays
         self.last_terms = None
+
+    @property
+    def threads(self):
+        """1 or 2: threads of the Bernoulli likelihood's element-wise work (see the class's Attributes)."""
+        return 1 if self.likelihood.halves is None else 2
+
+    @threads.setter
+    def threads(self, n):
+        n = check_int(n, "threads", 1)
+        if n > 2:
+            raise ValueError(f"threads must be 1 or 2; got {n}")
+        self.likelihood.halves = Halves() if n == 2 else None
 
     def __repr__(self):
         c = self.config

@@ -111,7 +111,7 @@ def test_bench_on_a_tiny_config_returns_every_field():
     text = format_table([r])
     assert "10-7-2 tanh" in text and "ratio" in text and "log_likelihood k=7 on 15 rows" in text
     assert "10-7-2 tanh batch 20: products" in text and "load average (1, 5, 15 min)" in text
-    assert len(r["load_avg_before"]) == 3 and r["adam_threads"] == 1
+    assert len(r["load_avg_before"]) == 3 and r["threads"] == 1
 
 
 def test_bench_rejects_bad_arguments():

@@ -105,3 +105,19 @@ def test_bench_activation_choices_are_the_hidden_activations_of_numvae_nn():
 
     (activation,) = [a for a in _options(PARSERS["numvae bench"]) if a.dest == "activation"]
     assert set(activation.choices) == set(ACTIVATIONS) - {"identity"}
+
+
+def test_train_threads_two_reaches_the_model_and_ends_in_the_same_weights(tmp_path, monkeypatch):
+    """--threads 2 sets VAE.threads (and so fit's Adam), and the run's weights are those of --threads 1."""
+    import numvae.train
+    from numvae.vae import VAE
+
+    seen = []
+    real_fit = numvae.train.fit
+    monkeypatch.setattr(numvae.train, "fit", lambda model, *a, **k: seen.append(model.threads) or real_fit(model, *a, **k))
+    for threads in ("1", "2"):
+        assert cli.main(["train", "--hidden", "8", "--z-dim", "2", "--epochs", "1", "--threads", threads,
+                         "--out", str(tmp_path / threads), "--quiet"]) == 0
+    assert seen == [1, 2]
+    one, two = VAE.load(tmp_path / "1" / "model.npz"), VAE.load(tmp_path / "2" / "model.npz")
+    assert all(np.array_equal(p, two.params[k]) for k, p in one.params.items())

@@ -285,26 +285,6 @@ def test_two_threads_give_bitwise_the_one_thread_result(make, dtype):
     assert runs[0] == runs[1]
 
 
-def test_halves_split_on_a_block_and_run_the_second_half_on_another_thread():
-    import threading
-
-    from numvae.optim import Halves
-
-    seen = []
-
-    def record(a):
-        seen.append((a.size, threading.get_ident()))
-        a += 1
-
-    x = np.zeros(5 * Halves.BLOCK + 3)
-    Halves(min_size=0)(record, x)
-    assert sorted(size for size, _ in seen) == [2 * Halves.BLOCK, 3 * Halves.BLOCK + 3]
-    assert len({ident for _, ident in seen}) == 2 and np.all(x == 1)
-    seen.clear()
-    Halves(min_size=x.size + 1)(record, x)    # below min_size: one call, this thread
-    assert seen == [(x.size, threading.get_ident())] and np.all(x == 2)
-
-
 def test_threads_must_be_one_or_two():
     with pytest.raises(ValueError, match="threads must be 1 or 2; got 3"):
         Adam({"w": np.zeros(2)}, threads=3)
