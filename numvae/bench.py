@@ -488,8 +488,8 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         alternating rounds.
     threads : {1, 2}
         Threads of the element-wise work in the timed step and
-        log-likelihood: the model's (``VAE.threads``: bias adds, activations,
-        the Bernoulli likelihood) and Adam's (``Adam(threads=)``). The optimizer piece is
+        log-likelihood: the model's (``VAE.threads``, the Bernoulli
+        likelihood) and Adam's (``Adam(threads=)``). The optimizer piece is
         also timed with the other choice. The matrix products use the BLAS's
         own threads (``OPENBLAS_NUM_THREADS``), and so does the floor.
     k, ll_n : int

@@ -164,9 +164,9 @@ def _add_train(p):
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
     p.add_argument("--threads", choices=["1", "2"], default="1",
-                   help="threads of the element-wise work (VAE.threads: the layers' bias adds and activations "
-                        "and the Bernoulli likelihood; Adam's update); the same numbers either way, 2 pays on an "
-                        "idle second core. The BLAS has its own: OPENBLAS_NUM_THREADS")
+                   help="threads of the element-wise work (VAE.threads: the Bernoulli likelihood, and Adam's "
+                        "update); the same numbers either way, 2 pays on an idle second core with large "
+                        "batches. The BLAS has its own: OPENBLAS_NUM_THREADS")
     p.add_argument("--out", default=None, metavar="DIR",
                    help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
                         "that holds a run is refused without --force or --resume")
@@ -354,9 +354,9 @@ def _add_bench(p):
     _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--threads", choices=["1", "2"], default="1",
-                   help="threads of the element-wise work: the model's (VAE.threads: bias adds, activations, "
-                        "the Bernoulli likelihood) and Adam's update (Adam alone is timed with the other choice "
-                        "too); the BLAS has its own, OPENBLAS_NUM_THREADS")
+                   help="threads of the element-wise work: the Bernoulli likelihood (VAE.threads) and Adam's "
+                        "update (Adam alone is timed with the other choice too); the BLAS has its own, "
+                        "OPENBLAS_NUM_THREADS")
     _alias(p, "--adam-threads", "threads", choices=["1", "2"])
     p.add_argument("--only", action="store_true",
                    help="only the architecture given; without it 784-200-200-50 tanh is measured too")

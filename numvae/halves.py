@@ -9,10 +9,9 @@ Handing work to another thread costs tens of microseconds, so arrays below
 ``min_size`` elements are done in one call on the calling thread.
 
 Used by ``numvae.optim`` (``Adam(threads=2)``: the update over the two halves
-of the flat parameter array), and with ``VAE.threads = 2`` by the layers of
-``numvae.nn`` (bias adds, activations and their derivatives) and the Bernoulli
-likelihood (log-likelihood and gradient), each over two halves of the rows, in
-training and in ``VAE.log_likelihood``.
+of the flat parameter array) and by the Bernoulli likelihood
+(``VAE.threads = 2``: its log-likelihood and gradient over two halves of the
+rows, in training and in ``VAE.log_likelihood``).
 """
 
 import os

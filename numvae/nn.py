@@ -23,14 +23,6 @@ from numvae.checks import as_generator, check_array, check_choice, check_float_d
 LEAKY_SLOPE = 0.01
 
 
-def _by_rows(halves, fn, a):
-    """``fn(rows)`` over the rows of the 2-D array `a`: in one call, or in two halves on two threads (``numvae.halves``)."""
-    if halves is None:
-        fn(slice(None))
-    else:
-        halves.rows(fn, a.shape[0], a.shape[1])
-
-
 # Each activation is its function and its derivative dy/dx written from the
 # input x and the output y, whichever is cheaper: tanh' = 1 - y², σ' = y(1 - y).
 # Both take an optional ``out=`` array to write into (the training path reuses
@@ -112,18 +104,13 @@ class Activation:
         self.name = name
         self.f, self.df = ACTIVATIONS[name]
         self.cache = None
-        self.halves = None      # numvae.halves.Halves: rows on two threads when writing into `out`
 
     def forward(self, x, out=None):
         r"""Return :math:`y = f(x)` element-wise (into `out` if given) and cache `x` and `y` for :meth:`backward`."""
         if self.name == "identity":                      # y = x: nothing to compute or store
             y = x
-        elif out is None:
-            y = self.f(x, out=out)
         else:
-            x2, y = x.reshape(-1, x.shape[-1]), out      # element-wise: any split of the rows is the same
-            y2 = out.reshape(x2.shape)
-            _by_rows(self.halves, lambda r: self.f(x2[r], out=y2[r]), x2)
+            y = self.f(x, out=out)
         self.cache = (x, y)
         return y
 
@@ -138,13 +125,8 @@ class Activation:
         x, y = self.cache
         if out is None:
             return dout * self.df(x, y)
-        x2, y2 = x.reshape(-1, x.shape[-1]), y.reshape(-1, x.shape[-1])
-        d2, o2 = dout.reshape(x2.shape), out.reshape(x2.shape)
-
-        def rows(r):
-            self.df(x2[r], y2[r], out=o2[r])             # f'(x)
-            o2[r] *= d2[r]                               # dx = dout ⊙ f'(x), in place
-        _by_rows(self.halves, rows, x2)
+        self.df(x, y, out=out)                           # f'(x)
+        out *= dout                                      # dx = dout ⊙ f'(x), in place
         return out
 
     def __repr__(self):
@@ -207,7 +189,6 @@ class Linear:
         for g in self.grads.values():
             g[...] = 0
         self.cache = None
-        self.halves = None      # numvae.halves.Halves: the bias add on two threads
 
     # Both passes flatten the leading axes to rows and multiply 2-D arrays:
     # NumPy's stacked matmul on (L, N, D) with a transposed operand does not
@@ -218,7 +199,7 @@ class Linear:
         self.cache = x
         y = np.matmul(x.reshape(-1, W.shape[0]), W,
                       out=None if out is None else out.reshape(-1, W.shape[1]))  # (rows, n_out)
-        _by_rows(self.halves, lambda r: np.add(y[r], b, out=y[r]), y)           # y += b, in place
+        y += b                                                # (rows, n_out), in place
         return y.reshape(x.shape[:-1] + (W.shape[1],))        # (..., n_out)
 
     def backward(self, dout, out=None, need_input_grad=True):
@@ -306,17 +287,6 @@ class MLP:
                 self.params[f"{i}.{k}"] = layer.params[k]
                 self.grads[f"{i}.{k}"] = layer.grads[k]
         self._buffers = {}
-
-    def set_halves(self, halves):
-        """Give every layer `halves` (a ``numvae.halves.Halves``, or None): its element-wise work then runs on two threads.
-
-        Split by rows: the bias adds, and the activations and their
-        derivatives where they write into the network's buffers
-        (``reuse=True``, the training and sampling paths). The bias gradients,
-        sums over rows, are not split (that would change their rounding).
-        """
-        for layer in self.layers:
-            layer.halves = halves
 
     def _buffer(self, key, shape):
         """A scratch array of `shape` kept under `key` and reused by the next call with that shape."""

@@ -92,10 +92,9 @@ class VAE:
         ``{"rec": (N,), "kl": (N,), "kl_per_dim": (K,)}`` of the last
         :meth:`loss_and_grads` call.
     threads : {1, 2}
-        Threads of the element-wise work of the networks (bias adds,
-        activations) and of the Bernoulli likelihood, in training and in
-        :meth:`log_likelihood` (``numvae.halves``); ``fit`` gives its Adam as
-        many. Not saved: a setting of this process, not of the model.
+        Threads of the Bernoulli likelihood's element-wise work, in training
+        and in :meth:`log_likelihood` (``numvae.halves``); ``fit`` gives its
+        Adam as many. Not saved: a setting of this process, not of the model.
         The numbers do not depend on it; 2 pays only when a second core is
         idle and the arrays are large (batch 1000, the importance sampler).
     """
@@ -159,7 +158,7 @@ class VAE:
 
     @property
     def threads(self):
-        """1 or 2: threads of the element-wise work (see the class's Attributes)."""
+        """1 or 2: threads of the Bernoulli likelihood's element-wise work (see the class's Attributes)."""
         return 1 if self.likelihood.halves is None else 2
 
     @threads.setter
@@ -167,10 +166,7 @@ class VAE:
         n = check_int(n, "threads", 1)
         if n > 2:
             raise ValueError(f"threads must be 1 or 2; got {n}")
-        halves = Halves() if n == 2 else None
-        self.likelihood.halves = halves
-        for net in (self.encoder, self.decoder):
-            net.set_halves(halves)
+        self.likelihood.halves = Halves() if n == 2 else None
 
     def __repr__(self):
         c = self.config
