@@ -500,7 +500,7 @@ g_e, var_path_e, var_score_e = exp_sum_moments(mu_e, sig_e, K_e)
 for name, e, var_exact in (("pathwise", est["pathwise"], var_path_e), ("score", est["score"], var_score_e)):
     check(f"σ = {sig_e}, K = {K_e}: {name} estimator unbiased for e^(μ+σ²/2) (5 SE)", e.mean(), g_e,
           atol=5 * e.std() / np.sqrt(n_e))
-    check(f"…its variance = the closed form (5 SE of a sample variance)", e.var(), var_exact,
+    check("…its variance = the closed form (5 SE of a sample variance)", e.var(), var_exact,
           atol=5 * ((e - e.mean()) ** 2).std() / np.sqrt(n_e))
 
 # At large σ, by quadrature over (ε_1, ε_2) for K = 2: the integrand peaks near ε = 2σ.

@@ -302,6 +302,7 @@ import matplotlib.pyplot as plt
 
 from numvae import plots
 from numvae.data import binarize, split
+from numvae.distributions import kl_standard_normal_terms
 from numvae.train import active_units, fit
 
 X7, y7 = load_digits()
@@ -320,7 +321,7 @@ def train_k32(epochs, **kw):
 def kl_per_unit(m, x):
     """Mean over the rows of x of each unit's closed-form KL, −½(1 + logvar − μ² − e^logvar), (K,)."""
     mu, lv = (a.astype(np.float64) for a in m.encode(x))
-    return (-0.5 * (1 + lv - mu ** 2 - np.exp(lv))).mean(axis=0)
+    return kl_standard_normal_terms(mu, lv).mean(axis=0)
 
 
 grey, binary = train_k32(EP1), train_k32(EP1, binarize=True)
@@ -415,7 +416,6 @@ L.savefig(fig, "solutions_07_free_bits")
 
 # %%
 from scipy import integrate
-from scipy.special import expit
 
 EP_CB = L.size(100, 20)
 models_cb = {}

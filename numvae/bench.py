@@ -41,7 +41,7 @@ import tracemalloc
 import numpy as np
 
 from numvae.checks import check_choice, check_int, check_matrix
-from numvae.distributions import bernoulli_log_likelihood_and_grad_into, kl_standard_normal_grad, kl_standard_normal_terms
+from numvae.distributions import kl_standard_normal_grad, kl_standard_normal_terms
 from numvae.nn import Activation
 from numvae.optim import Adam
 from numvae.train import Batcher, train_step

@@ -106,6 +106,13 @@ def check_int(value, name, minimum):
     return int(value)
 
 
+def check_threads(value, name="threads"):
+    """Return `value` as 1 or 2 (the threads ``numvae.halves`` can use), or raise ``ValueError`` naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value not in (1, 2):
+        raise ValueError(f"{name} must be 1 or 2; got {value!r}")
+    return int(value)
+
+
 def as_generator(rng, name="rng", none_ok=False):
     """Return `rng` as a ``np.random.Generator``, or raise ``ValueError`` naming `name`.
 

@@ -18,7 +18,7 @@ updates the model. No autodiff anywhere.
 import numpy as np
 from scipy.special import expit
 
-from numvae.checks import as_generator, check_array, check_choice, check_float_dtype
+from numvae.checks import as_generator, check_choice, check_float_dtype
 
 LEAKY_SLOPE = 0.01
 

@@ -30,7 +30,7 @@ thread.
 
 import numpy as np
 
-from numvae.checks import check_int, check_positive, is_real
+from numvae.checks import check_int, check_positive, check_threads, is_real
 from numvae.halves import Halves
 
 
@@ -115,10 +115,7 @@ class Optimizer:
         self.t = 0  # number of steps taken
         self._flat_params = flat_storage(self.params.values())
         self._flat_scratch, self._scratch = _zeros_like(self.params)  # one scratch array per parameter, tiling one buffer
-        threads = check_int(threads, "threads", 1)
-        if threads > 2:
-            raise ValueError(f"threads must be 1 or 2; got {threads}")
-        self.threads = threads
+        self.threads = threads = check_threads(threads)
         self._halves = Halves() if threads == 2 else None
         self._bound = None  # (grads dict, its arrays in params order, their flat array or None)
 

@@ -66,7 +66,6 @@ import io as _io
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_matrix, check_positive, check_widths)
+                           check_matrix, check_positive, check_threads, check_widths)
 from numvae.distributions import gaussian_log_density
 from numvae.halves import Halves
 from numvae.io import load_model, save_checkpoint
@@ -163,10 +163,7 @@ class VAE:
 
     @threads.setter
     def threads(self, n):
-        n = check_int(n, "threads", 1)
-        if n > 2:
-            raise ValueError(f"threads must be 1 or 2; got {n}")
-        self.likelihood.halves = Halves() if n == 2 else None
+        self.likelihood.halves = Halves() if check_threads(n) == 2 else None
 
     def __repr__(self):
         c = self.config
