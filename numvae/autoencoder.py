@@ -114,12 +114,19 @@ class Autoencoder:
         rng = np.random.default_rng(seed)
         self.encoder = MLP((x_dim, *hidden, z_dim), activation, "identity", dtype, rng)   # x -> z
         self.decoder = MLP((z_dim, *hidden[::-1], x_dim), activation, output, dtype, rng)  # z -> x_hat
-        self.params, self.grads = {}, {}
-        for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
-            for k in net.params:
-                self.params[f"{prefix}.{k}"] = net.params[k]
-                self.grads[f"{prefix}.{k}"] = net.grads[k]
         self.last_terms = None
+
+    @property
+    def params(self):
+        """The encoder's and decoder's parameter arrays by name (see the class's Attributes); a new dict of the live arrays."""
+        return {f"{prefix}.{k}": p for prefix, net in (("enc", self.encoder), ("dec", self.decoder))
+                for k, p in net.params.items()}
+
+    @property
+    def grads(self):
+        """The encoder's and decoder's gradients of the last backward pass, by the names of ``params``."""
+        return {f"{prefix}.{k}": g for prefix, net in (("enc", self.encoder), ("dec", self.decoder))
+                for k, g in net.grads.items()}
 
     def __repr__(self):
         c = self.config
@@ -217,7 +224,7 @@ class Autoencoder:
         -------
         loss : float
         grads : dict[str, ndarray]
-            The model's gradient buffers (the next call overwrites them).
+            Keys and shapes of :attr:`params`: the layers' gradients of this call.
 
         Notes
         -----
@@ -244,8 +251,8 @@ class Autoencoder:
         self.last_terms = {"sq_err": sq_err}
 
         dx_hat = (-2.0 / N) * r                                                          # (N, D) ∂loss/∂x_hat
-        dz = self.decoder.backward(dx_hat)                                               # (N, K); fills dec.*
-        self.encoder.backward(dz)                                                        # fills enc.*
+        dz = self.decoder.backward(dx_hat)                                               # (N, K); sets dec.*
+        self.encoder.backward(dz)                                                        # sets enc.*
         return loss, self.grads
 
     # --- training ----------------------------------------------------------------

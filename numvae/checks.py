@@ -107,7 +107,7 @@ def check_int(value, name, minimum):
 
 
 def check_threads(value, name="threads"):
-    """Return `value` as 1 or 2 (the threads ``numvae.halves`` can use), or raise ``ValueError`` naming `name`."""
+    """Return `value` as 1 or 2 (the threads ``numvae.fast.halves`` can use), or raise ``ValueError`` naming `name`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value not in (1, 2):
         raise ValueError(f"{name} must be 1 or 2; got {value!r}")
     return int(value)

@@ -164,9 +164,9 @@ def _add_train(p):
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
     p.add_argument("--threads", choices=["1", "2"], default="1",
-                   help="threads of the element-wise work (VAE.threads: the Bernoulli likelihood, and Adam's "
-                        "update); the same numbers either way, 2 pays on an idle second core with large "
-                        "batches. The BLAS has its own: OPENBLAS_NUM_THREADS")
+                   help="threads of the element-wise work (VAE(threads=): the Bernoulli likelihood, and Adam's "
+                        "update), float32 only; the same numbers either way, 2 pays on an idle second core with "
+                        "large batches. The BLAS has its own: OPENBLAS_NUM_THREADS")
     p.add_argument("--out", default=None, metavar="DIR",
                    help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
                         "that holds a run is refused without --force or --resume")
@@ -236,12 +236,15 @@ def _run_train(args):
     from numvae.train import fit
     from numvae.vae import VAE
 
+    # float32 is the fast training path: the model runs through numvae.fast (same numbers, faster).
+    fast = args.dtype == "float32"
+    if args.threads == "2" and not fast:
+        raise ValueError("--threads 2 needs --dtype float32 (float64 trains on the plain path, one thread)")
     out = _train_folder(args)
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
-                dtype=args.dtype, seed=args.seed, posterior=args.posterior)
-    model.threads = int(args.threads)
+                dtype=args.dtype, seed=args.seed, posterior=args.posterior, fast=fast, threads=int(args.threads))
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
@@ -354,10 +357,12 @@ def _add_bench(p):
     _alias(p, "--ll-k", "k", type=int)
     p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--threads", choices=["1", "2"], default="1",
-                   help="threads of the element-wise work: the Bernoulli likelihood (VAE.threads) and Adam's "
+                   help="threads of the element-wise work: the Bernoulli likelihood (VAE(threads=)) and Adam's "
                         "update (Adam alone is timed with the other choice too); the BLAS has its own, "
                         "OPENBLAS_NUM_THREADS")
     _alias(p, "--adam-threads", "threads", choices=["1", "2"])
+    p.add_argument("--plain", action="store_true",
+                   help="time the plain teaching path (VAE(fast=False), one thread) instead of the fast wing")
     p.add_argument("--only", action="store_true",
                    help="only the architecture given; without it 784-200-200-50 tanh is measured too")
     p.add_argument("--data-root", default=None, metavar="DIR",
@@ -372,12 +377,14 @@ def _add_bench(p):
 def _run_bench(args):
     import json
 
-    from numvae.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
+    from numvae.fast.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
     from numvae.io import check_output_file, write_text
     from numvae.progress import Progress
 
     if args.json:
         check_output_file(args.json, "--json")
+    if args.plain and args.threads == "2":
+        raise ValueError("--plain times the teaching path, which has one thread; drop --threads 2")
 
     def ints(text, option):
         try:
@@ -397,7 +404,8 @@ def _run_bench(args):
     for arch in archs:
         results.append(bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype,
                              steps=args.steps, warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n,
-                             seed=args.seed, threads=int(args.threads), data=description, progress=tracker))
+                             seed=args.seed, threads=int(args.threads), data=description, progress=tracker,
+                             fast=not args.plain))
     print(format_table(results))
     if args.json:
         write_text(args.json, json.dumps(results, indent=1) + "\n")

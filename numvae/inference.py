@@ -74,47 +74,19 @@ from numvae.posteriors import POSTERIORS, make_posterior
 # Largest change of one raw coordinate in one step: a trust region for
 # starting points far from q* (the curvature the step assumes holds near q*).
 _MAX_STEP = 0.5
-# Draws per block when an ELBO is evaluated with many samples.
+# Draws per block when an ELBO is evaluated with many samples (bounds memory).
 _EVAL_BLOCK = 250
-# Multiply-adds per matrix product of a decoder pass. Per-datapoint inference
-# pushes thousands of rows (samples × datapoints) through small layers, and
-# OpenBLAS splits a product above about this size over threads; on a busy
-# machine those threads wait for cores. Measured at load 6 on 2 cores: a
-# (1600, 128) @ (128, 64) product took 2-6 ms threaded against 1.2 ms in
-# one thread, a (96, 128) @ (128, 64) one 11 ms against 0.06 ms, a
-# (32, 128) @ (128, 64) one (2**18 multiply-adds) 0.04 ms either way; the
-# whole of optimize_q ran 4-10x faster in blocks of that size, and 1.5x
-# slower in one thread (the price of more, smaller products).
-_BLOCK_MULTIPLY_ADDS = 2 ** 18
-
-
-def _decoder_rows(model, x, z):
-    """Yield ``(rows, x_rows, z_rows)``: slices of the flattened (S·N) rows of `z` (S, N, K), in blocks."""
-    sizes = model.decoder.sizes
-    block = max(1, _BLOCK_MULTIPLY_ADDS // max(a * b for a, b in zip(sizes[:-1], sizes[1:])))
-    z_flat = z.reshape(-1, z.shape[-1])                                                # (S N, K)
-    x_flat = np.broadcast_to(x, z.shape[:-1] + x.shape[-1:]).reshape(-1, x.shape[-1])  # (S N, D)
-    for start in range(0, len(z_flat), block):
-        rows = slice(start, start + block)
-        yield rows, x_flat[rows], z_flat[rows]
 
 
 def _log_px(model, x, z):
-    """log p(x_n | z_sn), shape (S, N), through the decoder in blocks of rows."""
-    out = np.empty(z.shape[:-1]).reshape(-1)
-    for rows, xr, zr in _decoder_rows(model, x, z):
-        out[rows] = model.likelihood.log_prob(xr, model.decoder.forward(zr))
-    return out.reshape(z.shape[:-1])
+    """log p(x_n | z_sn), shape (S, N), for `x` (N, D) and `z` (S, N, K)."""
+    return model.likelihood.log_prob(x, model.decoder.forward(z))
 
 
 def _log_px_and_grad_z(model, x, z):
-    """log p(x_n | z_sn) (S, N) and its gradient with respect to z (S, N, K), in blocks of rows."""
-    log_px, dz = np.empty(z.shape[:-1]).reshape(-1), np.empty(z.shape).reshape(-1, z.shape[-1])
-    for rows, xr, zr in _decoder_rows(model, x, z):
-        out = model.decoder.forward(zr)                                                # (R, D)
-        log_px[rows] = model.likelihood.log_prob(xr, out)
-        dz[rows] = model.decoder.backward(model.likelihood.grad(xr, out))              # (R, K)
-    return log_px.reshape(z.shape[:-1]), dz.reshape(z.shape)
+    """log p(x_n | z_sn) (S, N) and its gradient with respect to z (S, N, K): the decoder's backward."""
+    out = model.decoder.forward(z)                                                     # (S, N, D)
+    return model.likelihood.log_prob(x, out), model.decoder.backward(model.likelihood.grad(x, out))
 
 
 @dataclass

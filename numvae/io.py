@@ -245,10 +245,11 @@ def load_checkpoint(path, kind, training=False):
     return arrays, meta, {k: data[TRAINING_PREFIX + k] for k in recorded_training}
 
 
-def load_model(cls, path, kind):
+def load_model(cls, path, kind, **options):
     """Rebuild a model of class `cls` from a checkpoint written by its ``save``.
 
-    The model is built from the recorded config (``cls(**config)``) and each of
+    The model is built from the recorded config (``cls(**config, **options)``:
+    `options` are settings of this process, not of the model) and each of
     its ``params`` is filled from the file, after checking that the file holds
     exactly the arrays that config implies, with the same shapes, all finite.
     A training run's state in the file is ignored.
@@ -260,7 +261,7 @@ def load_model(cls, path, kind):
     if not isinstance(config, dict):
         raise ValueError(f"checkpoint {path} has no config record")
     try:
-        model = cls(**config)
+        model = cls(**config, **options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint {path} has an invalid config ({exc})") from None
     fill_params(model, arrays, path)

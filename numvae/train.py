@@ -72,7 +72,7 @@ import numpy as np
 from numvae.checks import check_choice, check_int, check_input_file, check_matrix, check_positive, check_unit_interval
 from numvae.data import binarize as _binarize
 from numvae.io import check_output_file, fill_params, load_checkpoint, save_checkpoint, write_text
-from numvae.optim import OPTIMIZERS, Optimizer, flat_storage
+from numvae.optim import OPTIMIZERS, Optimizer
 from numvae.progress import Progress
 
 # How many validation rows go through the model at once: bounds memory for
@@ -247,41 +247,6 @@ def active_units(model, X, threshold=ACTIVE_THRESHOLD):
     return int(np.sum(var > threshold)), var
 
 
-class Batcher:
-    """Gathers the rows of a minibatch: ``Batcher(X, batch_size)(rows)`` equals ``X[rows]``, shape (M, D).
-
-    The rows are copied into one buffer reused for every batch (a fresh
-    array per batch would cost page faults every step), so the returned batch
-    is overwritten by the next call.
-    """
-
-    def __init__(self, X, batch_size):
-        self.X = X
-        self._buffer = np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype=X.dtype)
-
-    def __call__(self, rows):
-        out = self._buffer[:len(rows)]                               # (M, D)
-        # mode="clip" lets take write straight into `out` (with "raise" it
-        # goes through a temporary); `rows` are valid row numbers anyway.
-        return np.take(self.X, rows, axis=0, out=out, mode="clip")
-
-
-def _squares_finite(grads):
-    r"""True if :math:`\sum g^2` is finite for every gradient: the cheap test that no entry is NaN or ±inf.
-
-    One BLAS dot product :math:`g\cdot g` over the flat array the gradients
-    tile (``optim.flat_storage``; else one per array), a single read of each
-    entry: NaN or ±inf anywhere makes it NaN or +inf (a square is never
-    negative, so infinities cannot cancel). It also overflows on huge finite
-    entries (:math:`|g| > 10^{19}` in float32); :func:`train_step` then looks
-    entry by entry.
-    """
-    flat = flat_storage(grads.values())
-    arrays = [flat] if flat is not None else [np.ravel(g) for g in grads.values()]
-    with np.errstate(over="ignore"):                 # an overflow is not yet a verdict
-        return all(np.isfinite(np.dot(g, g)) for g in arrays)
-
-
 def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
     """One optimisation step on the batch `xb`: loss and gradient, a finiteness check, the update.
 
@@ -296,10 +261,9 @@ def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
     loss, grads = model.loss_and_grads(xb, rng=rng, n_samples=n_samples, beta=beta, free_bits=free_bits)
     if not np.isfinite(loss):
         return loss, f"loss = {loss}"
-    if not _squares_finite(grads):
-        bad = [k for k, g in grads.items() if not np.all(np.isfinite(g))]
-        if bad:
-            return loss, f"non-finite gradient of {bad}"
+    bad = opt.non_finite(grads)
+    if bad:
+        return loss, f"non-finite gradient of {bad}"
     opt.step(grads)
     return loss, None
 
@@ -341,8 +305,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     batch_size : int >= 1
         M; the last batch of an epoch holds the ``N mod M`` leftover rows.
     optimizer : {"adam", "sgd"} or Optimizer
-        A name (built with `lr`, default settings and the model's
-        ``threads``) or an optimizer already built on ``model.params`` (then
+        A name (the class ``model.optimizers[name]``, built with `lr` and
+        default settings) or an optimizer already built on ``model.params`` (then
         `lr` is ignored), e.g.
         ``SGD(model.params, lr=0.01, momentum=0.9)``. An optimizer holding
         other arrays (another model's, or copies) is refused: it would train
@@ -440,7 +404,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         opt = optimizer
     else:
         check_choice(optimizer, "optimizer", OPTIMIZERS)
-        opt = OPTIMIZERS[optimizer](model.params, lr=lr, threads=getattr(model, "threads", 1))  # validates lr
+        # The model's own optimizer classes (numvae.optim's, or the fast wing's for VAE(fast=True)).
+        opt = getattr(model, "optimizers", OPTIMIZERS)[optimizer](model.params, lr=lr)  # validates lr
     if binarize:
         check_unit_interval(X, "X (binarize=True)")
         if X_valid is not None:
@@ -479,7 +444,6 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     if binarize:
         X_eval = _binarize(X_eval, data_rng).astype(model.dtype)
 
-    batch = Batcher(X, batch_size)
     step = start_epoch * n_batches
     last_saved = start_epoch
     tracker = Progress((epochs - start_epoch) * n_batches, "train", quiet=not progress)
@@ -491,7 +455,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         order = rng.permutation(N)
         for b in range(n_batches):
             t0 = time.perf_counter()
-            xb = batch(order[b * batch_size:(b + 1) * batch_size])  # (M, D)
+            xb = X[order[b * batch_size:(b + 1) * batch_size]]  # (M, D)
             if binarize:
                 xb = _binarize(xb, rng).astype(model.dtype)
             beta = kl_weight(step, warmup_steps)

@@ -22,6 +22,11 @@ One chapter, read top to bottom. The model composes four parts:
 No autodiff: :meth:`VAE.loss_and_grads` runs the forward pass, then walks it
 backwards, and ``numvae.gradcheck`` checks every entry against finite differences.
 The VAE never asks which family it holds: each part answers the same few calls.
+
+This is the teaching path: every line below is a formula of the lectures.
+``VAE(..., fast=True)`` hands the model to ``numvae.fast``, which swaps its
+parts for subclasses that compute the same numbers faster (one flat parameter
+buffer, fused kernels, two threads); nothing in this module changes.
 """
 
 import numbers
@@ -32,15 +37,25 @@ from scipy.special import logsumexp
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
                            check_matrix, check_positive, check_threads, check_widths)
 from numvae.distributions import gaussian_log_density
-from numvae.halves import Halves
+from numvae.fast import accelerate
 from numvae.io import load_model, save_checkpoint
 from numvae.likelihoods import DECODER_VARS, DECODERS, make_likelihood
 from numvae.nn import ACTIVATIONS, MLP
+from numvae.optim import OPTIMIZERS
 from numvae.posteriors import POSTERIORS, make_posterior
 
 # log_likelihood works through (samples, datapoints, width) blocks of at most
 # this many entries, so memory does not grow with k or with the dataset.
 _IWAE_BLOCK = 2 ** 21
+
+
+def _check_speed(fast, threads):
+    """`threads` (1 or 2) if `fast` is a bool and two threads come with the fast path; else ``ValueError``."""
+    if not isinstance(fast, (bool, np.bool_)):
+        raise ValueError(f"fast must be True or False; got {fast!r}")
+    if check_threads(threads) == 2 and not fast:
+        raise ValueError("threads=2 needs fast=True (the plain path computes on one thread); got fast=False")
+    return int(threads)
 
 
 class VAE:
@@ -74,15 +89,28 @@ class VAE:
         :math:`\mathcal N(\mu, \operatorname{diag}\sigma^2)` (encoder output 2K),
         or ``"full"``, :math:`\mathcal N(\mu, LL^\top)` with a lower-triangular
         Cholesky factor (encoder output K + K(K+1)/2; free bits refused).
+    fast : bool
+        False (the default): the teaching path, every part as this module and
+        ``numvae.nn``, ``numvae.likelihoods`` and ``numvae.optim`` write it.
+        True: the same model through ``numvae.fast`` (flat parameter storage,
+        fused Bernoulli kernels, a fused Adam), the same numbers up to rounding
+        and faster; what ``numvae train`` uses for float32. Not saved: a
+        checkpoint of either loads into either.
+    threads : {1, 2}
+        With ``fast=True``: threads of the Bernoulli likelihood's element-wise
+        work, in training and in :meth:`log_likelihood`, and of ``fit``'s Adam
+        (``numvae.fast.halves``); bit for bit the same numbers, faster only
+        when a second core is idle and the arrays are large. The plain path
+        has one.
 
     Attributes
     ----------
     params : dict[str, ndarray]
         ``"enc.0.W"``, ``"enc.0.b"``, ..., ``"dec.0.W"``, ..., and
-        ``"dec.logvar"`` when learned: the live arrays (updating them in place
-        updates the model).
+        ``"dec.logvar"`` when learned: the parts' live arrays (updating them
+        in place updates the model).
     grads : dict[str, ndarray]
-        Same keys and shapes; overwritten by every :meth:`loss_and_grads`.
+        Same keys and shapes: the gradients of the last :meth:`loss_and_grads`.
     config : dict
         The constructor arguments, JSON-serialisable: ``VAE(**config)``
         rebuilds the architecture.
@@ -91,16 +119,14 @@ class VAE:
     last_terms : dict or None
         ``{"rec": (N,), "kl": (N,), "kl_per_dim": (K,)}`` of the last
         :meth:`loss_and_grads` call.
-    threads : {1, 2}
-        Threads of the Bernoulli likelihood's element-wise work, in training
-        and in :meth:`log_likelihood` (``numvae.halves``); ``fit`` gives its
-        Adam as many. Not saved: a setting of this process, not of the model.
-        The numbers do not depend on it; 2 pays only when a second core is
-        idle and the arrays are large (batch 1000, the importance sampler).
+    optimizers : dict
+        ``{"adam": ..., "sgd": ...}``: the optimizer classes ``fit`` builds on
+        :attr:`params` (``numvae.optim``'s, or the fast wing's).
     """
 
     def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
-                 dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0, posterior="diagonal"):
+                 dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0, posterior="diagonal",
+                 fast=False, threads=1):
         x_dim = check_int(x_dim, "x_dim", 1)
         z_dim = check_int(z_dim, "z_dim", 1)
         hidden = check_widths(hidden)
@@ -113,6 +139,7 @@ class VAE:
             seed = check_int(seed, "seed", 0)
         if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
             raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
+        threads = _check_speed(fast, threads)
 
         self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, dtype
         self.decoder_kind, self.decoder_var = decoder, decoder_var
@@ -122,48 +149,31 @@ class VAE:
                        "posterior": posterior}
         self.posterior = make_posterior(posterior, z_dim)
         self.likelihood = make_likelihood(decoder, x_dim, dtype, decoder_var, float(decoder_logvar))
-
         rng = np.random.default_rng(seed)
-        enc_sizes, dec_sizes = (x_dim, *hidden, self.posterior.n_outputs), (z_dim, *hidden[::-1], x_dim)
-        lik_shapes = self.likelihood.param_shapes()
-        n_enc, n_dec = MLP.n_params(enc_sizes), MLP.n_params(dec_sizes)
-        n_lik = sum(int(np.prod(shape)) for shape in lik_shapes.values())
-        # Every parameter (and gradient) is a view into one flat array, in the
-        # order of `params`: the optimizer updates them all in one pass.
-        self._flat_params = np.empty(n_enc + n_dec + n_lik, dtype=dtype)
-        self._flat_grads = np.zeros(n_enc + n_dec + n_lik, dtype=dtype)
-        enc_part, dec_part = slice(0, n_enc), slice(n_enc, n_enc + n_dec)
         # Encoder: one MLP whose fused output layer holds every parameter of q(z|x).
-        self.encoder = MLP(enc_sizes, activation, "identity", dtype, rng,
-                           storage=(self._flat_params[enc_part], self._flat_grads[enc_part]))
+        self.encoder = MLP((x_dim, *hidden, self.posterior.n_outputs), activation, "identity", dtype, rng)
         # Decoder: z -> logits (Bernoulli, continuous Bernoulli) or mean (Gaussian).
-        self.decoder = MLP(dec_sizes, activation, "identity", dtype, rng,
-                           storage=(self._flat_params[dec_part], self._flat_grads[dec_part]))
-
-        self.params, self.grads = {}, {}
-        for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
-            for k in net.params:
-                self.params[f"{prefix}.{k}"] = net.params[k]
-                self.grads[f"{prefix}.{k}"] = net.grads[k]
-        # The likelihood's own parameters (the Gaussian's learned log-variance) follow, as "dec.<name>".
-        lik_params, lik_grads, start = {}, {}, n_enc + n_dec
-        for name, shape in lik_shapes.items():
-            size = int(np.prod(shape))
-            lik_params[name] = self.params[f"dec.{name}"] = self._flat_params[start:start + size].reshape(shape)
-            lik_grads[name] = self.grads[f"dec.{name}"] = self._flat_grads[start:start + size].reshape(shape)
-            start += size
-        self.likelihood.bind(lik_params, lik_grads)
-        self._buffers = self.likelihood.buffers     # the fast path's scratch arrays
+        self.decoder = MLP((z_dim, *hidden[::-1], x_dim), activation, "identity", dtype, rng)
+        self.optimizers = OPTIMIZERS
+        self.fast, self.threads = bool(fast), threads
+        if fast:
+            accelerate(self, threads)       # the one switch into numvae.fast: same numbers, faster parts
         self.last_terms = None
 
-    @property
-    def threads(self):
-        """1 or 2: threads of the Bernoulli likelihood's element-wise work (see the class's Attributes)."""
-        return 1 if self.likelihood.halves is None else 2
+    def _parts(self):
+        """``(prefix, part)`` for every part with parameters, in the order of :attr:`params`."""
+        # The likelihood's own parameters (the Gaussian's learned log-variance) are the decoder's: "dec.<name>".
+        return (("enc", self.encoder), ("dec", self.decoder), ("dec", self.likelihood))
 
-    @threads.setter
-    def threads(self, n):
-        self.likelihood.halves = Halves() if check_threads(n) == 2 else None
+    @property
+    def params(self):
+        """The parts' parameter arrays by name (see the class's Attributes); a new dict of the live arrays."""
+        return {f"{prefix}.{k}": p for prefix, part in self._parts() for k, p in part.params.items()}
+
+    @property
+    def grads(self):
+        """The parts' gradients of the last backward pass, by the names of ``params``."""
+        return {f"{prefix}.{k}": g for prefix, part in self._parts() for k, g in part.grads.items()}
 
     def __repr__(self):
         c = self.config
@@ -212,8 +222,8 @@ class VAE:
         """
         return self._encode(self._check_x(x))
 
-    def _encode(self, x, reuse=False):
-        return self.posterior.split(self.encoder.forward(x, reuse=reuse))              # h (N, n_outputs) -> params
+    def _encode(self, x):
+        return self.posterior.split(self.encoder.forward(x))                           # h (N, n_outputs) -> params
 
     def decode(self, z):
         r"""Mean of :math:`p_\theta(x|z)`.
@@ -252,19 +262,13 @@ class VAE:
         return self.decode(z)
 
     def _forward(self, x, n_samples, rng, eps):
-        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output.
-
-        The networks write into buffers they reuse at the next call (no
-        allocation per training step), so the posterior's parameters and `out`
-        are overwritten by the next forward pass: callers return only new
-        arrays computed from them.
-        """
+        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output."""
         x = self._check_x(x)
         n_samples = check_int(n_samples, "n_samples", 1)
         eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
-        q = self._encode(x, reuse=True)                                                # e.g. (mu, logvar), (N, K) each
+        q = self._encode(x)                                                            # e.g. (mu, logvar), (N, K) each
         z, cache = self.posterior.sample(q, eps)                                       # (L, N, K)
-        out = self.decoder.forward(z, reuse=True)                                      # (L, N, D)
+        out = self.decoder.forward(z)                                                  # (L, N, D)
         kl, kl_terms = self.posterior.kl_terms(q)                                      # (N,), (N, K)
         return x, eps, q, cache, out, kl, kl_terms
 
@@ -310,7 +314,7 @@ class VAE:
         diagonal family (the full one's is in ``posteriors.FullGaussian``).
         """
         x, *_, out, kl, _ = self._forward(x, n_samples, rng, eps)
-        rec = self.likelihood.log_prob(x, out, reuse=True).mean(axis=0)                # (N,)
+        rec = self.likelihood.log_prob(x, out).mean(axis=0)                            # (N,)
         return check_finite_result(rec - kl, "VAE.elbo"), rec, kl
 
     # --- the loss and its gradient ---------------------------------------------
@@ -402,11 +406,11 @@ class VAE:
         self.last_terms = {"rec": rec, "kl": kl, "kl_per_dim": kl_per_dim}
 
         # Backward, in the order of the forward reversed.
-        dz = self.decoder.backward(dout, reuse=True)                                   # (L, N, K); fills dec.* grads
+        dz = self.decoder.backward(dout)                                               # (L, N, K); sets dec.* grads
         kl_weight = (beta / N) * kl_active                                             # (K,) ∂loss/∂KL_nj
         dh = self.posterior.backward(q, cache, eps, dz, kl_weight)                     # (N, n_outputs) decoder path + KL path
         # The data need no gradient: the encoder's first layer skips its input gradient.
-        self.encoder.backward(dh, reuse=True, need_input_grad=False)                   # fills enc.* grads
+        self.encoder.backward(dh, need_input_grad=False)                               # sets enc.* grads
         return loss, self.grads
 
     # --- the marginal likelihood ------------------------------------------------
@@ -459,9 +463,8 @@ class VAE:
         .. math:: \log p(x) \approx \log\frac1k\sum_{i=1}^k
                   \frac{p_\theta(x|z_i)\,p(z_i)}{q_\phi(z_i|x)},\qquad z_i\sim q_\phi(z|x)
 
-        The decoder and :math:`\log p(x|z)` run in the model's dtype (float32
-        for a float32 model: the matrix products dominate and run twice as
-        fast), in blocks of samples that reuse the same buffers. The log
+        The decoder and :math:`\log p(x|z)` run in the model's dtype, in
+        blocks of samples so that memory stays bounded for any k. The log
         weights are then taken to float64, together with the prior and
         posterior densities, and accumulated across sample chunks with a
         running log-sum-exp, ``acc = logaddexp(acc, logsumexp(chunk))``, so
@@ -492,8 +495,8 @@ class VAE:
                 eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
                 z, _ = family.sample(q, eps)                                           # (S, B, K) model dtype
                 z64 = z.astype(np.float64)                                             # the z the decoder sees
-                out = self.decoder.forward(z, reuse=True)                              # (S, B, D) model dtype
-                log_w = (self.likelihood.log_prob(xb, out, reuse=True).astype(np.float64)  # (S, B) log p(x|z)
+                out = self.decoder.forward(z)                                          # (S, B, D) model dtype
+                log_w = (self.likelihood.log_prob(xb, out).astype(np.float64)          # (S, B) log p(x|z)
                          + gaussian_log_density(z64, zeros, zeros, check=False)       # + log p(z)
                          - family.log_q(z64, q64))                                     # − log q(z|x)
                 acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
@@ -508,15 +511,16 @@ class VAE:
         save_checkpoint(path, self.params, "VAE", self.config)
 
     @classmethod
-    def load(cls, path):
-        """Rebuild a model saved by :meth:`save`.
+    def load(cls, path, fast=False, threads=1):
+        """Rebuild a model saved by :meth:`save`; `fast` and `threads` as in the constructor (not saved).
 
         Raises ``FileNotFoundError`` if `path` does not exist, and
         ``ValueError`` naming the problem if the file is not a VAE checkpoint,
         its config is invalid, or an array is missing, extra, of the wrong
         shape or not finite.
         """
-        return load_model(cls, path, "VAE")
+        _check_speed(fast, threads)     # before the file: these are not the checkpoint's errors
+        return load_model(cls, path, "VAE", fast=fast, threads=threads)
 
     # --- scikit-learn's habits --------------------------------------------------
 

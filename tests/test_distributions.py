@@ -242,28 +242,3 @@ def test_non_positive_definite_and_asymmetric_covariances_are_rejected():
         kl_gaussians(np.zeros(2), np.eye(2), np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]))
     with pytest.raises(ValueError, match="cov1 must be symmetric"):
         kl_gaussians(np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.zeros(2), np.eye(2))
-
-
-# --- the training loop's fused Bernoulli (issue 8) --------------------------------
-
-@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-14), (np.float32, 1e-6)])
-def test_fused_bernoulli_matches_logaddexp_and_expit_up_to_huge_logits(dtype, rtol):
-    from numvae.distributions import bernoulli_log_likelihood_into, bernoulli_log_likelihood_and_grad_into
-
-    rng = np.random.default_rng(0)
-    # Logits from 0 to +-1e4 (sigma rounds to 0 or 1 long before), grey-level and binary x.
-    mags = np.concatenate([[0.0], np.logspace(-8, 4, 195)])
-    logits = np.concatenate([mags, -mags]).astype(dtype).reshape(2, 7, 28)           # (L, N, D)
-    x = rng.random((7, 28)).astype(dtype)
-    x[:3] = np.round(x[:3])
-    l64, x64 = logits.astype(np.float64), x.astype(np.float64)
-    want = np.sum(x64 * l64 - np.logaddexp(0.0, l64), axis=-1)                        # the previous formula
-    want_grad = x64 - expit(l64)
-    got = bernoulli_log_likelihood_into(x, logits)
-    got2, grad = bernoulli_log_likelihood_and_grad_into(x, logits, np.empty_like(logits), np.empty_like(logits))
-    assert got.dtype == dtype and grad.dtype == dtype
-    np.testing.assert_allclose(got, want, rtol=rtol)
-    np.testing.assert_array_equal(got, got2)
-    # Entry-wise, relative to each entry (no atol): sigma(l) is as accurate as expit.
-    np.testing.assert_allclose(grad, want_grad, rtol=10 * rtol, atol=0 if dtype == np.float64 else 1e-7)
-    assert np.all(np.isfinite(grad)) and np.all(np.isfinite(got))

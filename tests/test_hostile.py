@@ -137,7 +137,7 @@ def test_cli_train_out_unwritable_fails_before_training(capsys, tmp_path, monkey
 ])
 def test_cli_a_directory_where_a_file_is_expected(argv, option, capsys, tmp_path, monkeypatch):
     _vae().save(tmp_path / "m.npz")
-    monkeypatch.setattr("numvae.bench.bench", lambda *a, **k: pytest.fail("benchmarked before checking --json"))
+    monkeypatch.setattr("numvae.fast.bench.bench", lambda *a, **k: pytest.fail("benchmarked before checking --json"))
     argv = [str(tmp_path / "m.npz") if a == "CKPT" else str(tmp_path) if a == "DIR" else a for a in argv]
     status, line = _cli(capsys, *argv)
     assert status == 2 and f"{option} {tmp_path} is a directory" in line
@@ -726,7 +726,7 @@ def test_cli_train_killed_twice_then_resumed_ends_as_one_run(tmp_path):
     assert done.returncode == 0, done.stderr
     X, y = load_digits()
     (X_tr, _), (X_va, _) = split(X, [0.8, 0.2], 5, y=y)
-    model = VAE(64, hidden=(8,), z_dim=3, dtype=np.float32, seed=5)
+    model = VAE(64, hidden=(8,), z_dim=3, dtype=np.float32, seed=5, fast=True)   # float32 trains on the fast path
     fit(model, X_tr, X_va, epochs=6, batch_size=32, kl_warmup_epochs=2, seed=5, progress=False)
     _assert_bitwise_equal(_params(VAE.load(out / "model.npz")), _params(model))
     assert len(History.from_json(out / "history.json")) == 6

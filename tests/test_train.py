@@ -14,7 +14,7 @@ from numvae.cli import main
 from numvae.data import load_digits, split
 from numvae.io import load_checkpoint
 from numvae.optim import OPTIMIZERS, SGD
-from numvae.train import Batcher, History, active_units, fit, kl_weight, train_step
+from numvae.train import History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
 
 
@@ -67,8 +67,8 @@ def digits():
     return X_tr, X_va
 
 
-def _small_vae(dtype=np.float64):
-    return VAE(64, hidden=(64,), z_dim=8, dtype=dtype, seed=0)
+def _small_vae(dtype=np.float64, fast=False):
+    return VAE(64, hidden=(64,), z_dim=8, dtype=dtype, seed=0, fast=fast)
 
 
 # --- learning, with the real VAE ---------------------------------------------------
@@ -329,24 +329,13 @@ def test_seeded_fit_reproduces_the_curve_measured_before_the_performance_work(di
     assert np.max(np.abs(curves[np.float32] - curves[np.float64])) < 0.5
 
 
-def test_batcher_equals_fancy_indexing_and_reuses_its_buffer():
-    X = np.arange(70, dtype=np.float32).reshape(14, 5)
-    batch = Batcher(X, 4)
-    order = np.random.default_rng(0).permutation(14)
-    first = batch(order[:4])
-    np.testing.assert_array_equal(first, X[order[:4]])
-    last = batch(order[12:])                                  # the short last batch
-    np.testing.assert_array_equal(last, X[order[12:]])
-    assert np.shares_memory(first, last) and last.dtype == np.float32
-
-
-def test_float32_training_keeps_every_array_float32(digits):
-    """Parameters, gradients, optimizer state, layer caches and buffers stay float32 through a step and a fit."""
+@pytest.mark.parametrize("fast", [False, True])
+def test_float32_training_keeps_every_array_float32(digits, fast):
+    """Parameters, gradients, optimizer state, layer caches and scratch buffers stay float32 through a step and a fit."""
     X_tr, X_va = digits
-    model = _small_vae(np.float32)
-    opt = OPTIMIZERS["adam"](model.params)
-    batch = Batcher(X_tr.astype(np.float32), 50)
-    loss, problem = train_step(model, opt, batch(np.arange(50)), np.random.default_rng(0))
+    model = _small_vae(np.float32, fast=fast)
+    opt = model.optimizers["adam"](model.params)
+    loss, problem = train_step(model, opt, X_tr[:50].astype(np.float32), np.random.default_rng(0))
     assert problem is None and isinstance(loss, float)
 
     def arrays():
@@ -354,9 +343,8 @@ def test_float32_training_keeps_every_array_float32(digits):
         yield from model.grads.values()
         yield from opt.m.values()
         yield from opt.v.values()
-        yield from model._buffers.values()
+        yield from getattr(model.likelihood, "buffers", {}).values()    # the fast Bernoulli's scratch arrays
         for net in (model.encoder, model.decoder):
-            yield from net._buffers.values()
             for layer in net.layers:
                 cache = layer.cache if isinstance(layer.cache, tuple) else (layer.cache,)
                 yield from cache
@@ -368,12 +356,13 @@ def test_float32_training_keeps_every_array_float32(digits):
     assert all(v.dtype == np.float32 for v in model.last_terms.values())
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(digits, dtype):
-    """A NaN or ±inf anywhere in the flat gradient stops the step (parameters untouched) and is named;
-    entries so large that g·g overflows, but finite, do not."""
+def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(digits, dtype, fast):
+    """A NaN or ±inf anywhere in the gradient stops the step (parameters untouched) and is named;
+    entries so large that g·g (the fast wing's one-dot check) overflows, but finite, do not."""
     X_tr, _ = digits
-    model = _small_vae(dtype)
+    model = _small_vae(dtype, fast=fast)
     xb = X_tr[:50].astype(dtype)
     real = model.loss_and_grads
     for bad_value, key, bad in [(np.nan, "dec.1.W", True), (-np.inf, "enc.0.b", True),
@@ -383,7 +372,7 @@ def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(d
             grads[key].flat[3] = bad_value
             return loss, grads
         model.loss_and_grads = poisoned
-        opt = OPTIMIZERS["adam"](model.params)
+        opt = model.optimizers["adam"](model.params)
         before = {k: p.copy() for k, p in model.params.items()}
         loss, problem = train_step(model, opt, xb, np.random.default_rng(0))
         if bad:

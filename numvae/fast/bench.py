@@ -43,8 +43,7 @@ import numpy as np
 from numvae.checks import check_choice, check_int, check_matrix
 from numvae.distributions import kl_standard_normal_grad, kl_standard_normal_terms
 from numvae.nn import Activation
-from numvae.optim import Adam
-from numvae.train import Batcher, train_step
+from numvae.train import train_step
 from numvae.vae import VAE
 
 # The two architectures of the issue: Kingma & Welling's 784-400-20 ReLU VAE,
@@ -263,12 +262,11 @@ def _elementwise_work(model, batch_size, n_samples, rng):
     for name, _, n_out in layers:
         m = N * (L if name.startswith("dec") else 1)
         y, b = rng.standard_normal((m, n_out)).astype(dtype), model.params[f"{name}.b"]
-        work.append(lambda y=y, b=b: np.add(y, b, out=y))                         # y += b
-        work.append(lambda y=y, db=model.grads[f"{name}.b"]: y.sum(axis=0, out=db))  # db = sum_n delta_n
-        if int(name.split(".")[1]) < n_hidden:              # a hidden layer; the output layers have no activation
-            f, buf = Activation(act), np.empty_like(y)
-            work.append(lambda f=f, y=y, buf=buf: f.forward(y, out=buf))
-            work.append(lambda f=f, y=y, buf=buf: f.backward(y, out=buf))
+        work.append(lambda y=y, b=b: y + b)                                       # x @ W + b
+        work.append(lambda y=y: y.sum(axis=0))                                    # db = sum_n delta_n
+        f = Activation(act if int(name.split(".")[1]) < n_hidden else "identity")  # the output layers' is identity
+        work.append(lambda f=f, y=y: f.forward(y))
+        work.append(lambda f=f, y=y: f.backward(y))
     mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
     dz = rng.standard_normal((L, N, K)).astype(dtype)
 
@@ -301,23 +299,24 @@ def _likelihood_kl_work(model, batch_size, n_samples, rng):
 
 
 def _optimizer_work(model, threads, seed):
-    """``Adam.step`` on a model of the same layout as `model` (its own copy: the real one keeps training)."""
-    twin = VAE(model.x_dim, tuple(model.config["hidden"]), model.z_dim, dtype=model.dtype, seed=seed)
+    """The model's Adam's ``step`` on a model of the same layout as `model` (a copy: the real one keeps training)."""
+    twin = VAE(model.x_dim, tuple(model.config["hidden"]), model.z_dim, dtype=model.dtype, seed=seed,
+               fast=model.fast, threads=threads)
     rng = np.random.default_rng(seed)
-    for g in twin.grads.values():
-        g[...] = rng.standard_normal(g.shape) * 1e-2
-    opt = Adam(twin.params, threads=threads)
+    grads = {k: (rng.standard_normal(g.shape) * 1e-2).astype(g.dtype) for k, g in twin.grads.items()}
+    for k, g in twin.grads.items():
+        g[...] = grads[k]                  # into the model's own gradient arrays (the flat buffer, if fast)
+    opt = twin.optimizers["adam"](twin.params)
     return [lambda: opt.step(twin.grads)]
 
 
 class _Stepper:
     """Runs real training steps as ``fit`` does: batches gathered in a seeded random order, ``train_step``, Adam."""
 
-    def __init__(self, model, X, batch_size, seed=0, lr=1e-3, adam_threads=1):
-        self.model, self.batch_size = model, batch_size
+    def __init__(self, model, X, batch_size, seed=0, lr=1e-3):
+        self.model, self.X, self.batch_size = model, X, batch_size
         self.rng = np.random.default_rng(seed)
-        self.opt = Adam(model.params, lr=lr, threads=adam_threads)
-        self.batch = Batcher(X, batch_size)
+        self.opt = model.optimizers["adam"](model.params, lr=lr)       # the one fit builds
         self.order = self.rng.permutation(X.shape[0])
         self.n_batches = X.shape[0] // batch_size
         if self.n_batches < 1:
@@ -331,7 +330,7 @@ class _Stepper:
         for _ in range(n):
             b = self.done % self.n_batches
             t0 = time.perf_counter()
-            xb = self.batch(self.order[b * self.batch_size:(b + 1) * self.batch_size])  # (M, D)
+            xb = self.X[self.order[b * self.batch_size:(b + 1) * self.batch_size]]  # (M, D)
             loss, problem = train_step(self.model, self.opt, xb, self.rng)
             times.append(time.perf_counter() - t0)
             if problem is not None:
@@ -468,7 +467,7 @@ def machine_info():
 
 def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dtype="float32",
           steps=200, warmup_steps=20, k=1000, ll_n=1000, seed=0, data="given", rounds=5, threads=1,
-          progress=None):
+          progress=None, fast=True):
     r"""Measure one architecture: GEMM floor, real step, their ratio, throughput, log-likelihood time, memory.
 
     Parameters
@@ -488,10 +487,13 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
         alternating rounds.
     threads : {1, 2}
         Threads of the element-wise work in the timed step and
-        log-likelihood: the model's (``VAE.threads``, the Bernoulli
-        likelihood) and Adam's (``Adam(threads=)``). The optimizer piece is
-        also timed with the other choice. The matrix products use the BLAS's
-        own threads (``OPENBLAS_NUM_THREADS``), and so does the floor.
+        log-likelihood: the model's (``VAE(threads=)``: the Bernoulli
+        likelihood, and its Adam). The optimizer piece is also timed with the
+        other choice. The matrix products use the BLAS's own threads
+        (``OPENBLAS_NUM_THREADS``), and so does the floor.
+    fast : bool
+        Time the fast wing (``VAE(fast=True)``, the default) or the plain
+        teaching path (``fast=False``, one thread only).
     k, ll_n : int
         ``log_likelihood`` with `k` importance samples on `ll_n` rows is
         timed once; 0 skips it.
@@ -535,23 +537,23 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     x_dim = X.shape[1]
     Xd = X.astype(dtype, copy=False)
     result = {"arch": "-".join(str(w) for w in (x_dim, *hidden, z_dim)) + f" {activation}",
-              "dtype": dtype, "data": data, "machine": machine_info(), "threads": threads,
+              "dtype": dtype, "data": data, "machine": machine_info(), "threads": threads, "fast": bool(fast),
               "load_before": os.getloadavg()[0], "load_avg_before": os.getloadavg(), "rows": []}
     model = None
     for bs in batch_sizes:
         bs = check_int(bs, "batch size", 1)
-        model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed)
-        model.threads = threads
-        stepper = _Stepper(model, Xd, bs, seed, adam_threads=threads)
+        model = VAE(x_dim, hidden, z_dim, "bernoulli", activation, dtype=dtype, seed=seed, fast=fast,
+                    threads=threads)
+        stepper = _Stepper(model, Xd, bs, seed)
         rng = np.random.default_rng(seed)
         products = _step_products(model, bs, seed=seed)
-        gather = Batcher(Xd, bs)
         pieces = {"products": [fn for _, fn in products],
                   "elementwise": _elementwise_work(model, bs, 1, rng),
                   "likelihood_kl": _likelihood_kl_work(model, bs, 1, rng),
                   "optimizer": _optimizer_work(model, threads, seed),
-                  "optimizer_other_threads": _optimizer_work(model, 3 - threads, seed),
-                  "gather": [lambda: gather(stepper.order[:bs])]}
+                  "gather": [lambda: Xd[stepper.order[:bs]]]}
+        if fast:
+            pieces["optimizer_other_threads"] = _optimizer_work(model, 3 - threads, seed)
         stepper.run(warmup_steps)
         for fns in pieces.values():
             _time_passes(fns, 1)
@@ -586,20 +588,19 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
             "epoch_s": step * EPOCH_ROWS / bs, "floor_epoch_s": floor["seconds"] * EPOCH_ROWS / bs,
             "floor_gflops": floor["gflops"], "step_gflops": floor["flops"] / step / 1e9,
             "split_s": split, "split_share": {name: t / step for name, t in split.items()},
-            "gather_s": medians["gather"], "optimizer_other_threads_s": medians["optimizer_other_threads"],
+            "gather_s": medians["gather"], "optimizer_other_threads_s": medians.get("optimizer_other_threads"),
             "products": floor["products"]})
         if progress is not None:
             progress.line(f"{result['arch']} batch {bs}: step {step * 1e3:.2f} ms, floor "
                           f"{floor['seconds'] * 1e3:.2f} ms", done=progress.done + 1)
     # Memory of the step: 5 more steps of the last model under tracemalloc.
-    batch = Batcher(Xd, bs)
-    opt = Adam(model.params)
+    opt = model.optimizers["adam"](model.params)
     rng = np.random.default_rng(seed)
-    train_step(model, opt, batch(np.arange(bs)), rng)
+    train_step(model, opt, Xd[:bs], rng)
 
     def five_steps():
         for _ in range(5):
-            train_step(model, opt, batch(np.arange(bs)), rng)
+            train_step(model, opt, Xd[:bs], rng)
 
     memory = {"step_traced_peak_bytes": _traced_peak(five_steps)}
     if k and ll_n:
@@ -642,7 +643,8 @@ def format_table(results):
     """
     lines = []
     m = results[0]["machine"]
-    lines.append(f"numpy {m['numpy']}, {_blas_text(m)}, {m['cpus']} CPUs")
+    path = "the fast wing (VAE(fast=True))" if results[0].get("fast", True) else "the plain teaching path (VAE(fast=False))"
+    lines.append(f"numpy {m['numpy']}, {_blas_text(m)}, {m['cpus']} CPUs; {path}")
     head = (f"{'architecture':<26}{'dtype':<8}{'batch':>6}{'floor ms':>10}{'spread':>8}{'step ms':>9}{'ratio':>7}"
             f"{'samples/s':>11}{'s/epoch':>9}{'floor s/ep':>11}{'GFLOP/s':>9}{'ratio p10':>10}")
     lines += [head, "-" * len(head)]
@@ -658,9 +660,10 @@ def format_table(results):
         for row in r["rows"]:
             parts = ", ".join(f"{name} {t * 1e3:.3f} ({row['split_share'][name]:.0%})"
                               for name, t in row["split_s"].items())
+            other = row["optimizer_other_threads_s"]
+            other = f"; Adam with {3 - r['threads']} thread(s) {other * 1e3:.3f}" if other is not None else ""
             lines.append(f"  {r['arch']} batch {row['batch_size']}: {parts}; of the rest, batch gathering "
-                         f"{row['gather_s'] * 1e3:.3f}; Adam with {3 - r['threads']} thread(s) "
-                         f"{row['optimizer_other_threads_s'] * 1e3:.3f}")
+                         f"{row['gather_s'] * 1e3:.3f}{other}")
     lines.append("")
     for r in results:
         ll = r["log_likelihood"]

@@ -1,13 +1,12 @@
-"""Two threads for element-wise work (``numvae.halves``): where the cut falls, and that the numbers do not move."""
+"""Two threads for element-wise work (``numvae.fast.halves``): where the cut falls, and that the numbers do not move."""
 
 import threading
 
 import numpy as np
 import pytest
 
-import numvae.likelihoods
-import numvae.train
-from numvae.halves import Halves
+import numvae.fast.likelihoods
+from numvae.fast.halves import Halves
 from numvae.train import fit
 from numvae.vae import VAE
 
@@ -50,14 +49,14 @@ def test_rows_are_split_in_two_halves_above_min_size_and_worker_errors_reach_the
 
 
 def _spy_threads(monkeypatch, name):
-    """Record the thread of every call of numvae.likelihoods.<name>."""
-    idents, real = set(), getattr(numvae.likelihoods, name)
+    """Record the thread of every call of numvae.fast.likelihoods.<name>."""
+    idents, real = set(), getattr(numvae.fast.likelihoods, name)
 
     def spy(*args, **kwargs):
         idents.add(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(numvae.likelihoods, name, spy)
+    monkeypatch.setattr(numvae.fast.likelihoods, name, spy)
     return idents
 
 
@@ -68,8 +67,7 @@ def test_two_threads_train_and_estimate_bit_for_bit_as_one(monkeypatch, dtype):
     models = {}
     for threads in (1, 2):
         idents = _spy_threads(monkeypatch, "bernoulli_log_likelihood_and_grad_into")
-        model = VAE(784, hidden=(16,), z_dim=4, dtype=dtype, seed=0)
-        model.threads = threads
+        model = VAE(784, hidden=(16,), z_dim=4, dtype=dtype, seed=0, fast=True, threads=threads)
         fit(model, X, epochs=2, batch_size=200, seed=0, progress=False)     # 200 x 784 rows: above min_size
         assert len(idents) == threads
         idents = _spy_threads(monkeypatch, "bernoulli_log_likelihood_into")
@@ -83,19 +81,21 @@ def test_two_threads_train_and_estimate_bit_for_bit_as_one(monkeypatch, dtype):
     assert np.array_equal(ll1, ll2)
 
 
-def test_fit_gives_its_adam_the_models_threads(monkeypatch):
-    built = []
-    real = numvae.train.OPTIMIZERS["adam"]
-    monkeypatch.setitem(numvae.train.OPTIMIZERS, "adam", lambda *a, **k: built.append(k) or real(*a, **k))
-    model = VAE(64, hidden=(8,), z_dim=2, seed=0)
-    model.threads = 2
+def test_fit_gives_its_adam_the_models_threads():
+    model = VAE(64, hidden=(8,), z_dim=2, seed=0, fast=True, threads=2)
+    built, real = [], model.optimizers["adam"]
+    model.optimizers = {**model.optimizers, "adam": lambda *a, **k: built.append(real(*a, **k)) or built[-1]}
     fit(model, np.random.default_rng(0).random((64, 64)), epochs=1, progress=False)
-    assert built[0]["threads"] == 2
+    assert len(built) == 1 and built[0].threads == 2 and built[0].t == 1
 
 
 @pytest.mark.parametrize("bad", [0, 3, 1.5, "2"])
 def test_threads_must_be_one_or_two(bad):
-    model = VAE(8, hidden=(4,), z_dim=2, seed=0)
     with pytest.raises(ValueError, match="threads"):
-        model.threads = bad
-    assert model.threads == 1
+        VAE(8, hidden=(4,), z_dim=2, seed=0, fast=True, threads=bad)
+
+
+def test_two_threads_need_the_fast_path():
+    with pytest.raises(ValueError, match=r"^threads=2 needs fast=True"):
+        VAE(8, hidden=(4,), z_dim=2, seed=0, threads=2)
+    assert VAE(8, hidden=(4,), z_dim=2, seed=0).threads == 1

@@ -1,4 +1,4 @@
-"""numvae.bench and `numvae bench`: the fields are there and consistent. No timed assertions."""
+"""numvae.fast.bench and `numvae bench`: the fields are there and consistent. No timed assertions."""
 
 import json
 from collections import Counter
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from numvae.bench import bench, format_table, gemm_floor, layer_shapes, log_likelihood_blocks
+from numvae.fast.bench import bench, format_table, gemm_floor, layer_shapes, log_likelihood_blocks
 from numvae.cli import main
 from numvae.vae import VAE
 
@@ -39,7 +39,7 @@ def test_gemm_floor_times_every_product_of_a_step_but_the_data_gradient_in_the_s
 
 
 def test_the_floor_products_compute_the_layers_products_on_the_model_arrays():
-    from numvae.bench import _step_products
+    from numvae.fast.bench import _step_products
 
     model = VAE(6, (4,), 2, dtype=np.float64, seed=0)
     products = _step_products(model, batch_size=3, n_samples=2)
@@ -65,7 +65,7 @@ def test_the_floor_products_compute_the_layers_products_on_the_model_arrays():
 
 
 def test_blas_runtime_reads_the_loaded_openblas_or_says_unknown(tmp_path):
-    from numvae.bench import _loaded_libraries, blas_runtime, machine_info
+    from numvae.fast.bench import _loaded_libraries, blas_runtime, machine_info
 
     found = blas_runtime()
     for b in found:
@@ -123,7 +123,7 @@ def test_bench_rejects_bad_arguments():
 
 
 def test_cli_bench_prints_the_table_and_writes_json(tmp_path, capsys, monkeypatch):
-    import numvae.bench as bench_module
+    import numvae.fast.bench as bench_module
 
     # Small random data instead of Fashion-MNIST, so the test takes a second.
     X = np.random.default_rng(0).random((200, 784))
@@ -146,7 +146,7 @@ def test_cli_bench_prints_the_table_and_writes_json(tmp_path, capsys, monkeypatc
 
 
 def test_cli_bench_old_option_spellings_still_work_and_quiet_silences(capsys, monkeypatch):
-    import numvae.bench as bench_module
+    import numvae.fast.bench as bench_module
 
     X = np.random.default_rng(0).random((100, 784))
     monkeypatch.setattr(bench_module, "load_bench_data", lambda root=None, seed=0: (X, "random test data"))
