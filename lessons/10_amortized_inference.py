@@ -358,9 +358,9 @@ counts = {"encoder": 0, "decoder": 0}
 def counting(net, name):
     forward = net.forward
 
-    def wrapped(inp, reuse=False):
+    def wrapped(inp):
         counts[name] += int(np.prod(inp.shape[:-1]))                             # rows (samples × images)
-        return forward(inp, reuse=reuse)
+        return forward(inp)
 
     net.forward = wrapped
     return forward

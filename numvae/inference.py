@@ -146,7 +146,7 @@ def path_elbo(model, x, h, eps, posterior, h_q=None):
     Parameters
     ----------
     model : VAE
-        Its decoder and likelihood are used (and its decoder gradient buffers
+        Its decoder and likelihood are used (and its decoder gradients
         overwritten); its encoder is not.
     x : ndarray of shape (N, D)
     h : ndarray of shape (N, n_outputs)
@@ -255,7 +255,7 @@ def optimize_q(model, x, posterior="diagonal", steps=600, n_draws=1, lr=0.2, n_e
     ----------
     model : VAE
         Any posterior family, any decoder; only its decoder is used after the
-        starting point (its decoder gradient buffers are overwritten).
+        starting point (its decoder gradients are overwritten).
     x : ndarray of shape (N, D)
     posterior : {"diagonal", "full"}
         The family q* is sought in. It starts from the encoder's

@@ -343,8 +343,9 @@ class VAE:
         -------
         loss : float
         grads : dict[str, ndarray]
-            Keys and shapes of :attr:`params`. These are the model's gradient
-            buffers: the next call overwrites them (copy to keep).
+            Keys and shapes of :attr:`params`: the gradients of this call
+            (with ``fast=True`` views of the flat gradient buffer, which the
+            next call overwrites: copy to keep).
 
         Notes
         -----

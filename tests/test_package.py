@@ -4,6 +4,7 @@ The module list is read from the files on disk, independently of numvae's own
 discovery, so a module numvae forgot to expose fails here.
 """
 
+import ast
 import subprocess
 import sys
 import types
@@ -56,3 +57,50 @@ def test_import_numvae_alone_reaches_the_data_in_a_fresh_interpreter(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1797, 64) VAE numvae.train"
+
+
+def _module_imports():
+    """``{module: set of numvae modules it imports}`` for every module of the package, read from the source."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):   # function-level imports too
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def test_the_modules_imports_form_layers_without_a_cycle():
+    graph = _module_imports()
+    assert "numvae.fast.bench" in graph and "numvae.vae" in graph["numvae.fast.bench"]   # the reader sees imports
+    done, path = set(), []
+
+    def visit(name):
+        assert name not in path, f"import cycle: {' -> '.join(path[path.index(name):] + [name])}"
+        if name in done:
+            return
+        path.append(name)
+        for other in sorted(graph[name]):
+            visit(other)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_the_teaching_modules_reach_the_fast_wing_only_through_the_vaes_one_switch():
+    """The plain path never imports numvae.fast: only vae.py (VAE(fast=True)) and the command line (bench) do."""
+    graph = _module_imports()
+    users = {m for m, imports in graph.items()
+             if not m.startswith("numvae.fast") and any(i.startswith("numvae.fast") for i in imports)}
+    assert users == {"numvae.vae", "numvae.cli"}
+    assert {i for i in graph["numvae.vae"] if i.startswith("numvae.fast")} == {"numvae.fast"}
