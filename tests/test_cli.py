@@ -114,10 +114,26 @@ def test_train_threads_two_reaches_the_model_and_ends_in_the_same_weights(tmp_pa
 
     seen = []
     real_fit = numvae.train.fit
-    monkeypatch.setattr(numvae.train, "fit", lambda model, *a, **k: seen.append(model.threads) or real_fit(model, *a, **k))
+    monkeypatch.setattr(numvae.train, "fit",
+                        lambda model, *a, **k: seen.append((model.fast, model.threads)) or real_fit(model, *a, **k))
     for threads in ("1", "2"):
         assert cli.main(["train", "--hidden", "8", "--z-dim", "2", "--epochs", "1", "--threads", threads,
                          "--out", str(tmp_path / threads), "--quiet"]) == 0
-    assert seen == [1, 2]
+    assert seen == [(True, 1), (True, 2)]          # float32, the default, trains on the fast path
     one, two = VAE.load(tmp_path / "1" / "model.npz"), VAE.load(tmp_path / "2" / "model.npz")
     assert all(np.array_equal(p, two.params[k]) for k, p in one.params.items())
+
+
+def test_train_in_float64_takes_the_plain_path_and_refuses_two_threads(tmp_path, monkeypatch, capsys):
+    import numvae.train
+
+    seen = []
+    real_fit = numvae.train.fit
+    monkeypatch.setattr(numvae.train, "fit", lambda model, *a, **k: seen.append(model.fast) or real_fit(model, *a, **k))
+    assert cli.main(["train", "--hidden", "8", "--z-dim", "2", "--epochs", "1", "--dtype", "float64",
+                     "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert seen == [False]
+    capsys.readouterr()
+    assert cli.main(["train", "--dtype", "float64", "--threads", "2", "--out", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "--threads 2 needs --dtype float32" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()          # refused before any folder or data

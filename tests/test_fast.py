@@ -312,3 +312,25 @@ def test_a_checkpoint_of_one_path_loads_and_resumes_in_the_other(digits, tmp_pat
     np.testing.assert_allclose(history["valid_elbo"], h_whole["valid_elbo"], rtol=1e-10)
     for k, p in whole.params.items():
         assert_normwise_close(resumed.params[k], p, 1e-10, k)
+
+
+def test_the_flat_adam_gathers_gradients_that_tile_nothing_and_speaks_the_plain_state():
+    """Flat parameters with loose gradient copies: the same steps; its state loads into the plain Adam and back."""
+    rng = np.random.default_rng(5)
+    _, _, params, _ = _tiled(rng, np.float64, n=500)
+    twin = {k: v.copy() for k, v in params.items()}
+    flat, plain = FlatAdam(params, lr=0.01), Adam(twin, lr=0.01)
+    for _ in range(3):
+        g = {k: rng.normal(size=v.shape) for k, v in params.items()}     # each its own array
+        flat.step(g)
+        plain.step(g)
+    for k in params:
+        assert_normwise_close(params[k], twin[k], 1e-12, k)
+    t, state = flat.state()
+    other = Adam({k: v.copy() for k, v in params.items()}, lr=0.01)
+    other.load_state(t, state)
+    back = FlatAdam(params, lr=0.01)
+    back.load_state(*plain.state())
+    for key, a in plain.state()[1].items():
+        assert_normwise_close(other.state()[1][key], a, 1e-12, key)
+        assert_normwise_close(back.state()[1][key], a, 1e-12, key)

@@ -114,6 +114,19 @@ def test_bench_on_a_tiny_config_returns_every_field():
     assert len(r["load_avg_before"]) == 3 and r["threads"] == 1
 
 
+def test_bench_times_the_plain_path_when_asked():
+    X = np.random.default_rng(0).random((300, 10))
+    r = bench(X, hidden=(7,), z_dim=2, batch_sizes=(20,), steps=3, warmup_steps=1, k=0, fast=False)
+    assert r["fast"] is False and r["rows"][0]["optimizer_other_threads_s"] is None
+    assert r["rows"][0]["step_s"] > 0 and "plain teaching path" in format_table([r])
+    assert "fast wing" in format_table([bench(X, hidden=(7,), z_dim=2, batch_sizes=(20,), steps=2, k=0)])
+
+
+def test_cli_bench_plain_refuses_two_threads(capsys):
+    assert main(["bench", "--plain", "--threads", "2", "--quiet"]) == 2
+    assert "--plain times the teaching path" in capsys.readouterr().err
+
+
 def test_bench_rejects_bad_arguments():
     X = np.random.default_rng(0).random((30, 4))
     with pytest.raises(ValueError, match="dtype"):

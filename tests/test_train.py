@@ -347,7 +347,7 @@ def test_float32_training_keeps_every_array_float32(digits, fast):
         for net in (model.encoder, model.decoder):
             for layer in net.layers:
                 cache = layer.cache if isinstance(layer.cache, tuple) else (layer.cache,)
-                yield from cache
+                yield from (a for a in cache if a is not None)     # the fast identity keeps nothing
 
     seen = list(arrays())
     assert len(seen) > 30 and all(a.dtype == np.float32 for a in seen), [a.dtype for a in seen]

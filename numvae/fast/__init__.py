@@ -7,7 +7,8 @@ command line's float32 training turns it on), which calls :func:`accelerate`:
 
 * ``storage``: every parameter of the model a view into one flat buffer, and
   every gradient into another;
-* ``nn``: the Linear layer writing its gradients into those views;
+* ``nn``: the Linear layer writing its gradients into those views, and the
+  identity activation without a product with ones;
 * ``likelihoods`` and ``kernels``: the Bernoulli log-likelihood and its
   gradient in one fused pass over scratch arrays kept between calls;
 * ``optim``: SGD and Adam as one fused pass over the flat buffers, and the
@@ -23,10 +24,10 @@ normwise in float64), and a 200-step training run to the plain run's.
 """
 
 from numvae.fast.likelihoods import TWINS
-from numvae.fast.nn import FlatLinear
+from numvae.fast.nn import FlatLinear, Identity
 from numvae.fast.optim import optimizers
 from numvae.fast.storage import tie
-from numvae.nn import Linear
+from numvae.nn import Activation, Linear
 
 
 def twin(part, cls):
@@ -36,17 +37,27 @@ def twin(part, cls):
     return fast
 
 
+def _fast_layer(layer):
+    """The layer's fast twin: a Linear writing into the flat buffer, the identity without work; else the layer."""
+    if type(layer) is Linear:
+        return twin(layer, FlatLinear)
+    if type(layer) is Activation and layer.name == "identity":
+        return twin(layer, Identity)
+    return layer
+
+
 def accelerate(model, threads=1):
     """Give `model` (a ``numvae.vae.VAE`` just built) the fast parts; its parameters keep their values.
 
-    The layers become :class:`~numvae.fast.nn.FlatLinear`, the Bernoulli and
+    The layers become :class:`~numvae.fast.nn.FlatLinear` (and the identity
+    activations :class:`~numvae.fast.nn.Identity`), the Bernoulli and
     Gaussian likelihoods their twins in ``numvae.fast.likelihoods``, every
     parameter and gradient a view of one flat buffer (in the order of
     ``model.params``), and ``model.optimizers`` the flat optimizers with
     `threads` threads.
     """
     for net in (model.encoder, model.decoder):
-        net.layers = [twin(layer, FlatLinear) if type(layer) is Linear else layer for layer in net.layers]
+        net.layers = [_fast_layer(layer) for layer in net.layers]
     if type(model.likelihood) in TWINS:
         model.likelihood = twin(model.likelihood, TWINS[type(model.likelihood)])
         model.likelihood.speed_up(threads)

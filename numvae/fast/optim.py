@@ -64,17 +64,33 @@ class FlatOptimizer(Optimizer):
         self._halves = Halves() if self.threads == 2 else None
         self._flat_params = flat_storage(self.params.values())
         self._scratch = None if self._flat_params is None else np.empty_like(self._flat_params)
+        self._seen = ((), None)                 # the gradient arrays of the last step, and the flat array they tile
 
     def _zeros(self):
         flat, views = _zeros_like(self.params)
         self._flat_states.append(flat)
         return views
 
+    def _flat_grads(self, arrays):
+        """:func:`flat_storage` of `arrays`, remembered while they are the same array objects.
+
+        A fast model hands the optimizer the same views of its flat gradient
+        buffer every step, and an array object's memory never moves.
+        """
+        arrays = tuple(arrays)
+        seen, flat = self._seen
+        if len(arrays) != len(seen) or any(a is not b for a, b in zip(arrays, seen)):
+            self._seen = arrays, flat_storage(arrays)
+        return self._seen[1]
+
     def step(self, grads):
-        flat_grads = flat_storage(g for _, _, g in self.checked(grads))
-        if self._flat_params is None or flat_grads is None or any(s is None for s in self._flat_states):
-            super().step(grads)                 # nothing flat to run over: the plain rule
+        arrays = [g for _, _, g in self.checked(grads)]
+        if self._flat_params is None or any(s is None for s in self._flat_states):
+            super().step(grads)                 # parameters that tile no flat array: the plain rule
             return
+        flat_grads = self._flat_grads(arrays)
+        if flat_grads is None:                  # gradients that tile none: gathered into one
+            flat_grads = np.concatenate([g.ravel() for g in arrays])
         self.t += 1
         arrays = (self._flat_params, flat_grads, *self._flat_states, self._scratch)
         if self._halves is None:
@@ -91,7 +107,7 @@ class FlatOptimizer(Optimizer):
         (:math:`|g| > 10^{19}` in float32); then the plain check looks entry
         by entry.
         """
-        flat = flat_storage(grads.values())
+        flat = self._flat_grads(grads.values())
         if flat is not None:
             with np.errstate(over="ignore"):             # an overflow is not yet a verdict
                 if np.isfinite(np.dot(flat, flat)):
@@ -109,22 +125,48 @@ class FlatSGD(FlatOptimizer, SGD):
 
 
 class FlatAdam(FlatOptimizer, Adam):
-    """``numvae.optim.Adam`` as one fused pass, in the efficient form of the module's docstring."""
+    r"""``numvae.optim.Adam`` as one fused pass of ten NumPy calls.
 
-    def fused(self, p, g, m, v, scratch):
+    The flat state holds the moments without their :math:`1-\beta` factors,
+    :math:`u_t = m_t/(1-\beta_1) = \beta_1u_{t-1} + g_t` and
+    :math:`w_t = v_t/(1-\beta_2) = \beta_2w_{t-1} + g_t^2`, which saves a
+    multiplication pass each; with :math:`c_1 = 1-\beta_1^t`,
+    :math:`c_2 = 1-\beta_2^t` the step of the module's docstring becomes
+
+    .. math:: \frac{\alpha\sqrt{c_2}\,(1-\beta_1)}{c_1\sqrt{1-\beta_2}}\cdot
+              \frac{u_t}{\sqrt{w_t} + \epsilon\sqrt{c_2/(1-\beta_2)}}.
+
+    :attr:`m` and :attr:`v` are views of :math:`u` and :math:`w`;
+    :meth:`state` and :meth:`load_state` speak the plain :math:`m, v`, so a
+    checkpoint moves between the two optimizers.
+    """
+
+    def fused(self, p, g, u, w, scratch):
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t     # bias corrections (self.t already counts this step)
-        m *= b1
-        m += np.multiply(g, 1.0 - b1, out=scratch)           # m_t = b1 m + (1 - b1) g
-        v *= b2
-        np.multiply(g, g, out=scratch)
-        scratch *= 1.0 - b2
-        v += scratch                                         # v_t = b2 v + (1 - b2) g^2
-        np.sqrt(v, out=scratch)
-        scratch += self.eps * c2 ** 0.5                      # sqrt(v_t) + eps sqrt(c2)
-        np.divide(m, scratch, out=scratch)
-        scratch *= self.lr * c2 ** 0.5 / c1
+        u *= b1
+        u += g                                               # u_t = b1 u + g
+        w *= b2
+        w += np.multiply(g, g, out=scratch)                  # w_t = b2 w + g^2
+        np.sqrt(w, out=scratch)
+        scratch += self.eps * (c2 / (1.0 - b2)) ** 0.5       # sqrt(w_t) + eps sqrt(c2 / (1 - b2))
+        np.divide(u, scratch, out=scratch)
+        scratch *= self.lr * c2 ** 0.5 * (1.0 - b1) / (c1 * (1.0 - b2) ** 0.5)
         p -= scratch
+
+    def _scales(self):
+        """``{"m": 1 - beta1, "v": 1 - beta2}``: what turns the stored u, w into m, v."""
+        return {"m": 1.0 - self.beta1, "v": 1.0 - self.beta2} if self._flat_params is not None else {"m": 1, "v": 1}
+
+    def state(self):
+        t, arrays = super().state()
+        scales = self._scales()
+        return t, {key: a * scales[key.split(".")[0]] for key, a in arrays.items()}
+
+    def load_state(self, t, arrays):
+        scales = self._scales()
+        super().load_state(t, {key: np.asarray(a) / scales[key.split(".")[0]] if key.split(".")[0] in scales
+                               else a for key, a in arrays.items()})
 
 
 def optimizers(threads=1):
