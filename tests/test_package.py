@@ -56,3 +56,35 @@ def test_import_numvae_alone_reaches_the_data_in_a_fresh_interpreter(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1797, 64) VAE numvae.train"
+
+
+def _setup_cfg():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+    return cfg
+
+
+def test_any_current_python_may_install_it_and_the_tested_one_is_named():
+    # An upper bound makes pip refuse every newer Python, although numvae is pure Python.
+    cfg = _setup_cfg()
+    assert cfg["options"]["python_requires"].strip() == ">=3.11"
+    classifiers = cfg["metadata"]["classifiers"].split("\n")
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    tested = [c.rsplit(" :: ", 1)[1] for c in classifiers if c.startswith("Programming Language :: Python :: 3.")]
+    readme = " ".join((PACKAGE.parent / "README.md").read_text().split())
+    assert tested and all(f"CI tests it on Python {version}" in readme for version in tested)
+
+
+def test_the_ci_script_still_reads_the_floors_from_setup_cfg():
+    # .ci/run turns install_requires into `name==floor` for its oldest-versions run; run its
+    # own Python code on the real setup.cfg.
+    import re
+
+    ci = (PACKAGE.parent / ".ci" / "run").read_text()
+    code = re.search(r"python3 - <<'PY'\n(.*?)\nPY\n", ci, flags=re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["numpy==1.23.2", "scipy==1.9.2", "matplotlib==3.6.0"]
