@@ -88,3 +88,27 @@ def test_the_ci_script_still_reads_the_floors_from_setup_cfg():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["numpy==1.23.2", "scipy==1.9.2", "matplotlib==3.6.0"]
+
+
+def test_the_changelog_has_dated_releases_and_the_newest_is_the_version_the_package_and_readme_say():
+    import re
+    from datetime import date
+
+    root = PACKAGE.parent
+    changelog = (root / "CHANGELOG.md").read_text()
+    heads = re.findall(r"^## \[([^\]]+)\](.*)$", changelog, flags=re.M)
+    assert heads[0] == ("Unreleased", ""), "ongoing work goes under [Unreleased], on top"
+    releases = heads[1:]
+    assert len(releases) >= 2
+    dates = []
+    for version, rest in releases:
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+        m = re.fullmatch(r" - (\d{4}-\d{2}-\d{2})", rest)
+        assert m, f"release {version} has no ' - YYYY-MM-DD' date: {rest!r}"
+        dates.append(date.fromisoformat(m.group(1)))
+    # Newest first, in version and in date.
+    as_tuples = [tuple(map(int, v.split("."))) for v, _ in releases]
+    assert as_tuples == sorted(as_tuples, reverse=True) and dates == sorted(dates, reverse=True)
+    assert releases[0][0] == numvae.__version__
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"This README documents numvae {numvae.__version__}" in readme
