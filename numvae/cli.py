@@ -13,6 +13,7 @@ aliases.
 """
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -173,7 +174,9 @@ def _add_train(p):
     p.add_argument("--resume", default=None, metavar="DIR",
                    help="continue the run in DIR (killed, or for more --epochs) with the same options; "
                         "it ends exactly as an uninterrupted run would (default: start a new run)")
-    p.add_argument("--force", action="store_true", help="replace the run held in --out (all its files)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the run held in --out (all its files; its checkpoint only once the new run "
+                        "has written its first)")
     _add_quiet(p)
 
 
@@ -205,9 +208,17 @@ def _train_data(args):
     return X_tr, X_va, y_va, f"{args.data}: train split ({len(X_tr)} rows) for training, test split ({len(X_va)}) for validation"
 
 
-def _train_folder(args):
-    """The run folder of ``numvae train``, checked (and an old run's files removed with --force) before any work."""
+def _train_folder(args, held):
+    """The run folder of ``numvae train``, checked and locked before any work.
+
+    The folder's lock (``numvae.runlock``) is entered on the ExitStack `held`,
+    so no second process trains into it. With --force the old run's figures
+    go at once, but its checkpoint and history stay until the new run's first
+    checkpoint replaces them (atomically), so a new run that fails early
+    loses nothing of the old one.
+    """
     from numvae.io import check_output_folder
+    from numvae.runlock import run_lock
 
     if args.resume is not None:
         out = Path(args.resume)
@@ -218,25 +229,37 @@ def _train_folder(args):
         if not (out / "model.npz").is_file():
             raise FileNotFoundError(f"--resume {out}: there is no {out / 'model.npz'}, so no run to resume "
                                     f"(start it with --out {out})")
-        return check_output_folder(out, "--resume")
+        out = check_output_folder(out, "--resume")
+        held.enter_context(run_lock(out, "--resume"))
+        return out
     out = check_output_folder(args.out if args.out is not None else TRAIN_OUT, "--out")
+    held.enter_context(run_lock(out, "--out"))
     old = [name for name in RUN_FILES if (out / name).exists()]
     if old and not args.force:
         raise FileExistsError(f"--out {out} holds an earlier run ({', '.join(old)}); continue it with "
                               f"--resume {out}, replace it with --force, or choose another --out")
-    for name in old:  # all of them, so the folder never mixes two runs
-        (out / name).unlink()
+    for name in old:  # the figures now, so the folder never shows the new checkpoint beside old figures
+        if name not in _CHECKPOINT_FILES:
+            (out / name).unlink()
     return out
 
 
+# Replaced atomically by the new run's first checkpoint under --force, never deleted before.
+_CHECKPOINT_FILES = ("model.npz", "history.csv", "history.json")
+
+
 def _run_train(args):
+    with contextlib.ExitStack() as held:   # the run folder's lock, taken by _train_folder
+        return _train_in(args, _train_folder(args, held))
+
+
+def _train_in(args, out):
     import numpy as np
 
     from numvae import plots
     from numvae.train import fit
     from numvae.vae import VAE
 
-    out = _train_folder(args)
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
     model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,

@@ -121,3 +121,46 @@ def test_train_threads_two_reaches_the_model_and_ends_in_the_same_weights(tmp_pa
     assert seen == [1, 2]
     one, two = VAE.load(tmp_path / "1" / "model.npz"), VAE.load(tmp_path / "2" / "model.npz")
     assert all(np.array_equal(p, two.params[k]) for k, p in one.params.items())
+
+
+def _one_error_line(capsys, argv):
+    status = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return status, err[0]
+
+
+TRAIN_SMALL = ["train", "--hidden", "8", "--z-dim", "2", "--epochs", "1", "--batch-size", "64", "--quiet"]
+
+
+def test_a_folder_another_process_trains_in_is_refused_and_its_run_kept(tmp_path, capsys):
+    import os
+
+    from numvae.runlock import run_lock
+
+    out = tmp_path / "run"
+    assert cli.main(TRAIN_SMALL + ["--out", str(out)]) == 0
+    capsys.readouterr()
+    before = (out / "model.npz").read_bytes()
+    with run_lock(out):   # as a `numvae train` running in another process holds it
+        for argv in (TRAIN_SMALL + ["--out", out, "--force"], TRAIN_SMALL + ["--epochs", "2", "--resume", out]):
+            status, line = _one_error_line(capsys, argv)
+            assert status == 1 and f"{out} is in use: process {os.getpid()}" in line, line
+            assert (out / "model.npz").read_bytes() == before
+    assert cli.main(TRAIN_SMALL + ["--epochs", "2", "--resume", str(out)]) == 0   # the lock went with its holder
+
+
+def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(TRAIN_SMALL + ["--out", str(out)]) == 0
+    kept = {name: (out / name).read_bytes() for name in ("model.npz", "history.csv", "history.json")}
+
+    def dies_in_its_first_epoch(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr("numvae.train.fit", dies_in_its_first_epoch)
+    capsys.readouterr()
+    status, line = _one_error_line(capsys, TRAIN_SMALL + ["--z-dim", "3", "--out", out, "--force"])
+    assert status == 1 and "not enough memory" in line
+    assert {name: (out / name).read_bytes() for name in kept} == kept   # still the old run, resumable
+    monkeypatch.undo()
+    assert cli.main(TRAIN_SMALL + ["--epochs", "2", "--resume", str(out)]) == 0
