@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_matrix, check_positive, check_threads, check_widths)
+                           check_matrix, check_positive, check_threads, check_vae_size, check_widths)
 from numvae.distributions import gaussian_log_density
 from numvae.halves import Halves
 from numvae.io import load_model, save_checkpoint
@@ -114,6 +114,7 @@ class VAE:
         if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
             raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
 
+        check_vae_size(x_dim, hidden, z_dim, posterior, dtype)   # before any allocation
         self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, dtype
         self.decoder_kind, self.decoder_var = decoder, decoder_var
         self.config = {"x_dim": x_dim, "hidden": list(hidden), "z_dim": z_dim, "decoder": decoder,
