@@ -56,6 +56,41 @@ RUN_FILES = ("model.npz", "history.csv", "history.json", "learning_curves.png", 
              "samples.png", "latent.png", "manifold.png")
 
 
+# What ``numvae compare`` writes into its folder (``numvae.compare.write_report``).
+COMPARE_FILES = ("comparison.csv", "comparison.md", "loglik_vs_latent.png", "reconstructions.png",
+                 "latent_ppca.png", "latent_vae.png")
+
+
+def _missing_folders(path):
+    """`path` and those of its parents that do not exist yet, deepest first: what a command would create."""
+    path = Path(path)
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+@contextlib.contextmanager
+def _no_folder_left_on_failure(path, created):
+    """If the body fails, remove what it left in `path` that holds nothing: the run lock, and the
+    folders of `created` (:func:`_missing_folders`, taken before they were made) that are empty.
+
+    A refused or failed command should leave the disk as it found it; a folder
+    holding anything else (the checkpoint of a run that failed later) is kept.
+    Entered inside the run lock, so the lock file goes while it is still held.
+    """
+    from numvae.runlock import LOCK_NAME
+
+    try:
+        yield
+    except BaseException:
+        try:
+            if set(os.listdir(path)) == {LOCK_NAME}:
+                (Path(path) / LOCK_NAME).unlink()
+            for p in created:
+                p.rmdir()   # fails when not empty: then it holds something of the run, kept with its parents
+        except OSError:
+            pass
+        raise
+
+
 def _seed(text):
     """argparse type of every --seed: a non-negative integer, refused by name otherwise."""
     try:
@@ -67,9 +102,57 @@ def _seed(text):
     return value
 
 
+def _int_at_least(minimum):
+    """argparse type: an integer >= `minimum`, refused under the option's name (``argument --k: ...``)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}")
+        return value
+    return parse
+
+
+def _number(strict):
+    """argparse type: a finite number > 0 (`strict`) or >= 0, refused under the option's name."""
+    bound = "> 0" if strict else ">= 0"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}; got {text!r}")
+        return value
+    return parse
+
+
+def _int_list(allow_empty, example):
+    """argparse type: comma-separated integers >= 1 (``'200,200'`` -> ``(200, 200)``), no empty entry.
+
+    With `allow_empty`, ``''`` is ``()`` (``--hidden ''``: a linear VAE).
+    """
+    def parse(text):
+        if not text.strip() and allow_empty:
+            return ()
+        try:
+            values = tuple(int(part) for part in text.split(","))   # int() refuses '' and ' ', so '2,,4' fails
+        except ValueError:
+            values = ()
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 like {example}"
+                                             f"{' (or empty)' if allow_empty else ''}; got {text!r}")
+        return values
+    return parse
+
+
 def _add_gradcheck(p):
     p.add_argument("--seed", type=_seed, default=0, help="seed of the random model and data")
-    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
+    p.add_argument("--tol", type=_number(strict=True), default=1e-6, help="largest relative error that passes")
+    _add_quiet(p)   # every command takes --quiet; gradcheck prints no progress
 
 
 def _run_gradcheck(args):
@@ -95,6 +178,7 @@ def _add_data(p):
     fetch = actions.add_parser("fetch", formatter_class=HelpFormatter,
                                help="download MNIST or Fashion-MNIST and check their MD5s",
                                description="Download and verify the four IDX files of MNIST or Fashion-MNIST.")
+    _add_quiet(listing)   # every command takes --quiet; listing prints no progress
     fetch.add_argument("name", choices=["fashion-mnist", "mnist"], help="which dataset")
     fetch.add_argument("--dest", default=None, metavar="DIR",
                        help="folder to save into (default: $NUMVAE_DATA/NAME if set, else the user cache, "
@@ -145,18 +229,20 @@ def _add_train(p):
     _add_data_choice(p, "split 80/20 into train/valid with --seed")
     p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli",
                    help="likelihood p(x|z) of the decoder")
-    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
-    p.add_argument("--z-dim", type=int, default=20, metavar="K",
+    p.add_argument("--hidden", type=_int_list(True, "200,200"), default="400",
+                   help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
+    p.add_argument("--z-dim", type=_int_at_least(1), default=20, metavar="K",
                    help="latent size K, z_dim in Python (2 also draws latent.png, manifold.png)")
-    _alias(p, "--latent", "z_dim", type=int)
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training data (10: seconds on digits)")
-    p.add_argument("--batch-size", type=int, default=100, help="minibatch size M")
+    _alias(p, "--latent", "z_dim", type=_int_at_least(1))
+    p.add_argument("--epochs", type=_int_at_least(0), default=10,
+                   help="passes over the training data (10: seconds on digits)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=100, help="minibatch size M")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="update rule")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--kl-warmup-epochs", type=float, default=0.0, metavar="EPOCHS",
+    p.add_argument("--lr", type=_number(strict=True), default=1e-3, help="learning rate")
+    p.add_argument("--kl-warmup-epochs", type=_number(strict=False), default=0.0, metavar="EPOCHS",
                    help="epochs of linear KL warm-up from 0 to 1 (Bowman et al. 2015); 0: none")
-    _alias(p, "--kl-warmup", "kl_warmup_epochs", type=float)
-    p.add_argument("--free-bits", type=float, default=0.0, metavar="NATS",
+    _alias(p, "--kl-warmup", "kl_warmup_epochs", type=_number(strict=False))
+    p.add_argument("--free-bits", type=_number(strict=False), default=0.0, metavar="NATS",
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
     p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal",
                    help="q(z|x): diagonal Gaussian, or full covariance through a Cholesky factor (no free bits)")
@@ -180,12 +266,15 @@ def _add_train(p):
     _add_quiet(p)
 
 
-def _parse_ints(text, option):
-    """'200,200' -> (200, 200); '' -> () (for --hidden: a linear VAE)."""
-    try:
-        return tuple(int(h) for h in text.split(",") if h.strip())
-    except ValueError:
-        raise ValueError(f"{option} must be comma-separated integers like 200,200; got {text!r}") from None
+# VAE(...)'s argument names in its size error -> the options of `numvae train` that set them.
+_VAE_OPTIONS = {"hidden=": "--hidden ", "z_dim=": "--z-dim ", "posterior ": "--posterior "}
+
+
+def _as_options(message):
+    """`message` of a VAE(...) error with its Python argument names replaced by `numvae train`'s options."""
+    for name, option in _VAE_OPTIONS.items():
+        message = message.replace(name, option)
+    return message.replace("x_dim=", "data columns ")
 
 
 def _train_data(args):
@@ -229,11 +318,15 @@ def _train_folder(args, held):
         if not (out / "model.npz").is_file():
             raise FileNotFoundError(f"--resume {out}: there is no {out / 'model.npz'}, so no run to resume "
                                     f"(start it with --out {out})")
+        created = _missing_folders(out)
         out = check_output_folder(out, "--resume")
         held.enter_context(run_lock(out, "--resume"))
+        held.enter_context(_no_folder_left_on_failure(out, created))
         return out
+    created = _missing_folders(args.out if args.out is not None else TRAIN_OUT)
     out = check_output_folder(args.out if args.out is not None else TRAIN_OUT, "--out")
     held.enter_context(run_lock(out, "--out"))
+    held.enter_context(_no_folder_left_on_failure(out, created))
     old = [name for name in RUN_FILES if (out / name).exists()]
     if old and not args.force:
         raise FileExistsError(f"--out {out} holds an earlier run ({', '.join(old)}); continue it with "
@@ -262,8 +355,11 @@ def _train_in(args, out):
 
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
-    model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
-                dtype=args.dtype, seed=args.seed, posterior=args.posterior)
+    try:
+        model = VAE(X_tr.shape[1], hidden=args.hidden, z_dim=args.z_dim, decoder=args.decoder,
+                    dtype=args.dtype, seed=args.seed, posterior=args.posterior)
+    except ValueError as exc:   # the only one left after parsing: sizes too large for this machine
+        raise ValueError(_as_options(str(exc))) from None
     model.threads = int(args.threads)
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
@@ -304,10 +400,11 @@ def _train_in(args, out):
 
 def _add_sample(p):
     p.add_argument("checkpoint", help="a model.npz written by numvae train")
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--n", type=_int_at_least(1), default=64, help="number of samples")
     p.add_argument("--seed", type=_seed, default=0, help="seed of z ~ N(0, I)")
     p.add_argument("--out", default=None, metavar="FILE.png",
                    help="image to write (default: <checkpoint>_samples.png beside the checkpoint)")
+    _add_quiet(p)   # every command takes --quiet; sample prints no progress
 
 
 def _run_sample(args):
@@ -328,30 +425,44 @@ def _run_sample(args):
 
 def _add_compare(p):
     _add_data_choice(p, "one seeded 80/20 train/test split")
-    p.add_argument("--z-dim", default="2,4,8,16", metavar="K,...",
+    p.add_argument("--z-dim", type=_int_list(False, "2,4"), default="2,4,8,16", metavar="K,...",
                    help="latent sizes K to compare, comma-separated (z_dim of the VAEs, n_components of pPCA)")
-    _alias(p, "--latent", "z_dim")
-    p.add_argument("--hidden", default="128", help="hidden widths of the nonlinear VAE, comma-separated")
-    p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size of the VAEs' training")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    p.add_argument("--k", type=int, default=500, metavar="k",
+    _alias(p, "--latent", "z_dim", type=_int_list(False, "2,4"))
+    p.add_argument("--hidden", type=_int_list(True, "128"), default="128",
+                   help="hidden widths of the nonlinear VAE, comma-separated")
+    p.add_argument("--epochs", type=_int_at_least(1), default=40, help="training epochs of each VAE")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="minibatch size of the VAEs' training")
+    p.add_argument("--lr", type=_number(strict=True), default=3e-3, help="Adam learning rate")
+    p.add_argument("--k", type=_int_at_least(1), default=500, metavar="k",
                    help="importance samples per test image for the VAE log p(x)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
-                   help="folder for comparison.csv, comparison.md and the figures (created)")
+                   help="folder for comparison.csv, comparison.md and the figures (created); one that holds "
+                        "an earlier comparison is refused without --force")
+    p.add_argument("--force", action="store_true", help="replace the comparison held in --out")
     _add_quiet(p)
 
 
 def _run_compare(args):
-    from numvae.compare import compare, write_report
     from numvae.io import check_output_folder
 
-    check_output_folder(args.out, "--out")
-    z_dims = _parse_ints(args.z_dim, "--z-dim")
+    created = _missing_folders(args.out)
+    out = check_output_folder(args.out, "--out")
+    with _no_folder_left_on_failure(out, created):
+        old = [name for name in COMPARE_FILES if (out / name).exists()]
+        if old and not args.force:
+            raise FileExistsError(f"--out {out} holds an earlier comparison ({', '.join(old)}); replace it "
+                                  "with --force, or choose another --out")
+        return _compare_in(args)
+
+
+def _compare_in(args):
+    from numvae.compare import compare, write_report
+
+    z_dims = args.z_dim
     if not args.quiet:
         print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
-    result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
+    result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=args.hidden,
                      k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                      data_root=args.data_root, progress=not args.quiet)
     paths = write_report(result, args.out)
@@ -361,21 +472,22 @@ def _run_compare(args):
 
 
 def _add_bench(p):
-    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated")
-    p.add_argument("--z-dim", type=int, default=20, metavar="K", help="latent size K (z_dim)")
-    _alias(p, "--latent", "z_dim", type=int)
+    p.add_argument("--hidden", type=_int_list(True, "400"), default="400", help="hidden widths, comma-separated")
+    p.add_argument("--z-dim", type=_int_at_least(1), default=20, metavar="K", help="latent size K (z_dim)")
+    _alias(p, "--latent", "z_dim", type=_int_at_least(1))
     p.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "softplus", "tanh", "sigmoid"],
                    help="hidden activation")
-    p.add_argument("--batch-size", default="100", help="batch sizes, comma-separated (e.g. 100,500)")
+    p.add_argument("--batch-size", type=_int_list(False, "100,500"), default="100",
+                   help="batch sizes, comma-separated (e.g. 100,500)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
-    p.add_argument("--steps", type=int, default=200, help="timed training steps (median reported)")
-    p.add_argument("--warmup-steps", type=int, default=20,
+    p.add_argument("--steps", type=_int_at_least(1), default=200, help="timed training steps (median reported)")
+    p.add_argument("--warmup-steps", type=_int_at_least(0), default=20,
                    help="untimed training steps before timing (not the KL warm-up)")
-    _alias(p, "--warmup", "warmup_steps", type=int)
-    p.add_argument("--k", type=int, default=1000, metavar="k",
+    _alias(p, "--warmup", "warmup_steps", type=_int_at_least(0))
+    p.add_argument("--k", type=_int_at_least(0), default=1000, metavar="k",
                    help="importance samples of the timed log_likelihood (0: skip it)")
-    _alias(p, "--ll-k", "k", type=int)
-    p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
+    _alias(p, "--ll-k", "k", type=_int_at_least(0))
+    p.add_argument("--ll-n", type=_int_at_least(1), default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--threads", choices=["1", "2"], default="1",
                    help="threads of the element-wise work: the Bernoulli likelihood (VAE.threads) and Adam's "
                         "update (Adam alone is timed with the other choice too); the BLAS has its own, "
@@ -402,16 +514,10 @@ def _run_bench(args):
     if args.json:
         check_output_file(args.json, "--json")
 
-    def ints(text, option):
-        try:
-            return tuple(int(h) for h in text.split(",") if h.strip())
-        except ValueError:
-            raise ValueError(f"{option} must be comma-separated integers like 100,500; got {text!r}") from None
-
-    archs = [{"hidden": ints(args.hidden, "--hidden"), "z_dim": args.z_dim, "activation": args.activation}]
+    archs = [{"hidden": args.hidden, "z_dim": args.z_dim, "activation": args.activation}]
     if not args.only:
         archs += [a for a in DEFAULT_ARCHS[1:] if a != archs[0]]
-    batch_sizes = ints(args.batch_size, "--batch-size")
+    batch_sizes = args.batch_size
     X, description = load_bench_data(args.data_root, seed=args.seed)
     print(f"data: {description}", flush=True)
     # One unit per timed batch size and per timed log_likelihood.
@@ -467,6 +573,16 @@ def build_parser():
     return parser
 
 
+def _command_parser(parser, args):
+    """The innermost (sub)command parser that `args` went through (``numvae data list``'s for that command)."""
+    while True:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, actions[0].dest, None) if actions else None
+        if chosen is None:
+            return parser
+        parser = actions[0].choices[chosen]
+
+
 # Errors that mean the command line was wrong (exit status 2, as argparse uses); any
 # other error means the work failed (status 1).
 _USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
@@ -502,7 +618,9 @@ def main(argv=None):
         reported on standard error as ``numvae COMMAND: error: ...``.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # by the subcommand's own parser and usage, not the top level's
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2

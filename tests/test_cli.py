@@ -164,3 +164,101 @@ def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path, ca
     assert {name: (out / name).read_bytes() for name in kept} == kept   # still the old run, resumable
     monkeypatch.undo()
     assert cli.main(TRAIN_SMALL + ["--epochs", "2", "--resume", str(out)]) == 0
+
+
+# --- one voice (issue 31): errors by the subcommand's own parser, naming the option ---------------
+
+LEAVES = {name: p for name, p in PARSERS.items()
+          if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions) and name != "numvae"}
+
+
+def test_every_command_takes_quiet():
+    assert {"numvae sample", "numvae gradcheck", "numvae data list", "numvae train"} <= set(LEAVES)
+    for name, p in LEAVES.items():
+        assert "--quiet" in [s for a in _options(p) for s in a.option_strings], name
+
+
+def _refused(capsys, argv):
+    """Run ``numvae argv``, which must be refused by argparse (status 2); return standard error."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in argv])
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_an_unknown_option_is_reported_by_the_subcommands_own_parser(capsys):
+    for argv, prog in ((["train", "--nope"], "numvae train"), (["data", "list", "--nope", "x"], "numvae data list"),
+                       (["sample", "m.npz", "--z-dim", "2"], "numvae sample")):
+        err = _refused(capsys, argv)
+        assert err.startswith(f"usage: {prog} ") and f"{prog}: error: unrecognized arguments: " in err, err
+
+
+def test_malformed_lists_and_numbers_are_refused_naming_the_option_and_leave_no_folder(capsys, tmp_path):
+    out = tmp_path / "runs" / "x"
+    cases = [(["compare", "--z-dim", bad], "--z-dim") for bad in ("2,,4", "2,", ",", "2,x", "0", "")]
+    cases += [(["train", "--hidden", bad], "--hidden") for bad in ("200,,200", "200,", "-1", "1.5")]
+    cases += [(["bench", "--batch-size", bad], "--batch-size") for bad in ("100,,500", "")]
+    cases += [(["train", "--lr", bad], "--lr") for bad in ("-1", "0", "nan", "inf", "fast")]
+    cases += [(["train", "--z-dim", "0"], "--z-dim"), (["train", "--epochs", "-1"], "--epochs"),
+              (["train", "--kl-warmup-epochs", "-1"], "--kl-warmup-epochs"), (["train", "--free-bits", "nan"],
+                                                                              "--free-bits"),
+              (["compare", "--k", "0"], "--k"), (["compare", "--epochs", "0"], "--epochs"),
+              (["sample", "m.npz", "--n", "0"], "--n"), (["gradcheck", "--tol", "0"], "--tol"),
+              (["bench", "--steps", "0"], "--steps"), (["bench", "--k", "-1"], "--k")]
+    for argv, option in cases:
+        err = _refused(capsys, argv + (["--out", out] if argv[0] in ("train", "compare") else []))
+        assert f"numvae {argv[0]}: error: argument {option}: must be " in err, (argv, err)
+        assert not (tmp_path / "runs").exists(), argv
+    assert cli.build_parser().parse_args(["train", "--hidden", ""]).hidden == ()   # '' is a linear VAE
+    assert cli.build_parser().parse_args(["compare", "--z-dim", " 2, 4"]).z_dim == (2, 4)
+
+
+def test_a_refused_or_failed_command_leaves_no_folder_it_made(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    deep = tmp_path / "runs" / "a" / "b"
+    status, line = _one_error_line(capsys, ["train", "--z-dim", "100000000", "--out", deep, "--quiet"])
+    assert status == 2 and "--z-dim 100000000" in line and not (tmp_path / "runs").exists()
+
+    def no_data(args):
+        raise FileNotFoundError("no such dataset")
+    monkeypatch.setattr(cli, "_train_data", no_data)
+    assert cli.main(["train", "--out", str(deep), "--quiet"]) == 2 and not (tmp_path / "runs").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    assert cli.main(["train", "--out", str(existing), "--quiet"]) == 2
+    assert existing.is_dir() and list(existing.iterdir()) == []          # the user's folder stays; no lock file
+    monkeypatch.undo()
+    capsys.readouterr()
+
+    def fails_after_a_checkpoint(model, *args, checkpoint, **kwargs):
+        model.save(checkpoint)
+        raise FloatingPointError("diverged in epoch 2")
+    monkeypatch.setattr("numvae.train.fit", fails_after_a_checkpoint)
+    assert cli.main(TRAIN_SMALL + ["--out", str(deep)]) == 1
+    assert (deep / "model.npz").is_file()                                # what a run wrote is kept
+
+    def compare_fails(*args, **kwargs):
+        raise ValueError("z_dim: latent sizes must be smaller than the data dimension")
+    monkeypatch.setattr("numvae.compare.compare", compare_fails)
+    assert cli.main(["compare", "--out", str(tmp_path / "cmp" / "x"), "--quiet"]) == 2
+    assert not (tmp_path / "cmp").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--k", "0", "--out", str(tmp_path / "cmp")])
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_refuses_an_earlier_comparison_without_force(tmp_path, capsys, monkeypatch):
+    (tmp_path / "comparison.md").write_text("old")
+    monkeypatch.setattr("numvae.compare.compare", lambda *a, **k: pytest_fail("compared before checking --out"))
+    status, line = _one_error_line(capsys, ["compare", "--out", tmp_path, "--quiet"])
+    assert status == 2 and f"--out {tmp_path} holds an earlier comparison (comparison.md)" in line
+    assert "--force" in line and (tmp_path / "comparison.md").read_text() == "old"
+
+
+def pytest_fail(message):
+    import pytest
+
+    pytest.fail(message)

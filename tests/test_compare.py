@@ -135,8 +135,14 @@ def test_cli_compare_writes_the_report(tmp_path):
     assert len(progress) == len(MODELS) and all("ETA" in line for line in progress) and "\r" not in out.stderr
     bad = subprocess.run([sys.executable, "-m", "numvae", "compare", "--z-dim", "2,x"],
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--z-dim must be comma-separated integers" in bad.stderr
+    assert bad.returncode == 2 and "argument --z-dim: must be comma-separated integers" in bad.stderr
+    again = subprocess.run([sys.executable, "-m", "numvae", "compare", "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)   # refused as train refuses, before work
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"numvae compare: error: --out {tmp_path} holds an earlier comparison (comparison.csv, comparison.md, "
+        "loglik_vs_latent.png, reconstructions.png, latent_ppca.png, latent_vae.png); replace it with --force, "
+        "or choose another --out"]
     quiet = subprocess.run([sys.executable, "-m", "numvae", "compare", "--latent", "2", "--epochs", "1",
-                            "--k", "5", "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
-                           timeout=300)
+                            "--k", "5", "--out", str(tmp_path), "--quiet", "--force"], capture_output=True,
+                           text=True, timeout=300)
     assert quiet.returncode == 0 and quiet.stderr == "" and "| VAE | 2 |" in quiet.stdout

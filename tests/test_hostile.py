@@ -177,9 +177,11 @@ def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
 
 
 def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
-    # 2e12 latent units: petabytes, more than any address space, so the allocation fails everywhere.
+    # 2e12 latent units: petabytes, more than any machine's memory: refused before allocating, by option.
     status, line = _cli(capsys, "train", "--latent", "1000000000000", "--epochs", "1", "--out", tmp_path, "--quiet")
-    assert status == 1 and "not enough memory" in line and "would need" in line and "GiB" in line
+    assert status == 2 and "--z-dim 1000000000000" in line and "GiB" in line and "choose smaller sizes" in line
+    status, line = _cli(capsys, "train", "--z-dim", "100000000", "--epochs", "1", "--out", tmp_path, "--quiet")
+    assert status == 2 and "--hidden (400,), --z-dim 100000000 (--posterior 'diagonal')" in line, line
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04 broken"])
