@@ -94,3 +94,13 @@ def test_disk_full_names_the_file_and_keeps_the_previous_one(tmp_path, monkeypat
         write_text(tmp_path / "h.csv", "epoch\n")
     monkeypatch.undo()
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+@pytest.mark.parametrize("content", [b"epoch,beta,train_loss\n1,1.0,30.5\n", b"\x93NUMPY\x01\x00", b"\x89PNG\r\n", b""])
+def test_a_file_of_the_wrong_kind_is_named_as_not_a_npz(tmp_path, content):
+    # A history.csv given as the checkpoint got NumPy's "allow_pickle=False" advice.
+    path = tmp_path / "history.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"checkpoint {path} is not a .npz file: .* does not begin as one") as info:
+        load_checkpoint(path, "VAE")
+    assert "pickle" not in str(info.value)
