@@ -102,6 +102,24 @@ def _seed(text):
     return value
 
 
+_seed.metavar = "SEED"
+
+
+def _uniform_metavars(parser):
+    """Give every option that takes a free value (no choices) the metavar of its type: N for an
+    integer, X for a real number, N,... for a list, SEED; explicit ones (DIR, FILE, K, EPOCHS) stay.
+
+    argparse's default would be the option's own name in capitals (BATCH_SIZE), which
+    reads as a different kind of thing on every line of the usage.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _uniform_metavars(sub)
+        elif action.option_strings and action.nargs is None and action.choices is None and action.metavar is None:
+            action.metavar = getattr(action.type, "metavar", "VALUE")
+
+
 def _int_at_least(minimum):
     """argparse type: an integer >= `minimum`, refused under the option's name (``argument --k: ...``)."""
     def parse(text):
@@ -112,6 +130,7 @@ def _int_at_least(minimum):
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}")
         return value
+    parse.metavar = "N"
     return parse
 
 
@@ -127,6 +146,7 @@ def _number(strict):
         if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
             raise argparse.ArgumentTypeError(f"must be a finite number {bound}; got {text!r}")
         return value
+    parse.metavar = "X"
     return parse
 
 
@@ -146,6 +166,7 @@ def _int_list(allow_empty, example):
             raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 like {example}"
                                              f"{' (or empty)' if allow_empty else ''}; got {text!r}")
         return values
+    parse.metavar = "N,..."
     return parse
 
 
@@ -433,7 +454,7 @@ def _add_compare(p):
     p.add_argument("--epochs", type=_int_at_least(1), default=40, help="training epochs of each VAE")
     p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="minibatch size of the VAEs' training")
     p.add_argument("--lr", type=_number(strict=True), default=3e-3, help="Adam learning rate")
-    p.add_argument("--k", type=_int_at_least(1), default=500, metavar="k",
+    p.add_argument("--k", type=_int_at_least(1), default=500,
                    help="importance samples per test image for the VAE log p(x)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
@@ -484,7 +505,7 @@ def _add_bench(p):
     p.add_argument("--warmup-steps", type=_int_at_least(0), default=20,
                    help="untimed training steps before timing (not the KL warm-up)")
     _alias(p, "--warmup", "warmup_steps", type=_int_at_least(0))
-    p.add_argument("--k", type=_int_at_least(0), default=1000, metavar="k",
+    p.add_argument("--k", type=_int_at_least(0), default=1000,
                    help="importance samples of the timed log_likelihood (0: skip it)")
     _alias(p, "--ll-k", "k", type=_int_at_least(0))
     p.add_argument("--ll-n", type=_int_at_least(1), default=1000, help="rows of the timed log_likelihood")
@@ -570,6 +591,7 @@ def build_parser():
         # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before it.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
+    _uniform_metavars(parser)
     return parser
 
 

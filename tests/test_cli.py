@@ -262,3 +262,22 @@ def pytest_fail(message):
     import pytest
 
     pytest.fail(message)
+
+
+def test_metavars_are_uniform_capitals_naming_the_kind_of_value():
+    # Was a mix of argparse's defaults (BATCH_SIZE, Z_DIM), lowercase (--k k) and explicit names.
+    allowed = {"N", "N,...", "K", "K,...", "X", "SEED", "DIR", "FILE", "FILE.png", "EPOCHS", "NATS"}
+    seen = {}
+    for name, p in PARSERS.items():
+        for a in _options(p):
+            if a.nargs == 0 or a.help == argparse.SUPPRESS:
+                continue
+            if a.choices is not None:
+                assert a.metavar is None, (name, a.option_strings)   # shown as {a,b}, the same everywhere
+                continue
+            assert a.metavar in allowed, (name, a.option_strings, a.metavar)
+            seen.setdefault(a.option_strings[0], set()).add(a.metavar)
+    assert seen["--hidden"] == {"N,..."} and seen["--seed"] == {"SEED"} and seen["--k"] == {"N"}
+    assert seen["--epochs"] == {"N"} and seen["--lr"] == {"X"} and seen["--data-root"] == {"DIR"}
+    usage = PARSERS["numvae compare"].format_usage() + PARSERS["numvae train"].format_usage()
+    assert "[--k N]" in usage and "[--batch-size N]" in usage and "[--lr X]" in usage
