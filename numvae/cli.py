@@ -279,8 +279,10 @@ def _add_train(p):
                    help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
                         "that holds a run is refused without --force or --resume")
     p.add_argument("--resume", default=None, metavar="DIR",
-                   help="continue the run in DIR (killed, or for more --epochs) with the same options; "
-                        "it ends exactly as an uninterrupted run would (default: start a new run)")
+                   help="continue the run in DIR (killed, or for more --epochs) with the options it was "
+                        "started with, read from its checkpoint (only --epochs, --threads, --quiet and "
+                        "--data-root may be given); it ends exactly as an uninterrupted run would "
+                        "(default: start a new run)")
     p.add_argument("--force", action="store_true",
                    help="replace the run held in --out (all its files; its checkpoint only once the new run "
                         "has written its first)")
@@ -296,6 +298,80 @@ def _as_options(message):
     for name, option in _VAE_OPTIONS.items():
         message = message.replace(name, option)
     return message.replace("x_dim=", "data columns ")
+
+
+# A resumed run keeps every option it was started with but these, which do not change
+# its trajectory (--data-root only says where to find the same data; its fingerprint is checked).
+_RESUME_MAY_CHANGE = ("--epochs", "--threads", "--quiet", "--data-root")
+
+
+def _given_options(argv):
+    """The dests of the options typed in `argv`: a default left alone is not a choice the user made."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            else:
+                action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_known_args(argv)[0]))
+
+
+def _recorded_options(run):
+    """``{dest: value}`` of `numvae train`'s options, read from a checkpoint's training record `run`.
+
+    The settings that fit checks on resume are the authority (they are what the
+    run was trained with); --data and the target --epochs come from the note
+    `numvae train` keeps beside them. Whatever the record lacks (a run started
+    from Python) is left out, and the command line's value is used for it.
+    """
+    settings = run.get("settings") if isinstance(run, dict) else None
+    if not isinstance(settings, dict):
+        return {}
+    config = settings.get("config") if isinstance(settings.get("config"), dict) else {}
+    optimizer = settings.get("optimizer") if isinstance(settings.get("optimizer"), dict) else {}
+    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    found = {"hidden": config.get("hidden"), "z_dim": config.get("z_dim"), "decoder": config.get("decoder"),
+             "posterior": config.get("posterior"), "dtype": config.get("dtype"), "seed": config.get("seed"),
+             "optimizer": optimizer.get("name"), "lr": optimizer.get("lr"), "batch_size": settings.get("batch_size"),
+             "kl_warmup_epochs": settings.get("kl_warmup_epochs"), "free_bits": settings.get("free_bits"),
+             "binarize": settings.get("binarize"), "data": info.get("data"), "epochs": info.get("epochs"),
+             "data_root": info.get("data_root")}
+    if isinstance(found["hidden"], list):
+        found["hidden"] = tuple(found["hidden"])
+    return {k: v for k, v in found.items() if v is not None or k == "data_root" and "data_root" in info}
+
+
+def _shown(dest, value):
+    """An option's value as it is typed: ``--hidden 200,200``, ``--binarize`` or not."""
+    option = "--" + dest.replace("_", "-")
+    if isinstance(value, bool):
+        return option if value else f"no {option}"
+    if isinstance(value, (tuple, list)):
+        return f"{option} {','.join(map(str, value)) or repr('')}"
+    return f"{option} {value}"
+
+
+def _options_of_the_run(args, out, given):
+    """Set `args` to the options of the run in `out`; refuse a given option that differs, before any data is loaded.
+
+    Raises ``ValueError`` naming each conflicting option, its value and the run's.
+    """
+    from numvae.io import load_checkpoint
+
+    _, meta, _ = load_checkpoint(out / "model.npz", "VAE", training=True)
+    recorded = _recorded_options(meta.get("training"))
+    may_change = {o[2:].replace("-", "_") for o in _RESUME_MAY_CHANGE}
+    conflicts = [f"{_shown(dest, getattr(args, dest))} (the run has {_shown(dest, value)})"
+                 for dest, value in recorded.items()
+                 if dest in given and dest not in may_change and getattr(args, dest) != value]
+    if conflicts:
+        raise ValueError(f"--resume {out}: the run keeps the options it was started with (only "
+                         f"{', '.join(_RESUME_MAY_CHANGE)} may be given): drop {'; '.join(conflicts)}")
+    for dest, value in recorded.items():
+        if dest not in given:
+            setattr(args, dest, value)
 
 
 def _train_data(args):
@@ -343,6 +419,7 @@ def _train_folder(args, held):
         out = check_output_folder(out, "--resume")
         held.enter_context(run_lock(out, "--resume"))
         held.enter_context(_no_folder_left_on_failure(out, created))
+        _options_of_the_run(args, out, getattr(args, "given", set()))
         return out
     created = _missing_folders(args.out if args.out is not None else TRAIN_OUT)
     out = check_output_folder(args.out if args.out is not None else TRAIN_OUT, "--out")
@@ -386,10 +463,11 @@ def _train_in(args, out):
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
-                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None)
+                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None,
+                      run_info={"data": args.data, "data_root": args.data_root, "epochs": args.epochs})
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "
-                                "and the same options") from None
+                                "(it keeps the run's options)") from None
     history.to_csv(out / "history.csv")
     history.to_json(out / "history.json")
     written = ["model.npz", "history.csv", "history.json"]
@@ -643,6 +721,7 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
     if extra:   # by the subcommand's own parser and usage, not the top level's
         _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    args.given = _given_options(sys.argv[1:] if argv is None else argv)   # for --resume: what was typed
     if args.command is None:
         parser.print_help()
         return 2

@@ -319,7 +319,7 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
 
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
-        checkpoint=None, n_samples=1, resume=False):
+        checkpoint=None, n_samples=1, resume=False, run_info=None):
     r"""Train `model` on the rows of `X` by minibatch gradient ascent on the ELBO.
 
     Parameters
@@ -385,6 +385,10 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         from the epoch after the one it holds. The result is bitwise the
         model an uninterrupted run would have produced. The file must come
         from a run on the same data with the same settings (checked).
+    run_info : dict, optional
+        JSON-serialisable note kept in the checkpoint's training record under
+        ``"info"``, never checked: ``numvae train`` keeps its ``--data`` and
+        ``--epochs`` there, so that ``--resume DIR`` alone can continue the run.
 
     Returns
     -------
@@ -447,6 +451,11 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             check_unit_interval(X_valid, "X_valid (binarize=True)")
     if checkpoint is not None:
         checkpoint = check_output_file(checkpoint, "checkpoint")
+    if run_info is not None:   # before the first epoch, not when the first checkpoint is written
+        try:
+            run_info = json.loads(json.dumps(run_info))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"run_info must be JSON-serialisable; got {type(run_info).__name__} ({exc})") from None
     run = _read_run(checkpoint, model) if resume else None
 
     # One root seed: the training generator is default_rng(seed) itself; the
@@ -532,7 +541,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             "active_units": n_active, "seconds": seconds, "samples_per_s": N / max(train_time, 1e-12),
         })
         if checkpoint is not None:
-            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history)
+            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, run_info)
             last_saved = epoch
         valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
         tracker.line(f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
@@ -601,11 +610,13 @@ def _write_history(history, checkpoint):
     history.to_json(checkpoint.parent / HISTORY_FILES[1])
 
 
-def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history):
+def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, info=None):
     """The checkpoint with the run's state, then the history files beside it; each atomically."""
     t, opt_arrays = opt.state()
     training = {"epoch": epoch, "settings": settings, "data": data, "rng": rng.bit_generator.state,
                 "optimizer_t": t, "history": history.to_dict()}
+    if info is not None:
+        training["info"] = info
     save_checkpoint(checkpoint, model.params, type(model).__name__, model.config, training, opt_arrays)
     _write_history(history, checkpoint)
 

@@ -281,3 +281,53 @@ def test_metavars_are_uniform_capitals_naming_the_kind_of_value():
     assert seen["--epochs"] == {"N"} and seen["--lr"] == {"X"} and seen["--data-root"] == {"DIR"}
     usage = PARSERS["numvae compare"].format_usage() + PARSERS["numvae train"].format_usage()
     assert "[--k N]" in usage and "[--batch-size N]" in usage and "[--lr X]" in usage
+
+
+# --- resume takes the run's options from the run (issue 31) ------------------------------------
+
+RUN_OPTIONS = ["--hidden", "8", "--z-dim", "3", "--batch-size", "64", "--lr", "0.002", "--seed", "5",
+               "--kl-warmup-epochs", "1", "--quiet"]
+
+
+def _weights(path):
+    from numvae.vae import VAE
+
+    return {k: v.copy() for k, v in VAE.load(path).params.items()}
+
+
+def test_resume_alone_continues_a_killed_run_with_its_own_options(tmp_path, monkeypatch):
+    import numpy as np
+
+    import numvae.train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(a)]) == 0
+    save_run = numvae.train._save_run
+
+    def killed_after_the_first_checkpoint(*args, **kwargs):
+        save_run(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(numvae.train, "_save_run", killed_after_the_first_checkpoint)
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(b)]) == 130
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(b), "--quiet"]) == 0     # not one option repeated
+    wa, wb = _weights(a / "model.npz"), _weights(b / "model.npz")
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)   # bitwise, all 3 epochs
+    assert cli.main(["train", "--resume", str(b), "--epochs", "4", "--threads", "2", "--hidden", "8",
+                     "--quiet"]) == 0                                    # what may change, and an equal value
+    from numvae.train import History
+    assert len(History.from_json(b / "history.json")) == 4
+
+
+def test_resume_refuses_a_conflicting_option_by_name_before_loading_data(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(cli, "_train_data", lambda args: pytest_fail("loaded the data before checking options"))
+    status, line = _one_error_line(capsys, ["train", "--resume", out, "--hidden", "16", "--lr", "0.01",
+                                            "--binarize", "--data", "fashion-mnist", "--epochs", "2"])
+    assert status == 2 and f"--resume {out}: the run keeps the options it was started with" in line
+    for typed, run in (("--hidden 16", "--hidden 8"), ("--lr 0.01", "--lr 0.002"), ("--binarize", "no --binarize"),
+                       ("--data fashion-mnist", "--data digits")):
+        assert f"{typed} (the run has {run})" in line, line
+    assert "--epochs" not in line.split("drop")[1]                  # --epochs may change

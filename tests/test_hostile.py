@@ -173,7 +173,7 @@ def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     run = tmp_path / "run"
     assert err.splitlines() == [f"numvae train: interrupted: {run} keeps the last finished epoch, if any; "
-                                f"continue with --resume {run} and the same options"]
+                                f"continue with --resume {run} (it keeps the run's options)"]
 
 
 def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
@@ -672,7 +672,7 @@ def test_cli_resume_continues_a_run_to_the_uninterrupted_result(capsys, tmp_path
     assert len(History.from_json(b / "history.json")) == 3
     capsys.readouterr()
     status, line = _cli(capsys, *TRAIN, "--latent", "4", "--epochs", "3", "--resume", b)
-    assert status == 2 and "config.z_dim: the run has 3, this call 4" in line
+    assert status == 2 and "drop --z-dim 4 (the run has --z-dim 3)" in line   # by option, before the data
     status, line = _cli(capsys, *TRAIN, "--epochs", "3", "--resume", tmp_path / "empty")
     assert status == 2 and "no run to resume" in line
 

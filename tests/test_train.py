@@ -392,3 +392,16 @@ def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(d
             assert all(np.array_equal(before[k], p) for k, p in model.params.items())
         else:
             assert problem is None and opt.t == 1
+
+
+def test_run_info_is_kept_in_the_checkpoint_and_refused_before_training_if_not_json(digits, tmp_path):
+    X_tr, X_va = digits
+    path = tmp_path / "model.npz"
+    info = {"data": "digits", "epochs": 2, "data_root": None}
+    fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=1, batch_size=50, progress=False,
+        checkpoint=path, run_info=info)
+    assert load_checkpoint(path, "VAE")[1]["training"]["info"] == info
+    with pytest.raises(ValueError, match="run_info must be JSON-serialisable; got dict"):
+        fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=1, batch_size=50, progress=False,
+            checkpoint=tmp_path / "other.npz", run_info={"when": object()})
+    assert not (tmp_path / "other.npz").exists()                 # refused before the first epoch
