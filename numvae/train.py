@@ -365,10 +365,13 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         independent children of the same seed. Same seed, same model, same
         history (except the timings). None: fresh entropy, recorded in the
         checkpoint so that the run can still be resumed.
-    progress : bool
+    progress : bool or Progress-like
         Print progress with an ETA to stderr (:class:`numvae.progress.Progress`):
         a status per batch, rewritten in place on a terminal and a whole line
-        every few seconds in a log, and a whole line per epoch.
+        every few seconds in a log, and a whole line per epoch. An object with
+        the methods ``update(done, message)`` and ``line(message, done)`` gets
+        them instead, ``done`` counting this call's batches (``numvae.compare``
+        passes one that moves its own progress).
     checkpoint : str or Path, optional
         The run's file. After every epoch whose numbers are finite it receives
         the parameters and the run's state (see Notes), and ``history.csv``
@@ -491,7 +494,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     batch = Batcher(X, batch_size)
     step = start_epoch * n_batches
     last_saved = start_epoch
-    tracker = Progress((epochs - start_epoch) * n_batches, "train", quiet=not progress)
+    tracker = progress if hasattr(progress, "line") else Progress((epochs - start_epoch) * n_batches, "train",
+                                                                  quiet=not progress)
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start = time.perf_counter()
         train_time = 0.0

@@ -405,3 +405,20 @@ def test_run_info_is_kept_in_the_checkpoint_and_refused_before_training_if_not_j
         fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=1, batch_size=50, progress=False,
             checkpoint=tmp_path / "other.npz", run_info={"when": object()})
     assert not (tmp_path / "other.npz").exists()                 # refused before the first epoch
+
+
+def test_fit_reports_to_a_given_progress_object_in_its_own_batches(digits):
+    # numvae.compare passes such an object to move its own, work-weighted progress.
+    X_tr, _ = digits
+    calls = []
+
+    class Seen:
+        def update(self, done, message=""):
+            calls.append(("status", done))
+
+        def line(self, message, done=None):
+            calls.append(("line", done))
+
+    fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=2, batch_size=50, progress=Seen())
+    assert [c for c in calls if c[0] == "status"] == [("status", b) for b in range(1, 9)]   # 4 batches an epoch
+    assert [c for c in calls if c[0] == "line"] == [("line", 4), ("line", 8)]               # a line per epoch
