@@ -231,8 +231,8 @@ def load_checkpoint(path, kind, training=False):
         head = f.read(4)
     if head not in (b"PK\x03\x04", b"PK\x05\x06"):
         # Not a zip archive (a CSV, an image, a .npy): say so, instead of np.load's "allow_pickle" advice.
-        raise ValueError(f"checkpoint {path} is not a .npz file: a .npz is a zip archive and this file does not "
-                         f"begin as one (it begins {head!r}); expected a model.npz written by numvae")
+        raise ValueError(f"checkpoint {path} is not a readable .npz file: a .npz is a zip archive and this "
+                         f"file does not begin as one (it begins {head!r}); expected a model.npz written by numvae")
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}

@@ -101,6 +101,6 @@ def test_a_file_of_the_wrong_kind_is_named_as_not_a_npz(tmp_path, content):
     # A history.csv given as the checkpoint got NumPy's "allow_pickle=False" advice.
     path = tmp_path / "history.csv"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=rf"checkpoint {path} is not a .npz file: .* does not begin as one") as info:
+    with pytest.raises(ValueError, match=rf"checkpoint {path} is not a readable .npz file: .* does not begin as one") as info:
         load_checkpoint(path, "VAE")
     assert "pickle" not in str(info.value)
