@@ -440,6 +440,9 @@ _CHECKPOINT_FILES = ("model.npz", "history.csv", "history.json")
 
 
 def _run_train(args):
+    if args.free_bits and args.posterior == "full":   # fit refuses it too, but by its Python names and later
+        raise ValueError(f"--free-bits must be 0 with --posterior full (its KL does not split into one term per "
+                         f"latent dimension); got --free-bits {args.free_bits:g}")
     with contextlib.ExitStack() as held:   # the run folder's lock, taken by _train_folder
         return _train_in(args, _train_folder(args, held))
 
@@ -561,9 +564,13 @@ def _compare_in(args):
     z_dims = args.z_dim
     if not args.quiet:
         print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
-    result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=args.hidden,
-                     k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                     data_root=args.data_root, progress=not args.quiet)
+    try:
+        result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=args.hidden,
+                         k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                         data_root=args.data_root, progress=not args.quiet)
+    except ValueError as exc:   # the one left after parsing: a K not below the data's dimension
+        message = str(exc)
+        raise ValueError("--z-dim" + message[len("z_dim"):] if message.startswith("z_dim:") else message) from None
     paths = write_report(result, args.out)
     print(result.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths))

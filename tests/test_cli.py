@@ -331,3 +331,13 @@ def test_resume_refuses_a_conflicting_option_by_name_before_loading_data(tmp_pat
                        ("--data fashion-mnist", "--data digits")):
         assert f"{typed} (the run has {run})" in line, line
     assert "--epochs" not in line.split("drop")[1]                  # --epochs may change
+
+
+def test_errors_found_after_parsing_name_the_options_too(tmp_path, capsys):
+    status, line = _one_error_line(capsys, ["train", "--free-bits", "0.5", "--posterior", "full",
+                                            "--out", tmp_path / "t", "--quiet"])
+    assert status == 2 and line.endswith("error: --free-bits must be 0 with --posterior full (its KL does not split "
+                                         "into one term per latent dimension); got --free-bits 0.5")
+    status, line = _one_error_line(capsys, ["compare", "--z-dim", "2,100", "--out", tmp_path / "c", "--quiet"])
+    assert status == 2 and "error: --z-dim: latent sizes must be smaller than the data dimension 64; got 100" in line
+    assert "z_dim" not in line and sorted(p.name for p in tmp_path.iterdir()) == []
