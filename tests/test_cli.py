@@ -341,3 +341,37 @@ def test_errors_found_after_parsing_name_the_options_too(tmp_path, capsys):
     status, line = _one_error_line(capsys, ["compare", "--z-dim", "2,100", "--out", tmp_path / "c", "--quiet"])
     assert status == 2 and "error: --z-dim: latent sizes must be smaller than the data dimension 64; got 100" in line
     assert "z_dim" not in line and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_second_process_is_refused_while_a_run_trains_and_the_killed_run_resumes(tmp_path, capsys):
+    # Two real processes: `numvae train` in a child, refused to a second one here, then SIGKILLed
+    # (the system releases its lock) and resumed with no option repeated but --epochs.
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               OPENBLAS_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-m", "numvae", "train", "--hidden", "64", "--z-dim", "2",
+                              "--epochs", "100000", "--out", str(out), "--quiet"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "history.json").exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.poll() is None and (out / "history.json").exists(), child.stderr.read() if child.poll() else ""
+        status, line = _one_error_line(capsys, ["train", "--out", out, "--force", "--quiet"])
+        assert status == 1 and f"--out {out} is in use: process {child.pid} on " in line, line
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    done = len(json.loads((out / "history.json").read_text())["epoch"])
+    assert cli.main(["train", "--resume", str(out), "--epochs", str(done + 1), "--quiet"]) == 0
+    assert len(json.loads((out / "history.json").read_text())["epoch"]) == done + 1
