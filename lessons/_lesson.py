@@ -137,15 +137,22 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--fast", action="store_true",
                         help="small sizes, seconds instead of minutes (also: NUMVAE_FAST=1)")
-    parser.add_argument("--out", type=_out_arg, default=os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT)),
+    # No default here: argparse would check (and create) it even when setup(out=...) overrides it.
+    parser.add_argument("--out", type=_out_arg, default=None,
                         help=f"folder for figures (default NUMVAE_OUT or {DEFAULT_OUT})")
     parser.add_argument("--seed", type=_seed_arg, default=int(seed),
                         help=f"seed of the lesson's generator (default {seed})")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if fast is None:
         fast = args.fast or os.environ.get("NUMVAE_FAST", "") not in ("", "0")
-    if out is None:
+    if out is None and args.out is not None:
         out = args.out
+    elif out is None:
+        default = os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT))
+        try:
+            out = _out_arg(default)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument --out (not given, so NUMVAE_OUT or {DEFAULT_OUT}: {default!r}): {err}")
     else:
         try:
             out = _out_arg(str(out))

@@ -112,3 +112,18 @@ def test_lessons_refuse_an_out_they_cannot_write_before_any_work(tmp_path, capsy
     err = _setup_error(capsys, ["--out", str(out)])
     assert f"argument --out: must be a folder the figures can be written to; folder {out} is not writable " \
            "(Permission denied)" in err, err
+
+
+def test_lessons_check_only_the_out_they_will_use(tmp_path, capsys, monkeypatch):
+    # setup(out=...) from a notebook overrides --out's default, so an unwritable default must not stop it.
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("NUMVAE_OUT", str(tmp_path / "a_file" / "figs"))
+    sys.path.insert(0, str(REPO / "lessons"))
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(str(REPO / "lessons"))
+    lesson = _lesson.setup("a lesson", argv=[], out=tmp_path / "mine")
+    assert lesson.out == tmp_path / "mine" and lesson.out.is_dir()
+    err = _setup_error(capsys, [])                        # the default is used, so it is checked, by name
+    assert "argument --out (not given, so NUMVAE_OUT" in err and "must be a folder the figures can be written" in err
