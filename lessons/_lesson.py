@@ -46,7 +46,7 @@ if not in_kernel():
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from numvae.io import atomic_open  # noqa: E402
+from numvae.io import atomic_open, check_output_folder  # noqa: E402
 from numvae.plots import missing_labels  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures"
@@ -94,10 +94,19 @@ def _seed_arg(text):
 
 
 def _out_arg(text):
-    """argparse type of ``--out``: a folder (created on the first figure), not an existing file."""
+    """argparse type of ``--out``: a folder the figures can be written to, created now.
+
+    Checked here, before the lesson computes anything, so that a read-only
+    folder or one under a file fails at once and by name, not with a
+    traceback after the first figure.
+    """
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"must be a folder for the figures; {text!r} is an existing file")
+    try:
+        check_output_folder(path, "folder")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"must be a folder the figures can be written to; {exc}") from None
     return path
 
 
@@ -119,23 +128,31 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         figures' folder. Given, they take precedence over the arguments.
 
     A bad ``--seed`` (negative, a float, a word) or an ``--out`` that is an
-    existing file stops the run with an argparse error naming the option,
-    before any work; the same values given as arguments raise ``ValueError``.
+    existing file, lies under one or cannot be written stops the run with an
+    argparse error naming the option, before any work; the same values given
+    as arguments raise ``ValueError``.
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--fast", action="store_true",
                         help="small sizes, seconds instead of minutes (also: NUMVAE_FAST=1)")
-    parser.add_argument("--out", type=_out_arg, default=os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT)),
+    # No default here: argparse would check (and create) it even when setup(out=...) overrides it.
+    parser.add_argument("--out", type=_out_arg, default=None,
                         help=f"folder for figures (default NUMVAE_OUT or {DEFAULT_OUT})")
     parser.add_argument("--seed", type=_seed_arg, default=int(seed),
                         help=f"seed of the lesson's generator (default {seed})")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if fast is None:
         fast = args.fast or os.environ.get("NUMVAE_FAST", "") not in ("", "0")
-    if out is None:
+    if out is None and args.out is not None:
         out = args.out
+    elif out is None:
+        default = os.environ.get("NUMVAE_OUT", str(DEFAULT_OUT))
+        try:
+            out = _out_arg(default)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument --out (not given, so NUMVAE_OUT or {DEFAULT_OUT}: {default!r}): {err}")
     else:
         try:
             out = _out_arg(str(out))

@@ -23,7 +23,7 @@ function is ``numvae.gradcheck.gradcheck``.
 import importlib
 import pkgutil
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Every submodule, found on disk so that a new module needs no entry here.
 # `__main__` runs the command line when imported, so it is not one of them.

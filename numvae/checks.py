@@ -166,6 +166,38 @@ def check_widths(hidden, name="hidden"):
     return tuple(check_int(h, f"{name} widths", 1) for h in hidden)
 
 
+def physical_memory():
+    """This machine's physical memory in bytes, or None where the system does not say (not POSIX)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_vae_size(x_dim, hidden, z_dim, posterior, dtype):
+    """Raise ``ValueError`` naming the sizes if a VAE of them cannot hold its parameters in memory.
+
+    Counted before anything is allocated (the full posterior's index arrays
+    alone are O(K²)), so ``VAE(z_dim=10**12)`` is refused by name instead of
+    ending in NumPy's ``MemoryError``. The bound is the parameters and their
+    gradients against the machine's physical memory; training needs more
+    (the optimizer's state, the activations), so passing it does not promise
+    that a run fits.
+    """
+    q_outputs = 2 * z_dim if posterior == "diagonal" else z_dim + z_dim * (z_dim + 1) // 2
+    n = 0
+    for sizes in ((x_dim, *hidden, q_outputs), (z_dim, *hidden[::-1], x_dim)):
+        n += sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))   # weights and biases, as MLP.n_params
+    n += x_dim                                                      # at most the likelihood's own (per pixel)
+    need, have = 2 * n * np.dtype(dtype).itemsize, physical_memory()
+    if have is not None and need > have:
+        raise ValueError(f"x_dim={x_dim}, hidden={tuple(hidden)}, z_dim={z_dim} (posterior {posterior!r}) give "
+                         f"{n:,} parameters: {need / 2 ** 30:,.1f} GiB for them and their gradients in "
+                         f"{np.dtype(dtype).name}, more than this machine's {have / 2 ** 30:,.1f} GiB of memory; "
+                         "choose smaller sizes")
+    return n
+
+
 # The floating types numvae computes in end to end. float16 has no BLAS and no
 # dtype= in NumPy's standard_normal; longdouble neither, and is not portable.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

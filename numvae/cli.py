@@ -13,6 +13,7 @@ aliases.
 """
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -55,6 +56,41 @@ RUN_FILES = ("model.npz", "history.csv", "history.json", "learning_curves.png", 
              "samples.png", "latent.png", "manifold.png")
 
 
+# What ``numvae compare`` writes into its folder (``numvae.compare.write_report``).
+COMPARE_FILES = ("comparison.csv", "comparison.md", "loglik_vs_latent.png", "reconstructions.png",
+                 "latent_ppca.png", "latent_vae.png")
+
+
+def _missing_folders(path):
+    """`path` and those of its parents that do not exist yet, deepest first: what a command would create."""
+    path = Path(path)
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+@contextlib.contextmanager
+def _no_folder_left_on_failure(path, created):
+    """If the body fails, remove what it left in `path` that holds nothing: the run lock, and the
+    folders of `created` (:func:`_missing_folders`, taken before they were made) that are empty.
+
+    A refused or failed command should leave the disk as it found it; a folder
+    holding anything else (the checkpoint of a run that failed later) is kept.
+    Entered inside the run lock, so the lock file goes while it is still held.
+    """
+    from numvae.runlock import LOCK_NAME
+
+    try:
+        yield
+    except BaseException:
+        try:
+            if set(os.listdir(path)) == {LOCK_NAME}:
+                (Path(path) / LOCK_NAME).unlink()
+            for p in created:
+                p.rmdir()   # fails when not empty: then it holds something of the run, kept with its parents
+        except OSError:
+            pass
+        raise
+
+
 def _seed(text):
     """argparse type of every --seed: a non-negative integer, refused by name otherwise."""
     try:
@@ -66,9 +102,78 @@ def _seed(text):
     return value
 
 
+_seed.metavar = "SEED"
+
+
+def _uniform_metavars(parser):
+    """Give every option that takes a free value (no choices) the metavar of its type: N for an
+    integer, X for a real number, N,... for a list, SEED; explicit ones (DIR, FILE, K, EPOCHS) stay.
+
+    argparse's default would be the option's own name in capitals (BATCH_SIZE), which
+    reads as a different kind of thing on every line of the usage.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _uniform_metavars(sub)
+        elif action.option_strings and action.nargs is None and action.choices is None and action.metavar is None:
+            action.metavar = getattr(action.type, "metavar", "VALUE")
+
+
+def _int_at_least(minimum):
+    """argparse type: an integer >= `minimum`, refused under the option's name (``argument --k: ...``)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {text!r}")
+        return value
+    parse.metavar = "N"
+    return parse
+
+
+def _number(strict):
+    """argparse type: a finite number > 0 (`strict`) or >= 0, refused under the option's name."""
+    bound = "> 0" if strict else ">= 0"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > 0 if strict else value >= 0)):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}; got {text!r}")
+        return value
+    parse.metavar = "X"
+    return parse
+
+
+def _int_list(allow_empty, example):
+    """argparse type: comma-separated integers >= 1 (``'200,200'`` -> ``(200, 200)``), no empty entry.
+
+    With `allow_empty`, ``''`` is ``()`` (``--hidden ''``: a linear VAE).
+    """
+    def parse(text):
+        if not text.strip() and allow_empty:
+            return ()
+        try:
+            values = tuple(int(part) for part in text.split(","))   # int() refuses '' and ' ', so '2,,4' fails
+        except ValueError:
+            values = ()
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1 like {example}"
+                                             f"{' (or empty)' if allow_empty else ''}; got {text!r}")
+        return values
+    parse.metavar = "N,..."
+    return parse
+
+
 def _add_gradcheck(p):
     p.add_argument("--seed", type=_seed, default=0, help="seed of the random model and data")
-    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error that passes")
+    p.add_argument("--tol", type=_number(strict=True), default=1e-6, help="largest relative error that passes")
+    _add_quiet(p)   # every command takes --quiet; gradcheck prints no progress
 
 
 def _run_gradcheck(args):
@@ -94,6 +199,7 @@ def _add_data(p):
     fetch = actions.add_parser("fetch", formatter_class=HelpFormatter,
                                help="download MNIST or Fashion-MNIST and check their MD5s",
                                description="Download and verify the four IDX files of MNIST or Fashion-MNIST.")
+    _add_quiet(listing)   # every command takes --quiet; listing prints no progress
     fetch.add_argument("name", choices=["fashion-mnist", "mnist"], help="which dataset")
     fetch.add_argument("--dest", default=None, metavar="DIR",
                        help="folder to save into (default: $NUMVAE_DATA/NAME if set, else the user cache, "
@@ -144,18 +250,20 @@ def _add_train(p):
     _add_data_choice(p, "split 80/20 into train/valid with --seed")
     p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli",
                    help="likelihood p(x|z) of the decoder")
-    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
-    p.add_argument("--z-dim", type=int, default=20, metavar="K",
+    p.add_argument("--hidden", type=_int_list(True, "200,200"), default="400",
+                   help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
+    p.add_argument("--z-dim", type=_int_at_least(1), default=20, metavar="K",
                    help="latent size K, z_dim in Python (2 also draws latent.png, manifold.png)")
-    _alias(p, "--latent", "z_dim", type=int)
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training data (10: seconds on digits)")
-    p.add_argument("--batch-size", type=int, default=100, help="minibatch size M")
+    _alias(p, "--latent", "z_dim", type=_int_at_least(1))
+    p.add_argument("--epochs", type=_int_at_least(0), default=10,
+                   help="passes over the training data (10: seconds on digits)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=100, help="minibatch size M")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam", help="update rule")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--kl-warmup-epochs", type=float, default=0.0, metavar="EPOCHS",
+    p.add_argument("--lr", type=_number(strict=True), default=1e-3, help="learning rate")
+    p.add_argument("--kl-warmup-epochs", type=_number(strict=False), default=0.0, metavar="EPOCHS",
                    help="epochs of linear KL warm-up from 0 to 1 (Bowman et al. 2015); 0: none")
-    _alias(p, "--kl-warmup", "kl_warmup_epochs", type=float)
-    p.add_argument("--free-bits", type=float, default=0.0, metavar="NATS",
+    _alias(p, "--kl-warmup", "kl_warmup_epochs", type=_number(strict=False))
+    p.add_argument("--free-bits", type=_number(strict=False), default=0.0, metavar="NATS",
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
     p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal",
                    help="q(z|x): diagonal Gaussian, or full covariance through a Cholesky factor (no free bits)")
@@ -171,18 +279,99 @@ def _add_train(p):
                    help=f"output folder (created; default: {TRAIN_OUT}): model.npz, history, figures; one "
                         "that holds a run is refused without --force or --resume")
     p.add_argument("--resume", default=None, metavar="DIR",
-                   help="continue the run in DIR (killed, or for more --epochs) with the same options; "
-                        "it ends exactly as an uninterrupted run would (default: start a new run)")
-    p.add_argument("--force", action="store_true", help="replace the run held in --out (all its files)")
+                   help="continue the run in DIR (killed, or for more --epochs) with the options it was "
+                        "started with, read from its checkpoint (only --epochs, --threads, --quiet and "
+                        "--data-root may be given); it ends exactly as an uninterrupted run would "
+                        "(default: start a new run)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the run held in --out (all its files; its checkpoint only once the new run "
+                        "has written its first)")
     _add_quiet(p)
 
 
-def _parse_ints(text, option):
-    """'200,200' -> (200, 200); '' -> () (for --hidden: a linear VAE)."""
-    try:
-        return tuple(int(h) for h in text.split(",") if h.strip())
-    except ValueError:
-        raise ValueError(f"{option} must be comma-separated integers like 200,200; got {text!r}") from None
+# VAE(...)'s argument names in its size error -> the options of `numvae train` that set them.
+_VAE_OPTIONS = {"hidden=": "--hidden ", "z_dim=": "--z-dim ", "posterior ": "--posterior "}
+
+
+def _as_options(message):
+    """`message` of a VAE(...) error with its Python argument names replaced by `numvae train`'s options."""
+    for name, option in _VAE_OPTIONS.items():
+        message = message.replace(name, option)
+    return message.replace("x_dim=", "data columns ")
+
+
+# A resumed run keeps every option it was started with but these, which do not change
+# its trajectory (--data-root only says where to find the same data; its fingerprint is checked).
+_RESUME_MAY_CHANGE = ("--epochs", "--threads", "--quiet", "--data-root")
+
+
+def _given_options(argv):
+    """The dests of the options typed in `argv`: a default left alone is not a choice the user made."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            else:
+                action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_known_args(argv)[0]))
+
+
+def _recorded_options(run):
+    """``{dest: value}`` of `numvae train`'s options, read from a checkpoint's training record `run`.
+
+    The settings that fit checks on resume are the authority (they are what the
+    run was trained with); --data and the target --epochs come from the note
+    `numvae train` keeps beside them. Whatever the record lacks (a run started
+    from Python) is left out, and the command line's value is used for it.
+    """
+    settings = run.get("settings") if isinstance(run, dict) else None
+    if not isinstance(settings, dict):
+        return {}
+    config = settings.get("config") if isinstance(settings.get("config"), dict) else {}
+    optimizer = settings.get("optimizer") if isinstance(settings.get("optimizer"), dict) else {}
+    info = run.get("info") if isinstance(run.get("info"), dict) else {}
+    found = {"hidden": config.get("hidden"), "z_dim": config.get("z_dim"), "decoder": config.get("decoder"),
+             "posterior": config.get("posterior"), "dtype": config.get("dtype"), "seed": config.get("seed"),
+             "optimizer": optimizer.get("name"), "lr": optimizer.get("lr"), "batch_size": settings.get("batch_size"),
+             "kl_warmup_epochs": settings.get("kl_warmup_epochs"), "free_bits": settings.get("free_bits"),
+             "binarize": settings.get("binarize"), "data": info.get("data"), "epochs": info.get("epochs"),
+             "data_root": info.get("data_root")}
+    if isinstance(found["hidden"], list):
+        found["hidden"] = tuple(found["hidden"])
+    return {k: v for k, v in found.items() if v is not None or k == "data_root" and "data_root" in info}
+
+
+def _shown(dest, value):
+    """An option's value as it is typed: ``--hidden 200,200``, ``--binarize`` or not."""
+    option = "--" + dest.replace("_", "-")
+    if isinstance(value, bool):
+        return option if value else f"no {option}"
+    if isinstance(value, (tuple, list)):
+        return f"{option} {','.join(map(str, value)) or repr('')}"
+    return f"{option} {value}"
+
+
+def _options_of_the_run(args, out, given):
+    """Set `args` to the options of the run in `out`; refuse a given option that differs, before any data is loaded.
+
+    Raises ``ValueError`` naming each conflicting option, its value and the run's.
+    """
+    from numvae.io import load_checkpoint
+
+    _, meta, _ = load_checkpoint(out / "model.npz", "VAE", training=True)
+    recorded = _recorded_options(meta.get("training"))
+    may_change = {o[2:].replace("-", "_") for o in _RESUME_MAY_CHANGE}
+    conflicts = [f"{_shown(dest, getattr(args, dest))} (the run has {_shown(dest, value)})"
+                 for dest, value in recorded.items()
+                 if dest in given and dest not in may_change and getattr(args, dest) != value]
+    if conflicts:
+        raise ValueError(f"--resume {out}: the run keeps the options it was started with (only "
+                         f"{', '.join(_RESUME_MAY_CHANGE)} may be given): drop {'; '.join(conflicts)}")
+    for dest, value in recorded.items():
+        if dest not in given:
+            setattr(args, dest, value)
 
 
 def _train_data(args):
@@ -205,9 +394,17 @@ def _train_data(args):
     return X_tr, X_va, y_va, f"{args.data}: train split ({len(X_tr)} rows) for training, test split ({len(X_va)}) for validation"
 
 
-def _train_folder(args):
-    """The run folder of ``numvae train``, checked (and an old run's files removed with --force) before any work."""
+def _train_folder(args, held):
+    """The run folder of ``numvae train``, checked and locked before any work.
+
+    The folder's lock (``numvae.runlock``) is entered on the ExitStack `held`,
+    so no second process trains into it. With --force the old run's figures
+    go at once, but its checkpoint and history stay until the new run's first
+    checkpoint replaces them (atomically), so a new run that fails early
+    loses nothing of the old one.
+    """
     from numvae.io import check_output_folder
+    from numvae.runlock import run_lock
 
     if args.resume is not None:
         out = Path(args.resume)
@@ -218,41 +415,65 @@ def _train_folder(args):
         if not (out / "model.npz").is_file():
             raise FileNotFoundError(f"--resume {out}: there is no {out / 'model.npz'}, so no run to resume "
                                     f"(start it with --out {out})")
-        return check_output_folder(out, "--resume")
+        created = _missing_folders(out)
+        out = check_output_folder(out, "--resume")
+        held.enter_context(run_lock(out, "--resume"))
+        held.enter_context(_no_folder_left_on_failure(out, created))
+        _options_of_the_run(args, out, getattr(args, "given", set()))
+        return out
+    created = _missing_folders(args.out if args.out is not None else TRAIN_OUT)
     out = check_output_folder(args.out if args.out is not None else TRAIN_OUT, "--out")
+    held.enter_context(run_lock(out, "--out"))
+    held.enter_context(_no_folder_left_on_failure(out, created))
     old = [name for name in RUN_FILES if (out / name).exists()]
     if old and not args.force:
         raise FileExistsError(f"--out {out} holds an earlier run ({', '.join(old)}); continue it with "
                               f"--resume {out}, replace it with --force, or choose another --out")
-    for name in old:  # all of them, so the folder never mixes two runs
-        (out / name).unlink()
+    for name in old:  # the figures now, so the folder never shows the new checkpoint beside old figures
+        if name not in _CHECKPOINT_FILES:
+            (out / name).unlink()
     return out
 
 
+# Replaced atomically by the new run's first checkpoint under --force, never deleted before.
+_CHECKPOINT_FILES = ("model.npz", "history.csv", "history.json")
+
+
 def _run_train(args):
+    if args.free_bits and args.posterior == "full":   # fit refuses it too, but by its Python names and later
+        raise ValueError(f"--free-bits must be 0 with --posterior full (its KL does not split into one term per "
+                         f"latent dimension); got --free-bits {args.free_bits:g}")
+    with contextlib.ExitStack() as held:   # the run folder's lock, taken by _train_folder
+        return _train_in(args, _train_folder(args, held))
+
+
+def _train_in(args, out):
     import numpy as np
 
     from numvae import plots
     from numvae.train import fit
     from numvae.vae import VAE
 
-    # float32 is the fast training path: the model runs through numvae.fast (same numbers, faster).
-    fast = args.dtype == "float32"
-    if args.threads == "2" and not fast:
+    if args.threads == "2" and args.dtype != "float32":   # after --resume has read the run's --dtype
         raise ValueError("--threads 2 needs --dtype float32 (float64 trains on the plain path, one thread)")
-    out = _train_folder(args)
     X_tr, X_va, y_va, description = _train_data(args)
     print(description)
-    model = VAE(X_tr.shape[1], hidden=_parse_ints(args.hidden, '--hidden'), z_dim=args.z_dim, decoder=args.decoder,
-                dtype=args.dtype, seed=args.seed, posterior=args.posterior, fast=fast, threads=int(args.threads))
+    try:
+        # float32 is the fast training path: the model runs through numvae.fast (same numbers, faster).
+        model = VAE(X_tr.shape[1], hidden=args.hidden, z_dim=args.z_dim, decoder=args.decoder,
+                    dtype=args.dtype, seed=args.seed, posterior=args.posterior, fast=args.dtype == "float32",
+                    threads=int(args.threads))
+    except ValueError as exc:   # the only one left after parsing: sizes too large for this machine
+        raise ValueError(_as_options(str(exc))) from None
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
-                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None)
+                      progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None,
+                      run_info={"data": args.data, "data_root": args.data_root, "epochs": args.epochs})
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "
-                                "and the same options") from None
+                                "(it keeps the run's options)") from None
     history.to_csv(out / "history.csv")
     history.to_json(out / "history.json")
     written = ["model.npz", "history.csv", "history.json"]
@@ -284,10 +505,11 @@ def _run_train(args):
 
 def _add_sample(p):
     p.add_argument("checkpoint", help="a model.npz written by numvae train")
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--n", type=_int_at_least(1), default=64, help="number of samples")
     p.add_argument("--seed", type=_seed, default=0, help="seed of z ~ N(0, I)")
     p.add_argument("--out", default=None, metavar="FILE.png",
                    help="image to write (default: <checkpoint>_samples.png beside the checkpoint)")
+    _add_quiet(p)   # every command takes --quiet; sample prints no progress
 
 
 def _run_sample(args):
@@ -308,32 +530,50 @@ def _run_sample(args):
 
 def _add_compare(p):
     _add_data_choice(p, "one seeded 80/20 train/test split")
-    p.add_argument("--z-dim", default="2,4,8,16", metavar="K,...",
+    p.add_argument("--z-dim", type=_int_list(False, "2,4"), default="2,4,8,16", metavar="K,...",
                    help="latent sizes K to compare, comma-separated (z_dim of the VAEs, n_components of pPCA)")
-    _alias(p, "--latent", "z_dim")
-    p.add_argument("--hidden", default="128", help="hidden widths of the nonlinear VAE, comma-separated")
-    p.add_argument("--epochs", type=int, default=40, help="training epochs of each VAE")
-    p.add_argument("--batch-size", type=int, default=32, help="minibatch size of the VAEs' training")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    p.add_argument("--k", type=int, default=500, metavar="k",
+    _alias(p, "--latent", "z_dim", type=_int_list(False, "2,4"))
+    p.add_argument("--hidden", type=_int_list(True, "128"), default="128",
+                   help="hidden widths of the nonlinear VAE, comma-separated")
+    p.add_argument("--epochs", type=_int_at_least(1), default=40, help="training epochs of each VAE")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="minibatch size of the VAEs' training")
+    p.add_argument("--lr", type=_number(strict=True), default=3e-3, help="Adam learning rate")
+    p.add_argument("--k", type=_int_at_least(1), default=500,
                    help="importance samples per test image for the VAE log p(x)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
-                   help="folder for comparison.csv, comparison.md and the figures (created)")
+                   help="folder for comparison.csv, comparison.md and the figures (created); one that holds "
+                        "an earlier comparison is refused without --force")
+    p.add_argument("--force", action="store_true", help="replace the comparison held in --out")
     _add_quiet(p)
 
 
 def _run_compare(args):
-    from numvae.compare import compare, write_report
     from numvae.io import check_output_folder
 
-    check_output_folder(args.out, "--out")
-    z_dims = _parse_ints(args.z_dim, "--z-dim")
+    created = _missing_folders(args.out)
+    out = check_output_folder(args.out, "--out")
+    with _no_folder_left_on_failure(out, created):
+        old = [name for name in COMPARE_FILES if (out / name).exists()]
+        if old and not args.force:
+            raise FileExistsError(f"--out {out} holds an earlier comparison ({', '.join(old)}); replace it "
+                                  "with --force, or choose another --out")
+        return _compare_in(args)
+
+
+def _compare_in(args):
+    from numvae.compare import compare, write_report
+
+    z_dims = args.z_dim
     if not args.quiet:
         print(f"pPCA, linear VAE and VAE on {args.data}, latent sizes {list(z_dims)} ...", file=sys.stderr, flush=True)
-    result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=_parse_ints(args.hidden, "--hidden"),
-                     k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                     data_root=args.data_root, progress=not args.quiet)
+    try:
+        result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=args.hidden,
+                         k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                         data_root=args.data_root, progress=not args.quiet)
+    except ValueError as exc:   # the one left after parsing: a K not below the data's dimension
+        message = str(exc)
+        raise ValueError("--z-dim" + message[len("z_dim"):] if message.startswith("z_dim:") else message) from None
     paths = write_report(result, args.out)
     print(result.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -341,21 +581,22 @@ def _run_compare(args):
 
 
 def _add_bench(p):
-    p.add_argument("--hidden", default="400", help="hidden widths, comma-separated")
-    p.add_argument("--z-dim", type=int, default=20, metavar="K", help="latent size K (z_dim)")
-    _alias(p, "--latent", "z_dim", type=int)
+    p.add_argument("--hidden", type=_int_list(True, "400"), default="400", help="hidden widths, comma-separated")
+    p.add_argument("--z-dim", type=_int_at_least(1), default=20, metavar="K", help="latent size K (z_dim)")
+    _alias(p, "--latent", "z_dim", type=_int_at_least(1))
     p.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "softplus", "tanh", "sigmoid"],
                    help="hidden activation")
-    p.add_argument("--batch-size", default="100", help="batch sizes, comma-separated (e.g. 100,500)")
+    p.add_argument("--batch-size", type=_int_list(False, "100,500"), default="100",
+                   help="batch sizes, comma-separated (e.g. 100,500)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=DTYPE_HELP)
-    p.add_argument("--steps", type=int, default=200, help="timed training steps (median reported)")
-    p.add_argument("--warmup-steps", type=int, default=20,
+    p.add_argument("--steps", type=_int_at_least(1), default=200, help="timed training steps (median reported)")
+    p.add_argument("--warmup-steps", type=_int_at_least(0), default=20,
                    help="untimed training steps before timing (not the KL warm-up)")
-    _alias(p, "--warmup", "warmup_steps", type=int)
-    p.add_argument("--k", type=int, default=1000, metavar="k",
+    _alias(p, "--warmup", "warmup_steps", type=_int_at_least(0))
+    p.add_argument("--k", type=_int_at_least(0), default=1000,
                    help="importance samples of the timed log_likelihood (0: skip it)")
-    _alias(p, "--ll-k", "k", type=int)
-    p.add_argument("--ll-n", type=int, default=1000, help="rows of the timed log_likelihood")
+    _alias(p, "--ll-k", "k", type=_int_at_least(0))
+    p.add_argument("--ll-n", type=_int_at_least(1), default=1000, help="rows of the timed log_likelihood")
     p.add_argument("--threads", choices=["1", "2"], default="1",
                    help="threads of the element-wise work: the Bernoulli likelihood (VAE(threads=)) and Adam's "
                         "update (Adam alone is timed with the other choice too); the BLAS has its own, "
@@ -386,16 +627,10 @@ def _run_bench(args):
     if args.plain and args.threads == "2":
         raise ValueError("--plain times the teaching path, which has one thread; drop --threads 2")
 
-    def ints(text, option):
-        try:
-            return tuple(int(h) for h in text.split(",") if h.strip())
-        except ValueError:
-            raise ValueError(f"{option} must be comma-separated integers like 100,500; got {text!r}") from None
-
-    archs = [{"hidden": ints(args.hidden, "--hidden"), "z_dim": args.z_dim, "activation": args.activation}]
+    archs = [{"hidden": args.hidden, "z_dim": args.z_dim, "activation": args.activation}]
     if not args.only:
         archs += [a for a in DEFAULT_ARCHS[1:] if a != archs[0]]
-    batch_sizes = ints(args.batch_size, "--batch-size")
+    batch_sizes = args.batch_size
     X, description = load_bench_data(args.data_root, seed=args.seed)
     print(f"data: {description}", flush=True)
     # One unit per timed batch size and per timed log_likelihood.
@@ -449,7 +684,18 @@ def build_parser():
         # Also accepted after the command; SUPPRESS keeps it from resetting a --debug given before it.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the full traceback of an error")
+    _uniform_metavars(parser)
     return parser
+
+
+def _command_parser(parser, args):
+    """The innermost (sub)command parser that `args` went through (``numvae data list``'s for that command)."""
+    while True:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, actions[0].dest, None) if actions else None
+        if chosen is None:
+            return parser
+        parser = actions[0].choices[chosen]
 
 
 # Errors that mean the command line was wrong (exit status 2, as argparse uses); any
@@ -487,7 +733,10 @@ def main(argv=None):
         reported on standard error as ``numvae COMMAND: error: ...``.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # by the subcommand's own parser and usage, not the top level's
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    args.given = _given_options(sys.argv[1:] if argv is None else argv)   # for --resume: what was typed
     if args.command is None:
         parser.print_help()
         return 2

@@ -42,6 +42,7 @@ all three models comparable, and bounded: bits per dimension,
 :math:`-(\log p(y) - D\log L)/(D\ln 2)`, bound the discrete data's code length.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,12 @@ from numvae.vae import VAE
 # Grey levels of each dataset, for dequantization and the bits-per-dimension correction.
 LEVELS = {"digits": 17, "fashion-mnist": 256, "mnist": 256}
 MODELS = ("pPCA", "linear VAE", "VAE", "VAE (full q)")
+# The VAEs of each K: (name, hidden widths or None for compare's `hidden`, decoder_var, posterior).
+_VAES = (("linear VAE", (), "shared", "diagonal"), ("VAE", None, "pixel", "diagonal"),
+         ("VAE (full q)", None, "pixel", "full"))
+# Test images per importance-sampling block: VAE.log_likelihood's own batch, so the blocks,
+# drawn from one generator in turn, give bitwise the numbers of a single call.
+_LL_BLOCK = 100
 COLUMNS = ("model", "K", "test_loglik", "bits_per_dim", "test_elbo", "gap", "approx_gap", "approx_gap_se",
            "amort_gap", "amort_gap_se", "k", "seconds")
 
@@ -179,7 +186,9 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
     data_root : str or Path, optional
         Folder searched first for the data, digits included (:func:`numvae.data.locate`).
     progress : bool
-        Print a line with the ETA to stderr after each fitted model (:class:`numvae.progress.Progress`).
+        Print progress with an ETA to stderr (:class:`numvae.progress.Progress`): a line per
+        epoch of each VAE, per block of test images of its importance sampling and per
+        fitted model; the ETA weighs each step by its expected work (:func:`work_plan`).
     gap_n : int
         Test images the VAEs' inference gaps are computed on (the first ones).
     gap_steps : int
@@ -214,7 +223,14 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
     # large wastes the first epochs shrinking it.
     logvar0 = float(np.log(X_train.var(axis=0).mean()))
 
-    tracker = Progress(len(MODELS) * len(latent), "compare", quiet=not progress)
+    plans = {(K, name): work_plan(D, K, tuple(hidden) if hid is None else hid, posterior, len(X_train),
+                                  len(X_test), epochs, batch_size, k, gap_n, gap_steps)
+             for K in latent for name, hid, _, posterior in _VAES}
+    ppca_work = {K: len(X_train) * D * D + D ** 3 + len(X_test) * D * K for K in latent}   # covariance, eigh, scores
+    total = sum(ppca_work.values()) + sum(p["batch"] * p["n_batches"] * epochs + p["elbo"] + p["ll_row"] * len(X_test)
+                                          + p["gaps"] for p in plans.values())
+    tracker = Progress(total, "compare", quiet=not progress)
+    done = 0
     for K in latent:
         t0 = time.perf_counter()
         ppca = PPCA(K).fit(X_train)
@@ -223,23 +239,94 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
         # The exact posterior is both the amortized q and each image's optimum: no amortization gap.
         gaps_ = (float((ll - elbo).mean()), 0.0, 0.0, 0.0)
         _add_row(result, "pPCA", K, ll.mean(), elbo.mean(), gaps_, None, time.perf_counter() - t0, ppca)
-        tracker.line(f"K={K:<3} {'pPCA':<12} log p(x) {ll.mean():9.2f} nats (exact)", done=len(result.rows))
+        done += ppca_work[K]
+        tracker.line(f"K={K:<3} {'pPCA':<12} log p(x) {ll.mean():9.2f} nats (exact)", done=done)
 
-        for name, hid, var, posterior in (("linear VAE", (), "shared", "diagonal"),
-                                          ("VAE", tuple(hidden), "pixel", "diagonal"),
-                                          ("VAE (full q)", tuple(hidden), "pixel", "full")):
+        for name, hid, var, posterior in _VAES:
             t0 = time.perf_counter()
+            hid, plan, prefix = tuple(hidden) if hid is None else hid, plans[(K, name)], f"K={K:<3} {name:<12}"
             model = VAE(D, hidden=hid, z_dim=K, decoder="gaussian", decoder_var=var,
                         decoder_logvar=logvar0, seed=seed, posterior=posterior)
-            fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+            fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                progress=_Stage(tracker, done, plan["batch"], prefix) if progress else False)
+            done += plan["batch"] * plan["n_batches"] * epochs + plan["elbo"]
             elbo = model.elbo(X_test, rng=seed)[0].mean()
-            ll = model.log_likelihood(X_test, k=k, rng=seed).mean()
+            ll_rng, lls = np.random.default_rng(seed), []   # one generator through the blocks: one call's draws
+            for start in range(0, len(X_test), _LL_BLOCK):
+                lls.append(model.log_likelihood(X_test[start:start + _LL_BLOCK], k=k, rng=ll_rng))
+                done += plan["ll_row"] * len(lls[-1])
+                tracker.line(f"{prefix}  log p(x): {start + len(lls[-1])}/{len(X_test)} test images, k = {k}",
+                             done=done)
+            ll = np.concatenate(lls).mean()
             g = gaps(model, X_test[:gap_n], k=max(4, k), steps=gap_steps, n_eval=500, rng=seed)
+            done += plan["gaps"]
             gaps_ = (_mean_se(g.approximation, g.approximation_se) + _mean_se(g.amortization, g.amortization_se))
             _add_row(result, name, K, ll, elbo, gaps_, k, time.perf_counter() - t0, model)
-            tracker.line(f"K={K:<3} {name:<12} log p(x) {ll:9.2f}  ELBO {elbo:9.2f}  gaps: approximation "
-                         f"{gaps_[0]:6.2f}, amortization {gaps_[2]:6.2f} nats", done=len(result.rows))
+            tracker.line(f"{prefix} log p(x) {ll:9.2f}  ELBO {elbo:9.2f}  gaps: approximation "
+                         f"{gaps_[0]:6.2f}, amortization {gaps_[2]:6.2f} nats", done=done)
     return result
+
+
+# Work that the products do not count, in multiply-adds of the same time, measured on the
+# digits (2 cores, one BLAS thread; fit, log_likelihood and gaps of the linear and the
+# 128-unit VAEs at K = 2 and 16): a training step's fixed cost (its Python and NumPy calls,
+# which dominate a small model's step), and each decoded pixel of importance sampling
+# (the likelihood and the log-weights). With them the predicted times of those pieces
+# were within 1.5x of the measured ones (the linear VAE's log p(x), 2.5x, is tiny).
+_STEP_WORK = 1_200_000
+_PIXEL_WORK = 20
+
+
+def _row_work(sizes):
+    """Multiply-adds and element-wise operations for one row through an MLP of these widths."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def work_plan(D, K, hidden, posterior, n_train, n_test, epochs, batch_size, k, gap_n, gap_steps):
+    """Expected work of each step of one VAE of :func:`compare`, in multiply-adds (and element-wise ops).
+
+    What the progress's ETA weighs its steps by, so that a step's share of the
+    bar is its share of the work, not 1/(number of models): a training batch
+    is a forward and a backward pass (about 3x the forward products) of
+    `batch_size` rows through the encoder and the decoder, plus the step's
+    fixed cost; an importance-sampling block of B images is B encoder rows
+    and B·k decoder rows with their likelihoods; the gaps are their
+    optimisations' decoder passes (``inference.gaps``). Times would follow if
+    every unit took as long; measured, they do within about 1.5x.
+
+    Returns ``{"batch", "n_batches", "elbo", "ll_row", "gaps"}``: the work of
+    one training batch, the batches of an epoch, the test ELBO, the
+    log-likelihood per test image and the gaps.
+    """
+    n_out = 2 * K if posterior == "diagonal" else K + K * (K + 1) // 2
+    enc, dec = _row_work((D, *hidden, n_out)), _row_work((K, *hidden[::-1], D))
+    sampled = dec + _PIXEL_WORK * D   # a decoder row of importance sampling, with its likelihood
+    S = 1
+    while S <= K:   # rows of inference.sign_design: each step's draws per image
+        S *= 2
+    optimisations = 1 if posterior == "full" else 2   # q* in the model's family, and the full one
+    return {"batch": 3 * (enc + dec) * batch_size + _STEP_WORK, "n_batches": math.ceil(n_train / batch_size),
+            "elbo": n_test * (enc + dec), "ll_row": enc + k * sampled,
+            "gaps": gap_n * sampled * (3 * optimisations * gap_steps * S + max(4, k) + 2 * 500)}
+
+
+class _Stage:
+    """What ``fit`` sees as its progress: its batches, moved onto the comparison's work units.
+
+    `fit` reports batches done in its own call; this turns them into
+    ``base + batches * per_batch`` units of the comparison's :class:`Progress`
+    and prefixes its messages with the model, so every epoch of every model
+    gets its line with the comparison's ETA.
+    """
+
+    def __init__(self, tracker, base, per_batch, prefix):
+        self.tracker, self.base, self.per_batch, self.prefix = tracker, base, per_batch, prefix
+
+    def update(self, done, message=""):
+        self.tracker.update(self.base + done * self.per_batch, f"{self.prefix}  {message}")
+
+    def line(self, message, done=None):
+        self.tracker.line(f"{self.prefix}  {message}", done=None if done is None else self.base + done * self.per_batch)
 
 
 def _mean_se(values, ses):

@@ -67,9 +67,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import hadamard
 
-from numvae.checks import as_generator, check_choice, check_int, check_matrix, check_positive
+from numvae.checks import (as_generator, check_choice, check_finite_result, check_int, check_matrix, check_positive,
+                           is_real)
 from numvae.distributions import gaussian_log_density
 from numvae.posteriors import POSTERIORS, make_posterior
+from numvae.vae import VAE
 
 # Largest change of one raw coordinate in one step: a trust region for
 # starting points far from q* (the curvature the step assumes holds near q*).
@@ -131,9 +133,43 @@ class OptimalQ:
         return np.exp(self.logvar)[..., None] * np.eye(self.mu.shape[1])
 
 
+def _check_model(model):
+    """Refuse anything but a VAE with finite parameters, before any work.
+
+    A NaN weight would otherwise flow through every decoder pass into NaN
+    results; VAE.elbo raises on those, so these functions refuse the model
+    (and check their results) instead of returning them.
+    """
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a numvae VAE (these functions use its encoder and decoder); "
+                         f"got {type(model).__name__}")
+    for name, p in model.params.items():
+        bad = p.size - int(np.isfinite(p).sum())
+        if bad:
+            raise ValueError(f"model must have finite parameters; its array {name!r} has {bad} NaN or infinite "
+                             "entries (a diverged run?)")
+    return model
+
+
 def _family(model, posterior):
+    _check_model(model)
     check_choice(posterior, "posterior", POSTERIORS)
     return make_posterior(posterior, model.z_dim)
+
+
+# Log-variances outside these bounds give a variance of 0 or infinity in float64
+# (exp overflows or underflows), and so NaN densities.
+_LOGVAR_RANGE = (np.log(np.finfo(np.float64).tiny), np.log(np.finfo(np.float64).max))
+
+
+def _check_h_logvar(h, z_dim):
+    """Raise ``ValueError`` naming `h` unless its log-variance columns (K:2K in both layouts) give
+    variances that are finite and > 0 in float64."""
+    logvar = h[:, z_dim:2 * z_dim]
+    lo, hi = _LOGVAR_RANGE
+    if logvar.size and (logvar.min() < lo or logvar.max() > hi):
+        raise ValueError(f"h's log-variance columns ({z_dim}:{2 * z_dim}) must lie in [{lo:.0f}, {hi:.0f}], "
+                         f"where exp() is finite and > 0; got values in [{logvar.min():.4g}, {logvar.max():.4g}]")
 
 
 def _check_x(model, x):
@@ -307,6 +343,8 @@ def optimize_q(model, x, posterior="diagonal", steps=600, n_draws=1, lr=0.2, n_e
         if t >= half:
             h_avg += h / (steps - half)
     elbo, se, _ = elbo_of(model, x, [(posterior, h_avg)], n_eval, rng)
+    check_finite_result(h_avg, "optimize_q's q*")
+    check_finite_result(elbo, "optimize_q's ELBO")
     named = dict(zip(family.param_names, (np.array(p) for p in family.split(h_avg))))   # mu and logvar, or mu and L
     return OptimalQ(posterior, named["mu"], named.get("logvar"), named.get("L"), elbo[0], se[0],
                     steps, steps * len(eps) + n_eval, h_avg)
@@ -399,11 +437,14 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
     family = _family(model, posterior)
     x = _check_x(model, x)
     k = check_int(k, "k", 4)
+    if not is_real(prior_share):   # before the comparison, which a string or an array cannot answer
+        raise ValueError(f"prior_share must be a number in [0, 1); got {type(prior_share).__name__} {prior_share!r}")
     if not 0 <= prior_share < 1:
         raise ValueError(f"prior_share must be in [0, 1); got {prior_share!r}")
     h = check_matrix(h, "h", n_features=family.n_outputs, dtype=np.float64)
     if len(h) != len(x):
         raise ValueError(f"h must have one row per row of x ({len(x)}); got {len(h)}")
+    _check_h_logvar(h, model.z_dim)
     rng = as_generator(rng, none_ok=True)
     # Each stratum keeps at least 2 draws (its variance needs them), or none.
     n_prior = 0 if prior_share == 0 else min(k - 2, max(2, int(round(prior_share * k))))
@@ -425,6 +466,8 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
         mean = w.mean(axis=0)
         var = sum(len(wj) * wj.var(axis=0, ddof=1) for wj in (w[:n_prior], w[n_prior:]) if len(wj)) / k ** 2
         log_px[b], se[b] = top + np.log(mean), np.sqrt(var) / mean
+    check_finite_result(log_px, "defensive_log_px's log p(x)")
+    check_finite_result(se, "defensive_log_px's standard error")
     return log_px, se
 
 

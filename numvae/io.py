@@ -108,9 +108,14 @@ def atomic_open(path, mode="wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # A failed write or fsync (disk full, quota) names no file; say which, and that
+            # the previous one is intact.
+            raise type(exc)(exc.errno, f"{exc.strerror} while writing {path} (the previous file, if any, "
+                                       "is unchanged)") from exc
         raise
 
 
@@ -173,8 +178,17 @@ def save_checkpoint(path, arrays, kind, config, training=None, training_arrays=N
         writes its epoch, settings, fingerprints, generator state, history).
     training_arrays : dict[str, ndarray], optional
         The run's arrays (the optimizer state), stored beside the parameters.
+
+    Raises ``ValueError`` naming the file and the array if a parameter holds
+    NaN or infinity (loading would refuse it); then nothing is written.
     """
     training_arrays = {} if training_arrays is None else training_arrays
+    for name, a in arrays.items():
+        # load_model refuses non-finite parameters, so such a file could never be read back.
+        bad = np.size(a) - int(np.isfinite(a).sum())
+        if bad:
+            raise ValueError(f"cannot save {path}: parameter {name!r} has {bad} NaN or infinite entries "
+                             "(a diverged model); a checkpoint must hold finite parameters")
     if META_KEY in arrays or any(k.startswith(TRAINING_PREFIX) for k in arrays):
         raise ValueError(f"arrays must not contain the reserved key {META_KEY!r} or the prefix {TRAINING_PREFIX!r}")
     meta = {"kind": kind, "config": config, "numvae_version": numvae.__version__,
@@ -213,6 +227,12 @@ def load_checkpoint(path, kind, training=False):
     Checking the shapes the *config* implies is the model's job.
     """
     path = check_input_file(path, "checkpoint path", "checkpoint", "a .npz file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+        # Not a zip archive (a CSV, an image, a .npy): say so, instead of np.load's "allow_pickle" advice.
+        raise ValueError(f"checkpoint {path} is not a readable .npz file: a .npz is a zip archive and this "
+                         f"file does not begin as one (it begins {head!r}); expected a model.npz written by numvae")
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}

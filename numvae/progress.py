@@ -18,6 +18,7 @@ standard error, so standard output keeps only the results; ``quiet=True``
 """
 
 import math
+import os
 import sys
 import time
 
@@ -43,6 +44,37 @@ def _isatty(stream):
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
+
+
+def _columns(stream):
+    """Columns of the terminal `stream` shows on: ``$COLUMNS`` if set, else the terminal's own, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):   # no file descriptor, or not a terminal
+            columns = 80
+    return columns
+
+
+def _fit(parts, message_index, width):
+    """Join `parts` with two spaces in at most `width` characters, shortening the message part first.
+
+    The label, the fraction and the times are what a glance needs, so the
+    message gives way (cut, ending in "…"); only if they alone are too long is
+    the whole line cut.
+    """
+    text = "  ".join(p for p in parts if p)
+    if len(text) <= width:
+        return text
+    message = parts[message_index]
+    room = len(message) - (len(text) - width)
+    parts = list(parts)
+    parts[message_index] = message[:room - 1] + "…" if room > 1 else ""
+    return "  ".join(p for p in parts if p)[:width]
 
 
 class Progress:
@@ -92,7 +124,11 @@ class Progress:
         if self.quiet or now - self._last < self.every:
             return
         self._last = now
-        self._write(self._format(message), end_line=not self.tty)
+        # A status rewritten in place must fit on one terminal row: a wrapped one leaves
+        # its first rows behind at every \r. (The last column stays free: some terminals
+        # wrap on writing it.)
+        width = _columns(self.file) - 1 if self.tty else None
+        self._write(self._format(message, width), end_line=not self.tty)
 
     def line(self, message, done=None):
         """Print `message` as a whole line (a milestone), after setting the units done to `done` if given."""
@@ -109,12 +145,15 @@ class Progress:
             print(file=self.file, flush=True)
             self._width = 0
 
-    def _format(self, message):
+    def _format(self, message, width=None):
+        """The line for `message`; at most `width` characters if given (a status on a terminal)."""
         parts = [self.label, message, f"elapsed {format_seconds(self.clock() - self.started)}"]
         if self.total is not None:
             parts[1:1] = [f"{100 * min(self.done / self.total, 1.0):3.0f}%"]
             parts.append(f"ETA {format_seconds(self.eta())}")
-        return "  ".join(p for p in parts if p)
+        if width is None:
+            return "  ".join(p for p in parts if p)
+        return _fit(parts, 2 if self.total is not None else 1, width)
 
     def _write(self, text, end_line):
         if self.tty:

@@ -283,7 +283,7 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
 
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
-        checkpoint=None, n_samples=1, resume=False):
+        checkpoint=None, n_samples=1, resume=False, run_info=None):
     r"""Train `model` on the rows of `X` by minibatch gradient ascent on the ELBO.
 
     Parameters
@@ -329,10 +329,13 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         independent children of the same seed. Same seed, same model, same
         history (except the timings). None: fresh entropy, recorded in the
         checkpoint so that the run can still be resumed.
-    progress : bool
+    progress : bool or Progress-like
         Print progress with an ETA to stderr (:class:`numvae.progress.Progress`):
         a status per batch, rewritten in place on a terminal and a whole line
-        every few seconds in a log, and a whole line per epoch.
+        every few seconds in a log, and a whole line per epoch. An object with
+        the methods ``update(done, message)`` and ``line(message, done)`` gets
+        them instead, ``done`` counting this call's batches (``numvae.compare``
+        passes one that moves its own progress).
     checkpoint : str or Path, optional
         The run's file. After every epoch whose numbers are finite it receives
         the parameters and the run's state (see Notes), and ``history.csv``
@@ -349,6 +352,10 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         from the epoch after the one it holds. The result is bitwise the
         model an uninterrupted run would have produced. The file must come
         from a run on the same data with the same settings (checked).
+    run_info : dict, optional
+        JSON-serialisable note kept in the checkpoint's training record under
+        ``"info"``, never checked: ``numvae train`` keeps its ``--data`` and
+        ``--epochs`` there, so that ``--resume DIR`` alone can continue the run.
 
     Returns
     -------
@@ -412,6 +419,11 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             check_unit_interval(X_valid, "X_valid (binarize=True)")
     if checkpoint is not None:
         checkpoint = check_output_file(checkpoint, "checkpoint")
+    if run_info is not None:   # before the first epoch, not when the first checkpoint is written
+        try:
+            run_info = json.loads(json.dumps(run_info))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"run_info must be JSON-serialisable; got {type(run_info).__name__} ({exc})") from None
     run = _read_run(checkpoint, model) if resume else None
 
     # One root seed: the training generator is default_rng(seed) itself; the
@@ -446,7 +458,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
 
     step = start_epoch * n_batches
     last_saved = start_epoch
-    tracker = Progress((epochs - start_epoch) * n_batches, "train", quiet=not progress)
+    tracker = progress if hasattr(progress, "line") else Progress((epochs - start_epoch) * n_batches, "train",
+                                                                  quiet=not progress)
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start = time.perf_counter()
         train_time = 0.0
@@ -496,7 +509,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             "active_units": n_active, "seconds": seconds, "samples_per_s": N / max(train_time, 1e-12),
         })
         if checkpoint is not None:
-            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history)
+            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, run_info)
             last_saved = epoch
         valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
         tracker.line(f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
@@ -565,11 +578,13 @@ def _write_history(history, checkpoint):
     history.to_json(checkpoint.parent / HISTORY_FILES[1])
 
 
-def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history):
+def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, info=None):
     """The checkpoint with the run's state, then the history files beside it; each atomically."""
     t, opt_arrays = opt.state()
     training = {"epoch": epoch, "settings": settings, "data": data, "rng": rng.bit_generator.state,
                 "optimizer_t": t, "history": history.to_dict()}
+    if info is not None:
+        training["info"] = info
     save_checkpoint(checkpoint, model.params, type(model).__name__, model.config, training, opt_arrays)
     _write_history(history, checkpoint)
 

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_matrix, check_positive, check_threads, check_widths)
+                           check_matrix, check_positive, check_threads, check_vae_size, check_widths)
 from numvae.distributions import gaussian_log_density
 from numvae.fast import accelerate
 from numvae.io import load_model, save_checkpoint
@@ -141,6 +141,7 @@ class VAE:
             raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
         threads = _check_speed(fast, threads)
 
+        check_vae_size(x_dim, hidden, z_dim, posterior, dtype)   # before any allocation
         self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, dtype
         self.decoder_kind, self.decoder_var = decoder, decoder_var
         self.config = {"x_dim": x_dim, "hidden": list(hidden), "z_dim": z_dim, "decoder": decoder,

@@ -136,4 +136,260 @@ def test_train_in_float64_takes_the_plain_path_and_refuses_two_threads(tmp_path,
     capsys.readouterr()
     assert cli.main(["train", "--dtype", "float64", "--threads", "2", "--out", str(tmp_path / "b"), "--quiet"]) == 2
     assert "--threads 2 needs --dtype float32" in capsys.readouterr().err
-    assert not (tmp_path / "b").exists()          # refused before any folder or data
+    assert not (tmp_path / "b").exists()          # refused before any data; no folder left behind
+
+
+def _one_error_line(capsys, argv):
+    status = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return status, err[0]
+
+
+TRAIN_SMALL = ["train", "--hidden", "8", "--z-dim", "2", "--epochs", "1", "--batch-size", "64", "--quiet"]
+
+
+def test_a_folder_another_process_trains_in_is_refused_and_its_run_kept(tmp_path, capsys):
+    import os
+
+    from numvae.runlock import run_lock
+
+    out = tmp_path / "run"
+    assert cli.main(TRAIN_SMALL + ["--out", str(out)]) == 0
+    capsys.readouterr()
+    before = (out / "model.npz").read_bytes()
+    with run_lock(out):   # as a `numvae train` running in another process holds it
+        for argv in (TRAIN_SMALL + ["--out", out, "--force"], TRAIN_SMALL + ["--epochs", "2", "--resume", out]):
+            status, line = _one_error_line(capsys, argv)
+            assert status == 1 and f"{out} is in use: process {os.getpid()}" in line, line
+            assert (out / "model.npz").read_bytes() == before
+    assert cli.main(TRAIN_SMALL + ["--epochs", "2", "--resume", str(out)]) == 0   # the lock went with its holder
+
+
+def test_force_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(TRAIN_SMALL + ["--out", str(out)]) == 0
+    kept = {name: (out / name).read_bytes() for name in ("model.npz", "history.csv", "history.json")}
+
+    def dies_in_its_first_epoch(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr("numvae.train.fit", dies_in_its_first_epoch)
+    capsys.readouterr()
+    status, line = _one_error_line(capsys, TRAIN_SMALL + ["--z-dim", "3", "--out", out, "--force"])
+    assert status == 1 and "not enough memory" in line
+    assert {name: (out / name).read_bytes() for name in kept} == kept   # still the old run, resumable
+    monkeypatch.undo()
+    assert cli.main(TRAIN_SMALL + ["--epochs", "2", "--resume", str(out)]) == 0
+
+
+# --- one voice (issue 31): errors by the subcommand's own parser, naming the option ---------------
+
+LEAVES = {name: p for name, p in PARSERS.items()
+          if not any(isinstance(a, argparse._SubParsersAction) for a in p._actions) and name != "numvae"}
+
+
+def test_every_command_takes_quiet():
+    assert {"numvae sample", "numvae gradcheck", "numvae data list", "numvae train"} <= set(LEAVES)
+    for name, p in LEAVES.items():
+        assert "--quiet" in [s for a in _options(p) for s in a.option_strings], name
+
+
+def _refused(capsys, argv):
+    """Run ``numvae argv``, which must be refused by argparse (status 2); return standard error."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in argv])
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_an_unknown_option_is_reported_by_the_subcommands_own_parser(capsys):
+    for argv, prog in ((["train", "--nope"], "numvae train"), (["data", "list", "--nope", "x"], "numvae data list"),
+                       (["sample", "m.npz", "--z-dim", "2"], "numvae sample")):
+        err = _refused(capsys, argv)
+        assert err.startswith(f"usage: {prog} ") and f"{prog}: error: unrecognized arguments: " in err, err
+
+
+def test_malformed_lists_and_numbers_are_refused_naming_the_option_and_leave_no_folder(capsys, tmp_path):
+    out = tmp_path / "runs" / "x"
+    cases = [(["compare", "--z-dim", bad], "--z-dim") for bad in ("2,,4", "2,", ",", "2,x", "0", "")]
+    cases += [(["train", "--hidden", bad], "--hidden") for bad in ("200,,200", "200,", "-1", "1.5")]
+    cases += [(["bench", "--batch-size", bad], "--batch-size") for bad in ("100,,500", "")]
+    cases += [(["train", "--lr", bad], "--lr") for bad in ("-1", "0", "nan", "inf", "fast")]
+    cases += [(["train", "--z-dim", "0"], "--z-dim"), (["train", "--epochs", "-1"], "--epochs"),
+              (["train", "--kl-warmup-epochs", "-1"], "--kl-warmup-epochs"), (["train", "--free-bits", "nan"],
+                                                                              "--free-bits"),
+              (["compare", "--k", "0"], "--k"), (["compare", "--epochs", "0"], "--epochs"),
+              (["sample", "m.npz", "--n", "0"], "--n"), (["gradcheck", "--tol", "0"], "--tol"),
+              (["bench", "--steps", "0"], "--steps"), (["bench", "--k", "-1"], "--k")]
+    for argv, option in cases:
+        err = _refused(capsys, argv + (["--out", out] if argv[0] in ("train", "compare") else []))
+        assert f"numvae {argv[0]}: error: argument {option}: must be " in err, (argv, err)
+        assert not (tmp_path / "runs").exists(), argv
+    assert cli.build_parser().parse_args(["train", "--hidden", ""]).hidden == ()   # '' is a linear VAE
+    assert cli.build_parser().parse_args(["compare", "--z-dim", " 2, 4"]).z_dim == (2, 4)
+
+
+def test_a_refused_or_failed_command_leaves_no_folder_it_made(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    import numvae.compare  # noqa: F401 -- imported now, so its `from numvae.train import fit` binds the real fit
+
+    deep = tmp_path / "runs" / "a" / "b"
+    status, line = _one_error_line(capsys, ["train", "--z-dim", "100000000", "--out", deep, "--quiet"])
+    assert status == 2 and "--z-dim 100000000" in line and not (tmp_path / "runs").exists()
+
+    def no_data(args):
+        raise FileNotFoundError("no such dataset")
+    monkeypatch.setattr(cli, "_train_data", no_data)
+    assert cli.main(["train", "--out", str(deep), "--quiet"]) == 2 and not (tmp_path / "runs").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    assert cli.main(["train", "--out", str(existing), "--quiet"]) == 2
+    assert existing.is_dir() and list(existing.iterdir()) == []          # the user's folder stays; no lock file
+    monkeypatch.undo()
+    capsys.readouterr()
+
+    def fails_after_a_checkpoint(model, *args, checkpoint, **kwargs):
+        model.save(checkpoint)
+        raise FloatingPointError("diverged in epoch 2")
+    monkeypatch.setattr("numvae.train.fit", fails_after_a_checkpoint)
+    assert cli.main(TRAIN_SMALL + ["--out", str(deep)]) == 1
+    assert (deep / "model.npz").is_file()                                # what a run wrote is kept
+
+    def compare_fails(*args, **kwargs):
+        raise ValueError("z_dim: latent sizes must be smaller than the data dimension")
+    monkeypatch.setattr("numvae.compare.compare", compare_fails)
+    assert cli.main(["compare", "--out", str(tmp_path / "cmp" / "x"), "--quiet"]) == 2
+    assert not (tmp_path / "cmp").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--k", "0", "--out", str(tmp_path / "cmp")])
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_refuses_an_earlier_comparison_without_force(tmp_path, capsys, monkeypatch):
+    (tmp_path / "comparison.md").write_text("old")
+    monkeypatch.setattr("numvae.compare.compare", lambda *a, **k: pytest_fail("compared before checking --out"))
+    status, line = _one_error_line(capsys, ["compare", "--out", tmp_path, "--quiet"])
+    assert status == 2 and f"--out {tmp_path} holds an earlier comparison (comparison.md)" in line
+    assert "--force" in line and (tmp_path / "comparison.md").read_text() == "old"
+
+
+def pytest_fail(message):
+    import pytest
+
+    pytest.fail(message)
+
+
+def test_metavars_are_uniform_capitals_naming_the_kind_of_value():
+    # Was a mix of argparse's defaults (BATCH_SIZE, Z_DIM), lowercase (--k k) and explicit names.
+    allowed = {"N", "N,...", "K", "K,...", "X", "SEED", "DIR", "FILE", "FILE.png", "EPOCHS", "NATS"}
+    seen = {}
+    for name, p in PARSERS.items():
+        for a in _options(p):
+            if a.nargs == 0 or a.help == argparse.SUPPRESS:
+                continue
+            if a.choices is not None:
+                assert a.metavar is None, (name, a.option_strings)   # shown as {a,b}, the same everywhere
+                continue
+            assert a.metavar in allowed, (name, a.option_strings, a.metavar)
+            seen.setdefault(a.option_strings[0], set()).add(a.metavar)
+    assert seen["--hidden"] == {"N,..."} and seen["--seed"] == {"SEED"} and seen["--k"] == {"N"}
+    assert seen["--epochs"] == {"N"} and seen["--lr"] == {"X"} and seen["--data-root"] == {"DIR"}
+    usage = PARSERS["numvae compare"].format_usage() + PARSERS["numvae train"].format_usage()
+    assert "[--k N]" in usage and "[--batch-size N]" in usage and "[--lr X]" in usage
+
+
+# --- resume takes the run's options from the run (issue 31) ------------------------------------
+
+RUN_OPTIONS = ["--hidden", "8", "--z-dim", "3", "--batch-size", "64", "--lr", "0.002", "--seed", "5",
+               "--kl-warmup-epochs", "1", "--quiet"]
+
+
+def _weights(path):
+    from numvae.vae import VAE
+
+    return {k: v.copy() for k, v in VAE.load(path).params.items()}
+
+
+def test_resume_alone_continues_a_killed_run_with_its_own_options(tmp_path, monkeypatch):
+    import numpy as np
+
+    import numvae.train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(a)]) == 0
+    save_run = numvae.train._save_run
+
+    def killed_after_the_first_checkpoint(*args, **kwargs):
+        save_run(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(numvae.train, "_save_run", killed_after_the_first_checkpoint)
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(b)]) == 130
+    monkeypatch.undo()
+    assert cli.main(["train", "--resume", str(b), "--quiet"]) == 0     # not one option repeated
+    wa, wb = _weights(a / "model.npz"), _weights(b / "model.npz")
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)   # bitwise, all 3 epochs
+    assert cli.main(["train", "--resume", str(b), "--epochs", "4", "--threads", "2", "--hidden", "8",
+                     "--quiet"]) == 0                                    # what may change, and an equal value
+    from numvae.train import History
+    assert len(History.from_json(b / "history.json")) == 4
+
+
+def test_resume_refuses_a_conflicting_option_by_name_before_loading_data(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(["train", *RUN_OPTIONS, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(cli, "_train_data", lambda args: pytest_fail("loaded the data before checking options"))
+    status, line = _one_error_line(capsys, ["train", "--resume", out, "--hidden", "16", "--lr", "0.01",
+                                            "--binarize", "--data", "fashion-mnist", "--epochs", "2"])
+    assert status == 2 and f"--resume {out}: the run keeps the options it was started with" in line
+    for typed, run in (("--hidden 16", "--hidden 8"), ("--lr 0.01", "--lr 0.002"), ("--binarize", "no --binarize"),
+                       ("--data fashion-mnist", "--data digits")):
+        assert f"{typed} (the run has {run})" in line, line
+    assert "--epochs" not in line.split("drop")[1]                  # --epochs may change
+
+
+def test_errors_found_after_parsing_name_the_options_too(tmp_path, capsys):
+    status, line = _one_error_line(capsys, ["train", "--free-bits", "0.5", "--posterior", "full",
+                                            "--out", tmp_path / "t", "--quiet"])
+    assert status == 2 and line.endswith("error: --free-bits must be 0 with --posterior full (its KL does not split "
+                                         "into one term per latent dimension); got --free-bits 0.5")
+    status, line = _one_error_line(capsys, ["compare", "--z-dim", "2,100", "--out", tmp_path / "c", "--quiet"])
+    assert status == 2 and "error: --z-dim: latent sizes must be smaller than the data dimension 64; got 100" in line
+    assert "z_dim" not in line and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_second_process_is_refused_while_a_run_trains_and_the_killed_run_resumes(tmp_path, capsys):
+    # Two real processes: `numvae train` in a child, refused to a second one here, then SIGKILLed
+    # (the system releases its lock) and resumed with no option repeated but --epochs.
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               OPENBLAS_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-m", "numvae", "train", "--hidden", "64", "--z-dim", "2",
+                              "--epochs", "100000", "--out", str(out), "--quiet"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "history.json").exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.poll() is None and (out / "history.json").exists(), child.stderr.read() if child.poll() else ""
+        status, line = _one_error_line(capsys, ["train", "--out", out, "--force", "--quiet"])
+        assert status == 1 and f"--out {out} is in use: process {child.pid} on " in line, line
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    done = len(json.loads((out / "history.json").read_text())["epoch"])
+    assert cli.main(["train", "--resume", str(out), "--epochs", str(done + 1), "--quiet"]) == 0
+    assert len(json.loads((out / "history.json").read_text())["epoch"]) == done + 1

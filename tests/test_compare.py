@@ -3,6 +3,7 @@ optimum (Lucas et al. 2019), and a nonlinear VAE beats pPCA on curved data."""
 
 import csv
 import io
+import re
 import subprocess
 import sys
 
@@ -130,13 +131,81 @@ def test_cli_compare_writes_the_report(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "| linear VAE | 2 |" in out.stdout
     assert (tmp_path / "comparison.md").exists() and (tmp_path / "latent_vae.png").exists()
-    # Progress on stderr, not a terminal here: whole lines, one per fitted model, with an ETA.
+    # Progress on stderr, not a terminal here: whole lines with an ETA, one per fitted model (with its
+    # result), per epoch of each VAE and per block of its importance sampling.
     progress = [line for line in out.stderr.splitlines() if line.startswith("compare")]
-    assert len(progress) == len(MODELS) and all("ETA" in line for line in progress) and "\r" not in out.stderr
+    assert all("ETA" in line for line in progress) and "\r" not in out.stderr
+    assert len([line for line in progress if " log p(x) " in line]) == len(MODELS)
+    assert len(progress) == len(MODELS) + 3 * (1 + 4)                   # 1 epoch, 4 blocks of 100 of 360 images
     bad = subprocess.run([sys.executable, "-m", "numvae", "compare", "--z-dim", "2,x"],
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--z-dim must be comma-separated integers" in bad.stderr
+    assert bad.returncode == 2 and "argument --z-dim: must be comma-separated integers" in bad.stderr
+    again = subprocess.run([sys.executable, "-m", "numvae", "compare", "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)   # refused as train refuses, before work
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"numvae compare: error: --out {tmp_path} holds an earlier comparison (comparison.csv, comparison.md, "
+        "loglik_vs_latent.png, reconstructions.png, latent_ppca.png, latent_vae.png); replace it with --force, "
+        "or choose another --out"]
     quiet = subprocess.run([sys.executable, "-m", "numvae", "compare", "--latent", "2", "--epochs", "1",
-                            "--k", "5", "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
-                           timeout=300)
+                            "--k", "5", "--out", str(tmp_path), "--quiet", "--force"], capture_output=True,
+                           text=True, timeout=300)
     assert quiet.returncode == 0 and quiet.stderr == "" and "| VAE | 2 |" in quiet.stdout
+
+
+# --- progress that tells the truth (issue 31): counted in work units, never timed -------------
+
+class Recorder:
+    """Stands in for numvae.progress.Progress and keeps every call: (kind, done, message)."""
+
+    made = []
+
+    def __init__(self, total, label="", quiet=False, **kwargs):
+        self.total, self.calls, self.done = total, [], 0
+        Recorder.made.append(self)
+
+    def update(self, done, message=""):
+        self.done = done
+        self.calls.append(("status", done, message))
+
+    def line(self, message, done=None):
+        self.done = self.done if done is None else done
+        self.calls.append(("line", self.done, message))
+
+
+def test_compare_progress_is_weighted_by_work_with_a_line_per_epoch_and_per_sampling_block(monkeypatch):
+    import numvae.compare
+
+    Recorder.made.clear()
+    monkeypatch.setattr(numvae.compare, "Progress", Recorder)
+    epochs, k = 3, 3
+    compare("digits", z_dim=(2,), epochs=epochs, hidden=(16,), k=k, gap_n=2, gap_steps=4, progress=True)
+    (p,) = Recorder.made
+    lines = [(done, msg) for kind, done, msg in p.calls if kind == "line"]
+    dones = [done for _, done, _ in p.calls]
+    assert dones == sorted(dones) and lines[-1][0] == p.total            # ends at 100 %, never goes back
+    n_test = 360                                                           # digits' 20 % held out
+    for name in MODELS[1:]:
+        mine = [msg for _, msg in lines if msg.startswith(f"K=2   {name}  ")]
+        epochs_seen = [re.search(r"  (epoch \d+/\d+)  ", m) for m in mine]
+        assert [e.group(1) for e in epochs_seen if e] == [f"epoch {e}/{epochs}" for e in (1, 2, 3)]
+        blocks = [m for m in mine if "log p(x): " in m]
+        assert [b.split("log p(x): ")[1] for b in blocks] == [f"{n}/{n_test} test images, k = {k}"
+                                                               for n in (100, 200, 300, 360)]
+    # pPCA is a closed form: its share of the bar is its share of the work, not one model in four.
+    assert 0 < lines[0][0] / p.total < 0.05 and "pPCA" in lines[0][1]   # 0.25 when models counted alike
+    # Each epoch of the 16-unit VAE moves the bar by its batches' work, counted by hand:
+    # encoder 64-16-4, decoder 2-16-64, forward and backward (3x), 32 rows, plus a step's fixed cost.
+    epoch_done = [done for done, msg in lines if msg.startswith("K=2   VAE           epoch")]
+    per_batch = 3 * ((64 * 16 + 16) + (16 * 4 + 4) + (2 * 16 + 16) + (16 * 64 + 64)) * 32 + numvae.compare._STEP_WORK
+    assert np.diff(epoch_done).tolist() == [per_batch * 45] * 2          # ceil(1437 / 32) = 45 batches an epoch
+
+
+def test_importance_sampling_in_blocks_is_one_calls_numbers_bitwise():
+    # compare reports after every block of test images; the blocks draw from one generator
+    # in turn, so they give exactly the numbers a single call gives.
+    X = load_dequantized("digits", 0, 0.2, None)[2]
+    model = VAE(64, hidden=(8,), z_dim=2, decoder="gaussian", seed=0)
+    one = model.log_likelihood(X, k=7, rng=3)
+    rng = np.random.default_rng(3)
+    blocks = np.concatenate([model.log_likelihood(X[s:s + 100], k=7, rng=rng) for s in range(0, len(X), 100)])
+    assert np.array_equal(one, blocks)

@@ -314,7 +314,7 @@ def test_a_checkpoint_of_one_path_loads_and_resumes_in_the_other(digits, tmp_pat
         assert_normwise_close(resumed.params[k], p, 1e-10, k)
 
 
-def test_the_flat_adam_gathers_gradients_that_tile_nothing_and_speaks_the_plain_state():
+def test_the_flat_adam_gathers_gradients_that_tile_nothing_and_keeps_the_plain_state():
     """Flat parameters with loose gradient copies: the same steps; its state loads into the plain Adam and back."""
     rng = np.random.default_rng(5)
     _, _, params, _ = _tiled(rng, np.float64, n=500)

@@ -160,7 +160,7 @@ def test_cli_full_disk_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(nio.os, "fsync", full)
     status, line = _cli(capsys, "train", "--hidden", "8", "--latent", "2", "--epochs", "2", "--resume", out, "--quiet")
-    assert status == 1 and "No space left on device" in line
+    assert status == 1 and "No space left on device while writing " + str(out / "") in line
     assert (out / "model.npz").read_bytes() == good
     assert not list(out.glob(".*.tmp"))
 
@@ -173,13 +173,15 @@ def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     run = tmp_path / "run"
     assert err.splitlines() == [f"numvae train: interrupted: {run} keeps the last finished epoch, if any; "
-                                f"continue with --resume {run} and the same options"]
+                                f"continue with --resume {run} (it keeps the run's options)"]
 
 
 def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
-    # 2e12 latent units: petabytes, more than any address space, so the allocation fails everywhere.
+    # 2e12 latent units: petabytes, more than any machine's memory: refused before allocating, by option.
     status, line = _cli(capsys, "train", "--latent", "1000000000000", "--epochs", "1", "--out", tmp_path, "--quiet")
-    assert status == 1 and "not enough memory" in line and "would need" in line and "GiB" in line
+    assert status == 2 and "--z-dim 1000000000000" in line and "GiB" in line and "choose smaller sizes" in line
+    status, line = _cli(capsys, "train", "--z-dim", "100000000", "--epochs", "1", "--out", tmp_path, "--quiet")
+    assert status == 2 and "--hidden (400,), --z-dim 100000000 (--posterior 'diagonal')" in line, line
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04 broken"])
@@ -670,7 +672,7 @@ def test_cli_resume_continues_a_run_to_the_uninterrupted_result(capsys, tmp_path
     assert len(History.from_json(b / "history.json")) == 3
     capsys.readouterr()
     status, line = _cli(capsys, *TRAIN, "--latent", "4", "--epochs", "3", "--resume", b)
-    assert status == 2 and "config.z_dim: the run has 3, this call 4" in line
+    assert status == 2 and "drop --z-dim 4 (the run has --z-dim 3)" in line   # by option, before the data
     status, line = _cli(capsys, *TRAIN, "--epochs", "3", "--resume", tmp_path / "empty")
     assert status == 2 and "no run to resume" in line
 

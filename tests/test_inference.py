@@ -248,3 +248,60 @@ def test_bad_arguments_name_themselves():
         optimize_q(m, x[:, :4])
     with pytest.raises(ValueError, match=r"proposal parameters must have shape \(N, n_outputs\) = \(12, 9\)"):
         m.log_likelihood(x, k=5, proposal=(make_posterior("full", 3), np.zeros((12, 6))))
+
+
+# Faults that returned NaN or a foreign error (issue 31): refused before any work, or the
+# result checked as VAE.elbo checks its own.
+
+def test_a_model_with_a_nan_weight_is_refused_naming_the_array():
+    m, _, x, _ = linear_problem()
+    h = encoder_outputs(m, x, "full")
+    m.params["dec.0.W"][0, 0] = np.nan
+    for call in (lambda: optimize_q(m, x, steps=4, n_eval=4, rng=0),
+                 lambda: defensive_log_px(m, x, h, "full", k=8, rng=0),
+                 lambda: gaps(m, x, k=8, steps=4, n_eval=4, rng=0)):
+        with pytest.raises(ValueError, match=r"model must have finite parameters.*'dec\.0\.W' has 1 NaN"):
+            call()
+
+
+def test_a_ppca_is_refused_as_the_model_under_its_name():
+    _, ppca, x, _ = linear_problem()
+    with pytest.raises(ValueError, match="model must be a numvae VAE.*got PPCA"):
+        optimize_q(ppca, x, steps=4, n_eval=4, rng=0)
+    with pytest.raises(ValueError, match="model must be a numvae VAE.*got PPCA"):
+        defensive_log_px(ppca, x, np.zeros((len(x), 9)), "full", k=8, rng=0)
+
+
+@pytest.mark.parametrize("logvar", [2000.0, -2000.0])
+def test_log_variances_whose_exp_over_or_underflows_are_refused_naming_h(logvar):
+    m, _, x, _ = linear_problem()
+    for posterior in ("diagonal", "full"):
+        h = encoder_outputs(m, x, posterior)
+        h[:, m.z_dim:2 * m.z_dim] = logvar
+        with pytest.raises(ValueError, match=r"h's log-variance columns \(3:6\) must lie in"):
+            defensive_log_px(m, x, h, posterior, k=8, rng=0)
+    h = encoder_outputs(m, x, "full")
+    h[:, m.z_dim:2 * m.z_dim] = 700.0                    # large but inside float64: still computes
+    assert np.isfinite(defensive_log_px(m, x, h, "full", k=8, rng=0)[0]).all()
+
+
+@pytest.mark.parametrize("share", ["0.25", None, np.array([0.25, 0.5]), float("nan"), True])
+def test_prior_share_that_is_not_a_number_is_refused_naming_it(share):
+    m, _, x, _ = linear_problem()
+    h = encoder_outputs(m, x, "full")
+    with pytest.raises(ValueError, match=r"prior_share must be (a number )?in \[0, 1\)"):
+        defensive_log_px(m, x, h, "full", k=8, prior_share=share, rng=0)
+    assert np.isfinite(defensive_log_px(m, x, h, "full", k=8, prior_share=np.float32(0.25), rng=0)[0]).all()
+
+
+def test_results_that_overflow_raise_instead_of_returning_nan():
+    # Finite parameters whose arithmetic overflows: a decoder variance of exp(-1500) makes
+    # every log p(x|z) -inf, so every weight is NaN. Before the check both returned NaN.
+    m, _, x, _ = linear_problem()
+    h = encoder_outputs(m, x, "full")
+    m.params["dec.logvar"][...] = -1500.0
+    with np.errstate(all="ignore"):
+        with pytest.raises(FloatingPointError, match="defensive_log_px's log p\\(x\\) overflowed"):
+            defensive_log_px(m, x, h, "full", k=8, rng=0)
+        with pytest.raises(FloatingPointError, match="optimize_q's q\\* overflowed"):
+            optimize_q(m, x, steps=4, n_eval=4, rng=0)

@@ -51,3 +51,56 @@ def test_checkpoint_rejections(tmp_path):
         load_checkpoint(tmp_path / "plain.npz", "Thing")
     with pytest.raises(ValueError, match="reserved key"):
         save_checkpoint(path, {"__meta__": np.zeros(1)}, "Thing", {})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_parameter_is_refused_and_nothing_is_written(tmp_path, bad):
+    # load_model refuses such a file, so writing it would lose the run it replaces.
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, {"a": np.zeros(2)}, "Thing", {})
+    before = path.read_bytes()
+    arrays = {"a": np.zeros(2), "w": np.array([[1.0, bad], [0.0, 1.0]])}
+    with pytest.raises(ValueError, match=rf"cannot save {path}: parameter 'w' has 1 NaN or infinite"):
+        save_checkpoint(path, arrays, "Thing", {})
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_vae_save_with_a_nan_parameter_is_refused(tmp_path):
+    from numvae.vae import VAE
+
+    m = VAE(4, hidden=(3,), z_dim=2, seed=0)
+    m.params["enc.0.W"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="parameter 'enc.0.W' has 1 NaN"):
+        m.save(tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
+
+
+def test_disk_full_names_the_file_and_keeps_the_previous_one(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"a": np.zeros(2)}, "Thing", {})
+    before = path.read_bytes()
+
+    def full(fd):   # what a full disk does to the write's flush: ENOSPC, naming no file
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=rf"No space left on device while writing {path} \(the previous file") as info:
+        save_checkpoint(path, {"a": np.ones(2)}, "Thing", {})
+    assert info.value.errno == errno.ENOSPC
+    with pytest.raises(OSError, match=rf"while writing {tmp_path / 'h.csv'}"):
+        write_text(tmp_path / "h.csv", "epoch\n")
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+@pytest.mark.parametrize("content", [b"epoch,beta,train_loss\n1,1.0,30.5\n", b"\x93NUMPY\x01\x00", b"\x89PNG\r\n", b""])
+def test_a_file_of_the_wrong_kind_is_named_as_not_a_npz(tmp_path, content):
+    # A history.csv given as the checkpoint got NumPy's "allow_pickle=False" advice.
+    path = tmp_path / "history.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"checkpoint {path} is not a readable .npz file: .* does not begin as one") as info:
+        load_checkpoint(path, "VAE")
+    assert "pickle" not in str(info.value)

@@ -75,3 +75,55 @@ def test_lessons_refuse_a_bad_seed_or_out_naming_the_option(tmp_path, capsys, ar
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {option}" in err and ("non-negative integer" in err or "existing file" in err), err
+
+
+def _setup_error(capsys, argv):
+    """Run the lessons' setup() on `argv`; return its argparse error text (it must exit with status 2)."""
+    sys.path.insert(0, str(REPO / "lessons"))
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(str(REPO / "lessons"))
+    with pytest.raises(SystemExit) as exc:
+        _lesson.setup("a lesson", argv=argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_lessons_refuse_an_out_under_a_file_before_any_work(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    err = _setup_error(capsys, ["--out", str(tmp_path / "a_file" / "figs")])
+    assert "argument --out: must be a folder the figures can be written to" in err, err
+    assert f"{tmp_path / 'a_file'} is a file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_lessons_refuse_an_out_they_cannot_write_before_any_work(tmp_path, capsys, monkeypatch, existing):
+    import errno
+    import tempfile
+
+    out = tmp_path / "figs"
+    if existing:
+        out.mkdir()
+
+    def read_only(*args, **kwargs):   # what creating a file in a read-only folder answers (root ignores chmod)
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    err = _setup_error(capsys, ["--out", str(out)])
+    assert f"argument --out: must be a folder the figures can be written to; folder {out} is not writable " \
+           "(Permission denied)" in err, err
+
+
+def test_lessons_check_only_the_out_they_will_use(tmp_path, capsys, monkeypatch):
+    # setup(out=...) from a notebook overrides --out's default, so an unwritable default must not stop it.
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("NUMVAE_OUT", str(tmp_path / "a_file" / "figs"))
+    sys.path.insert(0, str(REPO / "lessons"))
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(str(REPO / "lessons"))
+    lesson = _lesson.setup("a lesson", argv=[], out=tmp_path / "mine")
+    assert lesson.out == tmp_path / "mine" and lesson.out.is_dir()
+    err = _setup_error(capsys, [])                        # the default is used, so it is checked, by name
+    assert "argument --out (not given, so NUMVAE_OUT" in err and "must be a folder the figures can be written" in err

@@ -104,3 +104,59 @@ def test_the_teaching_modules_reach_the_fast_wing_only_through_the_vaes_one_swit
              if not m.startswith("numvae.fast") and any(i.startswith("numvae.fast") for i in imports)}
     assert users == {"numvae.vae", "numvae.cli"}
     assert {i for i in graph["numvae.vae"] if i.startswith("numvae.fast")} == {"numvae.fast"}
+
+
+def _setup_cfg():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+    return cfg
+
+
+def test_any_current_python_may_install_it_and_the_tested_one_is_named():
+    # An upper bound makes pip refuse every newer Python, although numvae is pure Python.
+    cfg = _setup_cfg()
+    assert cfg["options"]["python_requires"].strip() == ">=3.11"
+    classifiers = cfg["metadata"]["classifiers"].split("\n")
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    tested = [c.rsplit(" :: ", 1)[1] for c in classifiers if c.startswith("Programming Language :: Python :: 3.")]
+    readme = " ".join((PACKAGE.parent / "README.md").read_text().split())
+    assert tested and all(f"CI tests it on Python {version}" in readme for version in tested)
+
+
+def test_the_ci_script_still_reads_the_floors_from_setup_cfg():
+    # .ci/run turns install_requires into `name==floor` for its oldest-versions run; run its
+    # own Python code on the real setup.cfg.
+    import re
+
+    ci = (PACKAGE.parent / ".ci" / "run").read_text()
+    code = re.search(r"python3 - <<'PY'\n(.*?)\nPY\n", ci, flags=re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["numpy==1.23.2", "scipy==1.9.2", "matplotlib==3.6.0"]
+
+
+def test_the_changelog_has_dated_releases_and_the_newest_is_the_version_the_package_and_readme_say():
+    import re
+    from datetime import date
+
+    root = PACKAGE.parent
+    changelog = (root / "CHANGELOG.md").read_text()
+    heads = re.findall(r"^## \[([^\]]+)\](.*)$", changelog, flags=re.M)
+    assert heads[0] == ("Unreleased", ""), "ongoing work goes under [Unreleased], on top"
+    releases = heads[1:]
+    assert len(releases) >= 2
+    dates = []
+    for version, rest in releases:
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+        m = re.fullmatch(r" - (\d{4}-\d{2}-\d{2})", rest)
+        assert m, f"release {version} has no ' - YYYY-MM-DD' date: {rest!r}"
+        dates.append(date.fromisoformat(m.group(1)))
+    # Newest first, in version and in date.
+    as_tuples = [tuple(map(int, v.split("."))) for v, _ in releases]
+    assert as_tuples == sorted(as_tuples, reverse=True) and dates == sorted(dates, reverse=True)
+    assert releases[0][0] == numvae.__version__
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"This README documents numvae {numvae.__version__}" in readme

@@ -229,5 +229,5 @@ def test_cli_train_with_full_posterior(tmp_path, capsys):
     assert m.config["posterior"] == "full"
     assert main(["train", "--posterior", "full", "--free-bits", "0.5", "--epochs", "1", "--hidden", "16",
                  "--quiet", "--out", str(tmp_path / "fb")]) == 2
-    assert "free_bits must be 0 with posterior='full'" in capsys.readouterr().err
+    assert "--free-bits must be 0 with --posterior full" in capsys.readouterr().err
 

@@ -105,3 +105,27 @@ def test_unknown_total_shows_no_fraction_or_eta():
     log = io.StringIO()
     Progress(None, "download", file=log, clock=Clock()).update(5, "5 bytes")
     assert log.getvalue() == "download  5 bytes  elapsed 0:00\n"
+
+
+@pytest.mark.parametrize("columns, cut", [(61, True), (80, True), (250, False)])
+def test_a_terminal_status_fits_the_terminals_width_keeping_the_fraction_and_times(monkeypatch, columns, cut):
+    # A status wider than the terminal wraps, and every \r then leaves its first rows behind.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    clock, out = Clock(), Terminal()
+    p = Progress(10, "train", file=out, clock=clock)
+    clock.t += 3.0
+    message = "epoch 3/10  batch 230/600  loss 123.45  beta 1.000  " + "x" * 100
+    p.update(4, message)
+    status = out.getvalue().split("\r")[-1]
+    assert len(status) <= columns - 1
+    assert status.startswith("train   40%  epoch 3/10") and status.endswith("elapsed 0:03  ETA 0:04")
+    assert ("…" in status) == cut and (message in status) == (not cut)   # the message gives way, visibly
+    p.line(message)                                        # a milestone is a whole line: never cut
+    assert out.getvalue().endswith(message + "  elapsed 0:03  ETA 0:04\n")
+
+
+def test_a_status_in_a_log_is_never_cut(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "20")
+    out = io.StringIO()
+    Progress(10, "train", file=out, clock=Clock()).update(1, "m" * 100)
+    assert "m" * 100 in out.getvalue()

@@ -301,10 +301,11 @@ def test_cli_train_and_sample_write_their_files(tmp_path, capsys):
 
 
 def test_cli_train_reports_bad_arguments(tmp_path, capsys):
-    assert main(["train", "--hidden", "20,x", "--out", str(tmp_path)]) == 2
-    assert "--hidden" in capsys.readouterr().err
-    assert main(["train", "--epochs", "1", "--batch-size", "0", "--out", str(tmp_path), "--quiet"]) == 2
-    assert "batch_size" in capsys.readouterr().err
+    for argv, option in ((["--hidden", "20,x"], "--hidden"), (["--batch-size", "0"], "--batch-size")):
+        with pytest.raises(SystemExit) as exc:   # refused by train's own parser, before any work
+            main(["train", *argv, "--out", str(tmp_path / "run"), "--quiet"])
+        assert exc.value.code == 2 and f"numvae train: error: argument {option}: must be" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
     assert main(["sample", str(tmp_path / "missing.npz")]) == 2
 
 
@@ -380,3 +381,33 @@ def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(d
             assert all(np.array_equal(before[k], p) for k, p in model.params.items())
         else:
             assert problem is None and opt.t == 1
+
+
+def test_run_info_is_kept_in_the_checkpoint_and_refused_before_training_if_not_json(digits, tmp_path):
+    X_tr, X_va = digits
+    path = tmp_path / "model.npz"
+    info = {"data": "digits", "epochs": 2, "data_root": None}
+    fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=1, batch_size=50, progress=False,
+        checkpoint=path, run_info=info)
+    assert load_checkpoint(path, "VAE")[1]["training"]["info"] == info
+    with pytest.raises(ValueError, match="run_info must be JSON-serialisable; got dict"):
+        fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=1, batch_size=50, progress=False,
+            checkpoint=tmp_path / "other.npz", run_info={"when": object()})
+    assert not (tmp_path / "other.npz").exists()                 # refused before the first epoch
+
+
+def test_fit_reports_to_a_given_progress_object_in_its_own_batches(digits):
+    # numvae.compare passes such an object to move its own, work-weighted progress.
+    X_tr, _ = digits
+    calls = []
+
+    class Seen:
+        def update(self, done, message=""):
+            calls.append(("status", done))
+
+        def line(self, message, done=None):
+            calls.append(("line", done))
+
+    fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=2, batch_size=50, progress=Seen())
+    assert [c for c in calls if c[0] == "status"] == [("status", b) for b in range(1, 9)]   # 4 batches an epoch
+    assert [c for c in calls if c[0] == "line"] == [("line", 4), ("line", 8)]               # a line per epoch

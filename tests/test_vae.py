@@ -567,3 +567,25 @@ def test_checkpoint_written_before_the_posterior_families_still_loads(tmp_path):
     assert m2.config["posterior"] == "diagonal"
     x, eps = data("gaussian"), np.random.default_rng(0).standard_normal((7, 3))
     np.testing.assert_array_equal(m2.elbo(x, eps=eps)[0], m.elbo(x, eps=eps)[0])
+
+
+def test_sizes_whose_parameters_cannot_fit_in_memory_are_refused_by_name_before_allocating():
+    # Was NumPy's MemoryError (or minutes of swapping); 10**12 latents need millions of GiB.
+    with pytest.raises(ValueError, match=r"z_dim=1000000000000 \(posterior 'diagonal'\) give 1,202,000,000,052,128 "
+                                         r"parameters: .* GiB .*more than this machine's .*choose smaller sizes"):
+        VAE(64, z_dim=10 ** 12)
+    with pytest.raises(ValueError, match=r"hidden=\(1000000000,\).*posterior 'full'"):
+        VAE(64, hidden=(10 ** 9,), z_dim=4, posterior="full")
+
+
+def test_the_size_bound_is_the_machines_memory(monkeypatch):
+    import numvae.checks
+
+    m = VAE(64, hidden=(400,), z_dim=20, dtype=np.float32)
+    n = sum(p.size for p in m.params.values()) + 64               # + at most one likelihood parameter per pixel
+    need = 2 * n * 4                                              # parameters and gradients, float32
+    monkeypatch.setattr(numvae.checks, "physical_memory", lambda: need - 1)
+    with pytest.raises(ValueError, match=rf"give {n:,} parameters"):
+        VAE(64, hidden=(400,), z_dim=20, dtype=np.float32)
+    monkeypatch.setattr(numvae.checks, "physical_memory", lambda: need)
+    VAE(64, hidden=(400,), z_dim=20, dtype=np.float32)

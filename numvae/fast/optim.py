@@ -125,48 +125,26 @@ class FlatSGD(FlatOptimizer, SGD):
 
 
 class FlatAdam(FlatOptimizer, Adam):
-    r"""``numvae.optim.Adam`` as one fused pass of ten NumPy calls.
+    """``numvae.optim.Adam`` as one fused pass, in the efficient form of the module's docstring.
 
-    The flat state holds the moments without their :math:`1-\beta` factors,
-    :math:`u_t = m_t/(1-\beta_1) = \beta_1u_{t-1} + g_t` and
-    :math:`w_t = v_t/(1-\beta_2) = \beta_2w_{t-1} + g_t^2`, which saves a
-    multiplication pass each; with :math:`c_1 = 1-\beta_1^t`,
-    :math:`c_2 = 1-\beta_2^t` the step of the module's docstring becomes
-
-    .. math:: \frac{\alpha\sqrt{c_2}\,(1-\beta_1)}{c_1\sqrt{1-\beta_2}}\cdot
-              \frac{u_t}{\sqrt{w_t} + \epsilon\sqrt{c_2/(1-\beta_2)}}.
-
-    :attr:`m` and :attr:`v` are views of :math:`u` and :math:`w`;
-    :meth:`state` and :meth:`load_state` speak the plain :math:`m, v`, so a
-    checkpoint moves between the two optimizers.
+    Its state is the plain Adam's :math:`m, v`, so a checkpoint moves between
+    the two, and a run resumed on the same path continues bit for bit.
     """
 
-    def fused(self, p, g, u, w, scratch):
+    def fused(self, p, g, m, v, scratch):
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t     # bias corrections (self.t already counts this step)
-        u *= b1
-        u += g                                               # u_t = b1 u + g
-        w *= b2
-        w += np.multiply(g, g, out=scratch)                  # w_t = b2 w + g^2
-        np.sqrt(w, out=scratch)
-        scratch += self.eps * (c2 / (1.0 - b2)) ** 0.5       # sqrt(w_t) + eps sqrt(c2 / (1 - b2))
-        np.divide(u, scratch, out=scratch)
-        scratch *= self.lr * c2 ** 0.5 * (1.0 - b1) / (c1 * (1.0 - b2) ** 0.5)
+        m *= b1
+        m += np.multiply(g, 1.0 - b1, out=scratch)           # m_t = b1 m + (1 - b1) g
+        v *= b2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - b2
+        v += scratch                                         # v_t = b2 v + (1 - b2) g^2
+        np.sqrt(v, out=scratch)
+        scratch += self.eps * c2 ** 0.5                      # sqrt(v_t) + eps sqrt(c2)
+        np.divide(m, scratch, out=scratch)
+        scratch *= self.lr * c2 ** 0.5 / c1
         p -= scratch
-
-    def _scales(self):
-        """``{"m": 1 - beta1, "v": 1 - beta2}``: what turns the stored u, w into m, v."""
-        return {"m": 1.0 - self.beta1, "v": 1.0 - self.beta2} if self._flat_params is not None else {"m": 1, "v": 1}
-
-    def state(self):
-        t, arrays = super().state()
-        scales = self._scales()
-        return t, {key: a * scales[key.split(".")[0]] for key, a in arrays.items()}
-
-    def load_state(self, t, arrays):
-        scales = self._scales()
-        super().load_state(t, {key: np.asarray(a) / scales[key.split(".")[0]] if key.split(".")[0] in scales
-                               else a for key, a in arrays.items()})
 
 
 def optimizers(threads=1):
