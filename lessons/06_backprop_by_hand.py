@@ -48,7 +48,7 @@ from _lesson import setup, check, check_that
 from numvae.data import load_digits, split
 from numvae.distributions import kl_standard_normal
 from numvae.gradcheck import VAE_EPS, gradcheck, relative_error, vae_reports
-from numvae.nn import MLP, Activation, Linear
+from numvae.nn import MLP, Linear, make_activation
 from numvae.optim import Adam
 from numvae.train import fit
 from numvae.vae import VAE
@@ -132,7 +132,7 @@ dy = rng.normal(size=a.shape)
 by_hand = {"tanh": lambda a, y: 1 - y ** 2, "sigmoid": lambda a, y: y * (1 - y),
            "relu": lambda a, y: (a > 0).astype(float), "softplus": lambda a, y: expit(a)}
 for name, fprime in by_hand.items():
-    act = Activation(name)
+    act = make_activation(name)
     yy = act.forward(a)
     da_lib = act.backward(dy)
     da_num = dy * (act.f(a + h) - act.f(a - h)) / (2 * h)   # diagonal Jacobian: one difference per entry

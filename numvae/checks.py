@@ -80,6 +80,14 @@ def check_choice(value, name, choices):
     return value
 
 
+def registry(*families):
+    """``{family.name: family}`` for classes that each declare a distinct ``name``: what ``check_choice`` and the CLI read."""
+    names = [family.name for family in families]
+    if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"families must declare distinct, non-empty names; got {names}")
+    return dict(zip(names, families))
+
+
 def is_real(value):
     """True for a real scalar (a Python or NumPy int or float, or a 0-d array of one); False for bools,
     strings, None and arrays with entries."""
@@ -184,14 +192,14 @@ def check_vae_size(x_dim, hidden, z_dim, posterior, dtype):
     (the optimizer's state, the activations), so passing it does not promise
     that a run fits.
     """
-    q_outputs = 2 * z_dim if posterior == "diagonal" else z_dim + z_dim * (z_dim + 1) // 2
+    q_outputs = posterior.outputs_for(z_dim)                        # the posterior family (a class), not built
     n = 0
     for sizes in ((x_dim, *hidden, q_outputs), (z_dim, *hidden[::-1], x_dim)):
         n += sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))   # weights and biases, as MLP.n_params
     n += x_dim                                                      # at most the likelihood's own (per pixel)
     need, have = 2 * n * np.dtype(dtype).itemsize, physical_memory()
     if have is not None and need > have:
-        raise ValueError(f"x_dim={x_dim}, hidden={tuple(hidden)}, z_dim={z_dim} (posterior {posterior!r}) give "
+        raise ValueError(f"x_dim={x_dim}, hidden={tuple(hidden)}, z_dim={z_dim} (posterior {posterior.name!r}) give "
                          f"{n:,} parameters: {need / 2 ** 30:,.1f} GiB for them and their gradients in "
                          f"{np.dtype(dtype).name}, more than this machine's {have / 2 ** 30:,.1f} GiB of memory; "
                          "choose smaller sizes")

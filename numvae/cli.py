@@ -20,6 +20,11 @@ import sys
 from pathlib import Path
 
 import numvae
+# The families' registries give the choices of --decoder, --posterior and --activation (numpy and
+# scipy.special come with them; matplotlib and the data are still imported only by the commands).
+from numvae.likelihoods import LIKELIHOODS
+from numvae.nn import ACTIVATIONS
+from numvae.posteriors import POSTERIORS
 
 # Why the command line trains in float32 while numvae.vae.VAE defaults to float64.
 DTYPE_HELP = ("float32 is the fast path (about twice the speed of float64 on BLAS, as `numvae bench` "
@@ -248,7 +253,7 @@ def _add_data_choice(p, digits_help):
 
 def _add_train(p):
     _add_data_choice(p, "split 80/20 into train/valid with --seed")
-    p.add_argument("--decoder", choices=["bernoulli", "continuous_bernoulli", "gaussian"], default="bernoulli",
+    p.add_argument("--decoder", choices=list(LIKELIHOODS), default="bernoulli",
                    help="likelihood p(x|z) of the decoder")
     p.add_argument("--hidden", type=_int_list(True, "200,200"), default="400",
                    help="hidden widths, comma-separated (e.g. 200,200); '' for linear")
@@ -265,7 +270,7 @@ def _add_train(p):
     _alias(p, "--kl-warmup", "kl_warmup_epochs", type=_number(strict=False))
     p.add_argument("--free-bits", type=_number(strict=False), default=0.0, metavar="NATS",
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
-    p.add_argument("--posterior", choices=["diagonal", "full"], default="diagonal",
+    p.add_argument("--posterior", choices=list(POSTERIORS), default="diagonal",
                    help="q(z|x): diagonal Gaussian, or full covariance through a Cholesky factor (no free bits)")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
@@ -440,9 +445,9 @@ _CHECKPOINT_FILES = ("model.npz", "history.csv", "history.json")
 
 
 def _run_train(args):
-    if args.free_bits and args.posterior == "full":   # fit refuses it too, but by its Python names and later
-        raise ValueError(f"--free-bits must be 0 with --posterior full (its KL does not split into one term per "
-                         f"latent dimension); got --free-bits {args.free_bits:g}")
+    if args.free_bits and not POSTERIORS[args.posterior].free_bits:   # fit refuses it too, but later
+        raise ValueError(f"--free-bits must be 0 with --posterior {args.posterior} (its KL does not split into one "
+                         f"term per latent dimension); got --free-bits {args.free_bits:g}")
     with contextlib.ExitStack() as held:   # the run folder's lock, taken by _train_folder
         return _train_in(args, _train_folder(args, held))
 
@@ -584,7 +589,7 @@ def _add_bench(p):
     p.add_argument("--hidden", type=_int_list(True, "400"), default="400", help="hidden widths, comma-separated")
     p.add_argument("--z-dim", type=_int_at_least(1), default=20, metavar="K", help="latent size K (z_dim)")
     _alias(p, "--latent", "z_dim", type=_int_at_least(1))
-    p.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "softplus", "tanh", "sigmoid"],
+    p.add_argument("--activation", default="relu", choices=[a for a in ACTIVATIONS if a != "identity"],
                    help="hidden activation")
     p.add_argument("--batch-size", type=_int_list(False, "100,500"), default="100",
                    help="batch sizes, comma-separated (e.g. 100,500)")

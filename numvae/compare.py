@@ -53,6 +53,7 @@ from numvae.checks import as_generator, check_int, check_positive, is_real
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
 from numvae.inference import gaps
 from numvae.io import write_text
+from numvae.posteriors import POSTERIORS, FullGaussian
 from numvae.ppca import PPCA
 from numvae.progress import Progress
 from numvae.train import fit
@@ -298,13 +299,13 @@ def work_plan(D, K, hidden, posterior, n_train, n_test, epochs, batch_size, k, g
     one training batch, the batches of an epoch, the test ELBO, the
     log-likelihood per test image and the gaps.
     """
-    n_out = 2 * K if posterior == "diagonal" else K + K * (K + 1) // 2
+    n_out = POSTERIORS[posterior].outputs_for(K)
     enc, dec = _row_work((D, *hidden, n_out)), _row_work((K, *hidden[::-1], D))
     sampled = dec + _PIXEL_WORK * D   # a decoder row of importance sampling, with its likelihood
     S = 1
     while S <= K:   # rows of inference.sign_design: each step's draws per image
         S *= 2
-    optimisations = 1 if posterior == "full" else 2   # q* in the model's family, and the full one
+    optimisations = 1 if posterior == FullGaussian.name else 2   # q* in the model's family, and the full one
     return {"batch": 3 * (enc + dec) * batch_size + _STEP_WORK, "n_batches": math.ceil(n_train / batch_size),
             "elbo": n_test * (enc + dec), "ll_row": enc + k * sampled,
             "gaps": gap_n * sampled * (3 * optimisations * gap_steps * S + max(4, k) + 2 * 500)}

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from numvae.checks import check_positive
+from numvae.likelihoods import LIKELIHOODS
+from numvae.nn import ACTIVATIONS
+from numvae.posteriors import POSTERIORS
 
 
 @dataclass
@@ -174,16 +177,13 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
         for k, v in model.params.items():
             if k.endswith(".b") or k == "dec.logvar":
                 v[:] = rng.normal(0.0, 0.5, size=v.shape)
-        if decoder == "gaussian":
-            x = rng.normal(size=(n, x_dim))
-        else:
-            x = rng.uniform(0.02, 0.98, size=(n, x_dim))
+        x = LIKELIHOODS[decoder].example_x(rng, (n, x_dim))           # inside the family's support
         eps = rng.standard_normal((n_samples, n, z_dim))
         model.loss_and_grads(x, eps=eps, n_samples=n_samples)
         kl_per_dim = model.last_terms["kl_per_dim"].copy()
         s = np.sort(kl_per_dim)
         gap = int(np.argmax(np.diff(s)))
-        free_bits = 0.5 * (s[gap] + s[gap + 1]) if posterior == "diagonal" else 0.0
+        free_bits = 0.5 * (s[gap] + s[gap + 1]) if POSTERIORS[posterior].free_bits else 0.0
         _, grads = model.loss_and_grads(x, eps=eps, n_samples=n_samples, beta=beta, free_bits=free_bits)
         if min(np.abs(g).min() for g in grads.values()) >= _VAE_MIN_GRAD:
             break
@@ -196,32 +196,41 @@ def vae_case(decoder, decoder_var="pixel", hidden=(5,), activation="tanh", n_sam
     return model, fun, info
 
 
-VAE_CASES = (  # decoder, decoder_var, hidden, activation, n_samples, posterior
-    ("bernoulli", "pixel", (5,), "tanh", 1, "diagonal"),
-    ("bernoulli", "pixel", (5,), "relu", 3, "diagonal"),
-    ("continuous_bernoulli", "pixel", (5,), "tanh", 2, "diagonal"),
-    ("gaussian", "pixel", (5,), "tanh", 2, "diagonal"),
-    ("gaussian", "shared", (5,), "tanh", 1, "diagonal"),
-    ("gaussian", "fixed", (5,), "softplus", 2, "diagonal"),
-    ("gaussian", "pixel", (), "tanh", 2, "diagonal"),
-    ("bernoulli", "pixel", (5,), "tanh", 2, "full"),
-    ("continuous_bernoulli", "pixel", (5,), "tanh", 1, "full"),
-    ("gaussian", "pixel", (5,), "tanh", 3, "full"),
-    ("gaussian", "shared", (), "tanh", 2, "full"),
-)
+def _vae_cases():
+    """``(decoder, decoder_var, hidden, activation, n_samples, posterior)`` for every family, from the registries.
+
+    Every likelihood with every decoder variance it supports, under every
+    posterior family, with 1 to 3 noise samples in turn; the linear model
+    (``hidden=()``) under each posterior; every other hidden activation once.
+    A family added to a registry is checked here without a line of this module.
+    """
+    cases = []
+    for posterior in POSTERIORS:
+        for decoder, family in LIKELIHOODS.items():
+            for var in family.variances or ("pixel",):
+                cases.append((decoder, var, (5,), "tanh", 1 + len(cases) % 3, posterior))
+        cases.append(("gaussian", "shared", (), "tanh", 2, posterior))
+    for activation in ACTIVATIONS:
+        if activation not in ("identity", "tanh"):
+            cases.append(("bernoulli", "pixel", (5,), activation, 2, "diagonal"))
+    return tuple(cases)
+
+
+VAE_CASES = _vae_cases()
 
 
 def vae_reports(seed=0, tol=1e-6):
-    r"""Gradient checks of the full VAE training loss, one per decoder.
+    r"""Gradient checks of the full VAE training loss, for every family of the registries.
 
-    Bernoulli, continuous Bernoulli, and Gaussian with a learned per-pixel,
-    a learned shared and a fixed log-variance, plus the linear model
-    (``hidden=()``); each with β = 0.7, free bits binding on some latent
-    dimensions but not others (see :func:`vae_case`), and 1 to 3 frozen noise
-    samples; then the full-covariance posterior with every decoder (no free
-    bits: it refuses them); then the per-datapoint objective of
-    ``inference.optimize_q`` (:func:`path_elbo_case`). Every entry of every
-    parameter is checked (``eps = VAE_EPS``).
+    The cases of :data:`VAE_CASES`: every likelihood (the Gaussian with a
+    learned per-pixel, a learned shared and a fixed log-variance) under every
+    posterior family, the linear model (``hidden=()``), every hidden
+    activation; each with β = 0.7, free bits binding on some latent
+    dimensions but not others where the posterior has them (see
+    :func:`vae_case`), and 1 to 3 frozen noise samples; then the
+    per-datapoint objective of ``inference.optimize_q``
+    (:func:`path_elbo_case`). Every entry of every parameter is checked
+    (``eps = VAE_EPS``).
 
     Returns
     -------
@@ -231,10 +240,10 @@ def vae_reports(seed=0, tol=1e-6):
     out = []
     for i, (decoder, var, hidden, act, L, posterior) in enumerate(VAE_CASES):
         model, fun, info = vae_case(decoder, var, hidden, act, L, seed=seed + i, posterior=posterior)
-        var_text = f", {var} variance" if decoder == "gaussian" else ""
+        var_text = f", {var} variance" if LIKELIHOODS[decoder].variances else ""
         arch = f"hidden {hidden} {act}" if hidden else "linear"
         bits = (f"free bits {info['free_bits']:.3f} clamping {int(info['clamped'].sum())}/{len(info['clamped'])} dims"
-                if posterior == "diagonal" else "no free bits")
+                if POSTERIORS[posterior].free_bits else "no free bits")
         title = f"VAE, {posterior} posterior, {decoder} decoder{var_text}, {arch}, L={L}, beta={info['beta']}, {bits}"
         out.append((title, gradcheck(fun, model.params, eps=VAE_EPS, tol=tol)))
     for i, (decoder, posterior) in enumerate((("bernoulli", "diagonal"), ("gaussian", "full"))):

@@ -10,18 +10,22 @@ likelihood turns that output into
   setting ``weight`` times the gradient with respect to the family's own
   parameters (the Gaussian's learned log-variance) in ``grads``;
 * ``mean(out)``: :math:`E[x|z]`, what ``VAE.decode`` returns;
-* ``check_x(x)``: the data's support.
+* ``check_x(x, name)``: the data's support, and ``example_x(rng, shape)``:
+  data in it (for gradient checks).
 
 Families: :class:`Bernoulli` (lecture 002, *Deep latent variable models*),
-:class:`ContinuousBernoulli` (Loaiza-Ganem & Cunningham 2019) and
+:class:`ContinuousBernoulli` (Loaiza-Ganem & Cunningham 2019),
 :class:`Gaussian` with a log-variance learned per pixel, learned and shared, or
-fixed. :func:`make_likelihood` picks one from the VAE's constructor arguments.
+fixed, and :class:`Poisson` for counts. Each declares its ``name`` and the
+decoder variances it supports; :data:`LIKELIHOODS` registers them, and
+:func:`make_likelihood` builds one from the VAE's constructor arguments. A new
+family is one class here and its entry in :data:`LIKELIHOODS`.
 """
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, gammaln
 
-from numvae.checks import check_unit_interval
+from numvae.checks import check_unit_interval, registry
 from numvae.distributions import (
     bernoulli_log_likelihood,
     bernoulli_log_likelihood_grad,
@@ -32,24 +36,39 @@ from numvae.distributions import (
     gaussian_log_density_grad,
 )
 
-DECODERS = ("bernoulli", "continuous_bernoulli", "gaussian")
 DECODER_VARS = ("pixel", "shared", "fixed")
 
 
 class Likelihood:
     """What every family shares: its data size and dtype, and no parameters of its own by default.
 
-    Subclasses define ``log_prob``, ``grad`` and ``mean`` (and ``backward``
-    if they have parameters); the docstrings here are theirs too.
+    Subclasses declare ``name`` and define ``log_prob``, ``grad`` and ``mean``
+    (and ``backward`` if they have parameters); the docstrings here are theirs too.
     """
+
+    name = None
+    # What data the family accepts, in words for error messages ("" for any finite data).
+    support = ""
+    # The decoder variances (VAE's decoder_var) the family supports; () for none: it ignores decoder_var.
+    variances = ()
 
     def __init__(self, x_dim, dtype):
         self.x_dim, self.dtype = x_dim, dtype
         self.params, self.grads = {}, {}
 
-    def check_x(self, x):
-        """Raise ``ValueError`` if `x` is outside the family's support; return `x`."""
+    @classmethod
+    def build(cls, x_dim, dtype, var="pixel", logvar=0.0):
+        """The family from the VAE's arguments; a family without a variance ignores `var` and `logvar`."""
+        return cls(x_dim, dtype)
+
+    def check_x(self, x, name="x"):
+        """Raise ``ValueError`` naming `name` if `x` is outside the family's support; return `x`."""
         return x
+
+    @staticmethod
+    def example_x(rng, shape):
+        """Random data well inside the support, away from its edges: what a gradient check feeds."""
+        return rng.normal(size=shape)
 
     def log_prob(self, x, out):
         """log p(x|z), shape (L, N), of `x` (N, D) given the decoder output `out` (L, N, D)."""
@@ -74,8 +93,15 @@ class Likelihood:
 class Bernoulli(Likelihood):
     r""":math:`\log p(x|l) = \sum_j x_jl_j - \operatorname{softplus}(l_j)`; x in [0, 1] (grey levels: a cross-entropy)."""
 
-    def check_x(self, x):
-        return check_unit_interval(x, "x")
+    name = "bernoulli"
+    support = "data in [0, 1]"
+
+    def check_x(self, x, name="x"):
+        return check_unit_interval(x, name)
+
+    @staticmethod
+    def example_x(rng, shape):
+        return rng.uniform(0.02, 0.98, size=shape)
 
     def log_prob(self, x, out):
         return bernoulli_log_likelihood(x, out, check=False)                          # (L, N)
@@ -92,8 +118,10 @@ class Bernoulli(Likelihood):
 class ContinuousBernoulli(Likelihood):
     r"""The Bernoulli times its normalizer C(l): a density on :math:`[0, 1]^D` (Loaiza-Ganem & Cunningham 2019, eq. 6)."""
 
-    def check_x(self, x):
-        return check_unit_interval(x, "x")
+    name = "continuous_bernoulli"
+    support = Bernoulli.support
+    check_x = Bernoulli.check_x
+    example_x = Bernoulli.example_x
 
     def log_prob(self, x, out):
         return continuous_bernoulli_log_density(x, out, check=False)                  # (L, N)
@@ -119,6 +147,14 @@ class Gaussian(Likelihood):
     logvar : float
         The initial (or fixed) log-variance.
     """
+
+    name = "gaussian"
+    variances = DECODER_VARS
+
+    @classmethod
+    def build(cls, x_dim, dtype, var="pixel", logvar=0.0):
+        """The Gaussian with the VAE's `decoder_var` and `decoder_logvar`."""
+        return cls(x_dim, dtype, var, logvar)
 
     def __init__(self, x_dim, dtype, var="pixel", logvar=0.0):
         super().__init__(x_dim, dtype)
@@ -152,8 +188,47 @@ class Gaussian(Likelihood):
         return out
 
 
+class Poisson(Likelihood):
+    r"""Counts: :math:`\log p(x|l) = \sum_j x_jl_j - e^{l_j} - \log x_j!`, the decoder's output :math:`l` the log-rate.
+
+    The Poisson distribution with rate :math:`\lambda = e^l` has
+    :math:`\log p(x) = x\log\lambda - \lambda - \log x!`, so
+
+    .. math:: \frac{\partial\log p}{\partial l} = x - e^{l},\qquad E[x|l] = e^{l}
+
+    (an exponential family with natural parameter :math:`l`: the score is the
+    data minus the mean). :math:`\log x! = \log\Gamma(x + 1)` does not depend
+    on the parameters; it makes the probabilities over :math:`x = 0, 1, \dots`
+    sum to one. For count data such as the UCI digits before scaling (0 to 16
+    "on" pixels in each 4 × 4 block).
+    """
+
+    name = "poisson"
+    support = "counts (integers >= 0)"
+
+    def check_x(self, x, name="x"):
+        bad = x[(x < 0) | (x != np.round(x))]
+        if bad.size:
+            raise ValueError(f"{name} must hold counts (integers >= 0); got {float(bad.flat[0])!r}")
+        return x
+
+    @staticmethod
+    def example_x(rng, shape):
+        return rng.poisson(1.5, size=shape).astype(np.float64)
+
+    def log_prob(self, x, out):
+        return np.sum(x * out - np.exp(out) - gammaln(x + 1), axis=-1)                # (L, N)
+
+    def grad(self, x, out):
+        return x - np.exp(out)
+
+    def mean(self, out):
+        return np.exp(out)
+
+
+LIKELIHOODS = registry(Bernoulli, ContinuousBernoulli, Gaussian, Poisson)
+
+
 def make_likelihood(decoder, x_dim, dtype, decoder_var="pixel", decoder_logvar=0.0):
-    """The likelihood object named by the VAE's `decoder` (and, for the Gaussian, `decoder_var`) arguments."""
-    if decoder == "gaussian":
-        return Gaussian(x_dim, dtype, decoder_var, decoder_logvar)
-    return {"bernoulli": Bernoulli, "continuous_bernoulli": ContinuousBernoulli}[decoder](x_dim, dtype)
+    """The family named `decoder` (one of :data:`LIKELIHOODS`), built from the VAE's arguments."""
+    return LIKELIHOODS[decoder].build(x_dim, dtype, decoder_var, decoder_logvar)

@@ -18,38 +18,34 @@ updates the model. No autodiff anywhere.
 import numpy as np
 from scipy.special import expit
 
-from numvae.checks import as_generator, check_choice, check_float_dtype
+from numvae.checks import as_generator, check_choice, check_float_dtype, registry
 
 LEAKY_SLOPE = 0.01
 
 
-# Each activation is its function and its derivative f'(x), written from the
-# input x and the output y, whichever is simpler: tanh' = 1 - y², σ' = y(1 - y).
-ACTIVATIONS = {
-    "identity": (lambda x: x, lambda x, y: np.ones_like(y)),
-    "relu": (lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(y.dtype)),
-    "leaky_relu": (lambda x: np.where(x > 0, x, LEAKY_SLOPE * x),
-                   lambda x, y: np.where(x > 0, 1, LEAKY_SLOPE).astype(y.dtype)),
-    "tanh": (np.tanh, lambda x, y: 1 - y * y),
-    "sigmoid": (expit, lambda x, y: y * (1 - y)),
-    "softplus": (lambda x: np.logaddexp(0, x), lambda x, y: expit(x)),
-}
-
-# Initialization (stated per activation): He et al. 2015 for the ReLU family, so
-# the variance of activations is kept through layers that zero half their
-# input; Glorot & Bengio 2010 for the saturating and linear ones.
-INIT = {"relu": "he", "leaky_relu": "he", "softplus": "he",
-        "tanh": "glorot", "sigmoid": "glorot", "identity": "glorot"}
-
-
 class Activation:
-    r"""Element-wise nonlinearity :math:`y = f(x)`; backward is :math:`dx = dy \odot f'(x)`."""
+    r"""Element-wise nonlinearity :math:`y = f(x)`; backward is :math:`dx = dy \odot f'(x)`.
 
-    def __init__(self, name):
-        check_choice(name, "activation", ACTIVATIONS)
-        self.name = name
-        self.f, self.df = ACTIVATIONS[name]
+    Each family is a subclass that declares its ``name``, its ``init`` (the
+    weight initialization of the layer before it) and :meth:`f` and
+    :meth:`df`; :data:`ACTIVATIONS` registers them by name.
+    """
+
+    name = None
+    init = "glorot"      # Glorot & Bengio 2010 for the saturating and linear ones
+
+    def __init__(self):
         self.cache = None
+
+    @staticmethod
+    def f(x):
+        """The function, element-wise."""
+        raise NotImplementedError
+
+    @staticmethod
+    def df(x, y):
+        """Its derivative :math:`f'(x)`, written from the input x or the output y, whichever is simpler."""
+        raise NotImplementedError
 
     def forward(self, x):
         r"""Return :math:`y = f(x)` element-wise and cache `x` and `y` for :meth:`backward`."""
@@ -67,7 +63,102 @@ class Activation:
         return dout * self.df(x, y)
 
     def __repr__(self):
-        return f"Activation({self.name!r})"
+        return f"{type(self).__name__}()"
+
+
+class Identity(Activation):
+    """:math:`f(x) = x`: the output layers' (logits, means, the encoder's q parameters)."""
+
+    name = "identity"
+
+    @staticmethod
+    def f(x):
+        return x
+
+    @staticmethod
+    def df(x, y):
+        return np.ones_like(y)
+
+
+class ReLU(Activation):
+    r""":math:`\max(x, 0)`; He et al. 2015 initialization keeps the activations' variance through layers that zero half their input."""
+
+    name = "relu"
+    init = "he"
+
+    @staticmethod
+    def f(x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def df(x, y):
+        return (x > 0).astype(y.dtype)
+
+
+class LeakyReLU(Activation):
+    r""":math:`x` for :math:`x > 0`, else :math:`0.01x`."""
+
+    name = "leaky_relu"
+    init = "he"
+
+    @staticmethod
+    def f(x):
+        return np.where(x > 0, x, LEAKY_SLOPE * x)
+
+    @staticmethod
+    def df(x, y):
+        return np.where(x > 0, 1, LEAKY_SLOPE).astype(y.dtype)
+
+
+class Tanh(Activation):
+    r""":math:`\tanh x`, with :math:`f' = 1 - y^2`."""
+
+    name = "tanh"
+
+    @staticmethod
+    def f(x):
+        return np.tanh(x)
+
+    @staticmethod
+    def df(x, y):
+        return 1 - y * y
+
+
+class Sigmoid(Activation):
+    r""":math:`\sigma(x) = 1/(1 + e^{-x})`, with :math:`f' = y(1 - y)`."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def f(x):
+        return expit(x)
+
+    @staticmethod
+    def df(x, y):
+        return y * (1 - y)
+
+
+class Softplus(Activation):
+    r""":math:`\log(1 + e^x)`, with :math:`f' = \sigma(x)`."""
+
+    name = "softplus"
+    init = "he"
+
+    @staticmethod
+    def f(x):
+        return np.logaddexp(0, x)
+
+    @staticmethod
+    def df(x, y):
+        return expit(x)
+
+
+ACTIVATIONS = registry(Identity, ReLU, LeakyReLU, Tanh, Sigmoid, Softplus)
+
+
+def make_activation(name):
+    """The activation named `name` (one of :data:`ACTIVATIONS`), or ``ValueError`` naming ``activation``."""
+    return ACTIVATIONS[check_choice(name, "activation", ACTIVATIONS)]()
 
 
 class Linear:
@@ -185,9 +276,9 @@ class MLP:
         self.layers = []
         n_layers = len(sizes) - 1
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            act = activation if i < n_layers - 1 else output_activation
-            self.layers.append(Linear(n_in, n_out, INIT[act], self.dtype, rng))
-            self.layers.append(Activation(act))
+            act = ACTIVATIONS[activation if i < n_layers - 1 else output_activation]()
+            self.layers.append(Linear(n_in, n_out, act.init, self.dtype, rng))
+            self.layers.append(act)
 
     @property
     def linears(self):

@@ -16,14 +16,16 @@ a posterior family reads its parameters from ``h`` and knows
 * ``covariance(params)`` and ``outputs(mu, cov)``: to and from a plain
   Gaussian, so per-datapoint inference can start from any encoder.
 
-:func:`make_posterior` picks one by name.
+Each family declares its ``name``, how many encoder outputs it reads for K
+latents (``outputs_for``) and whether free bits apply to it (``free_bits``):
+a per-dimension KL. :data:`POSTERIORS` registers them and :func:`make_posterior`
+builds one by name.
 """
 
 import numpy as np
 
+from numvae.checks import registry
 from numvae.distributions import LOG_2PI, gaussian_log_density, kl_standard_normal_grad, kl_standard_normal_terms
-
-POSTERIORS = ("diagonal", "full")
 
 
 class DiagonalGaussian:
@@ -36,10 +38,16 @@ class DiagonalGaussian:
 
     name = "diagonal"
     param_names = ("mu", "logvar")
+    free_bits = True          # the KL is a sum of one term per latent dimension
+
+    @staticmethod
+    def outputs_for(z_dim):
+        """Encoder outputs for `z_dim` latents: the means and the log-variances."""
+        return 2 * z_dim
 
     def __init__(self, z_dim):
         self.z_dim = z_dim
-        self.n_outputs = 2 * z_dim
+        self.n_outputs = self.outputs_for(z_dim)
 
     def split(self, h):
         """``(mu, logvar)``, the two halves of the encoder output (views)."""
@@ -65,9 +73,6 @@ class DiagonalGaussian:
         r"""KL per datapoint (N,) and its per-dimension terms :math:`-\tfrac12(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)` (N, K)."""
         terms = kl_standard_normal_terms(*params)                                      # (N, K)
         return terms.sum(axis=-1), terms
-
-    def check_free_bits(self, free_bits):
-        """Free bits are defined: the KL is a sum of per-dimension terms."""
 
     def backward(self, params, sigma, eps, dz, kl_weight):
         r"""Gradient with respect to the encoder output ``(mu, logvar)``, shape (N, 2K).
@@ -138,7 +143,7 @@ class FullGaussian:
     .. math:: KL(q\,\|\,\mathcal N(0, I)) = \tfrac12\Bigl(\sum_{ij}L_{ij}^2 + \mu^\top\mu - K\Bigr)
               - \sum_j\log L_{jj}.
 
-    Free bits are refused (:meth:`check_free_bits`): this KL does not split into
+    Free bits are refused (``free_bits = False``): this KL does not split into
     one term per latent dimension (the marginal KLs of :meth:`kl_terms` sum to
     less than it, the rest being the correlation between dimensions), so
     "λ nats per dimension" has no one meaning here.
@@ -146,10 +151,16 @@ class FullGaussian:
 
     name = "full"
     param_names = ("mu", "L")
+    free_bits = False         # see above: no per-dimension KL
+
+    @staticmethod
+    def outputs_for(z_dim):
+        """Encoder outputs for `z_dim` latents: the mean, then the K(K+1)/2 entries of L."""
+        return z_dim + z_dim * (z_dim + 1) // 2
 
     def __init__(self, z_dim):
         self.z_dim = z_dim
-        self.n_outputs = z_dim + z_dim * (z_dim + 1) // 2
+        self.n_outputs = self.outputs_for(z_dim)
         self._lower = np.tril_indices(z_dim, -1)
         self._diag = np.diag_indices(z_dim)
 
@@ -193,11 +204,6 @@ class FullGaussian:
         kl = 0.5 * ((L * L).sum(axis=(-2, -1)) + (mu * mu).sum(-1) - K) - log_diag.sum(-1)   # (N,)
         var = (L * L).sum(-1)                                                          # (N, K) Σ_jj
         return kl, 0.5 * (var + mu * mu - 1.0 - np.log(var))
-
-    def check_free_bits(self, free_bits):
-        """Free bits need a per-dimension KL, which the full-covariance KL is not: ValueError."""
-        raise ValueError(f"free_bits must be 0 with posterior='full' (its KL does not split into one term per "
-                         f"latent dimension); got free_bits={free_bits!r}")
 
     def backward(self, params, cache, eps, dz, kl_weight):
         r"""Gradient with respect to the encoder output :math:`(\mu, \lambda, L_{\text{lower}})`, shape (N, n_outputs).
@@ -254,6 +260,9 @@ class FullGaussian:
                                L[..., self._lower[0], self._lower[1]]], axis=-1)
 
 
+POSTERIORS = registry(DiagonalGaussian, FullGaussian)
+
+
 def make_posterior(posterior, z_dim):
-    """The posterior object named by the VAE's `posterior` argument."""
-    return {"diagonal": DiagonalGaussian, "full": FullGaussian}[posterior](z_dim)
+    """The family named `posterior` (one of :data:`POSTERIORS`) for `z_dim` latents."""
+    return POSTERIORS[posterior](z_dim)

@@ -53,27 +53,24 @@ finite, so the file on disk is always the last good model.
 Resuming
 --------
 The checkpoint of a run holds, beside the parameters, everything the rest of
-the run depends on (the optimizer's state, the generator's state, the epoch,
-the history; see :func:`fit`), so ``fit(..., resume=True)`` continues a killed
-run to exactly the parameters an uninterrupted run would have reached: the
-same shuffles, the same noise, the same Adam moments, bit for bit.
+the run depends on, so ``fit(..., resume=True)`` continues a killed run to
+exactly the parameters an uninterrupted run would have reached
+(``numvae.resume``). The per-epoch record is a :class:`~numvae.history.History`.
 """
 
-import copy
-import csv
-import hashlib
-import io as _io
 import json
 import math
 import time
 
 import numpy as np
 
-from numvae.checks import check_choice, check_int, check_input_file, check_matrix, check_positive, check_unit_interval
+from numvae.checks import check_choice, check_int, check_matrix, check_positive, check_unit_interval
 from numvae.data import binarize as _binarize
-from numvae.io import check_output_file, fill_params, load_checkpoint, save_checkpoint, write_text
+from numvae.history import History
+from numvae.io import check_output_file
 from numvae.optim import OPTIMIZERS, Optimizer
 from numvae.progress import Progress
+from numvae.resume import fingerprint, read_run, restore_run, run_settings, save_run, write_history
 
 # How many validation rows go through the model at once: bounds memory for
 # large validation sets (10,000 x 784 Fashion-MNIST) without changing the result.
@@ -112,106 +109,6 @@ def kl_weight(step, warmup_steps):
     if warmup_steps <= 0:
         return 1.0
     return min(1.0, (step + 1) / warmup_steps)
-
-
-class History:
-    """Per-epoch training record: a dict of equal-length lists, one per field.
-
-    Fields (ELBOs, rec and KL are per datapoint, in nats; ELBO = rec - KL):
-
-    ``epoch``           1, 2, ...
-    ``beta``            KL weight at the epoch's last step
-    ``train_loss``      mean of the minimised (annealed, free-bits) batch losses
-    ``train_elbo``, ``train_rec``, ``train_kl``
-                        means over the epoch's datapoints of the true ELBO terms
-                        (parameters move during the epoch, as usual)
-    ``valid_elbo``, ``valid_rec``, ``valid_kl``
-                        means on the validation set at the epoch's end, with the
-                        same noise every epoch; ``None`` without a validation set
-    ``active_units``    number of latent units with Var_x E_q[z_u|x] > 0.01
-    ``seconds``         wall time of the whole epoch (training and evaluation)
-    ``samples_per_s``   training throughput: datapoints / time in training steps
-
-    ``history["valid_elbo"]`` is a list; ``len(history)`` is the number of epochs.
-    """
-
-    FIELDS = ("epoch", "beta", "train_loss", "train_elbo", "train_rec", "train_kl",
-              "valid_elbo", "valid_rec", "valid_kl", "active_units", "seconds", "samples_per_s")
-
-    def __init__(self, columns=None):
-        self.columns = {f: [] for f in self.FIELDS}
-        if columns is not None:
-            for f in self.FIELDS:
-                self.columns[f] = list(columns[f])
-
-    def append(self, row):
-        """Add one epoch: `row` is a dict with every field of ``FIELDS`` (a ValueError names those missing)."""
-        missing = set(self.FIELDS) - set(row)
-        if missing:
-            raise ValueError(f"row is missing fields {sorted(missing)}")
-        for f in self.FIELDS:
-            self.columns[f].append(row[f])
-
-    def __getitem__(self, field):
-        return self.columns[field]
-
-    def __len__(self):
-        return len(self.columns["epoch"])
-
-    @property
-    def last(self):
-        """The last epoch's row as a dict (``{}`` before the first epoch)."""
-        return {f: self.columns[f][-1] for f in self.FIELDS} if len(self) else {}
-
-    def rows(self):
-        """Rows as dicts, first epoch first."""
-        return [{f: self.columns[f][i] for f in self.FIELDS} for i in range(len(self))]
-
-    def to_dict(self):
-        """``{field: [per-epoch values]}``, a copy (what :meth:`to_json` writes)."""
-        return {f: list(v) for f, v in self.columns.items()}
-
-    def to_csv(self, path):
-        """Write a header line and one line per epoch, atomically. Missing values are empty cells."""
-        buf = _io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.FIELDS)
-        for row in self.rows():
-            writer.writerow(["" if row[f] is None else repr(row[f]) for f in self.FIELDS])
-        write_text(path, buf.getvalue())
-
-    def to_json(self, path):
-        """Write ``{field: [per-epoch values]}`` atomically; missing values are ``null``."""
-        write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
-
-    @classmethod
-    def from_json(cls, path):
-        """Read a history written by :meth:`to_json`.
-
-        Raises ``FileNotFoundError`` or ``IsADirectoryError`` for a path that
-        is not a file, and ``ValueError`` naming the file if it is not JSON
-        (e.g. truncated), not an object of lists, lacks a field, or its
-        columns have different lengths (ragged).
-        """
-        path = check_input_file(path, "path", "history file", "a .json file")
-        try:
-            columns = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"history file {path} is not valid JSON, perhaps truncated ({exc})") from None
-        if not isinstance(columns, dict):
-            raise ValueError(f"history file {path} must hold a JSON object of per-field lists; "
-                             f"got {type(columns).__name__}")
-        missing = set(cls.FIELDS) - set(columns)
-        if missing:
-            raise ValueError(f"history file {path} lacks fields {sorted(missing)}")
-        lengths = {f: len(columns[f]) if isinstance(columns[f], list) else None for f in cls.FIELDS}
-        if None in lengths.values() or len(set(lengths.values())) > 1:
-            raise ValueError(f"history file {path} must hold one list per field, all of the same length; "
-                             f"got lengths {lengths}")
-        return cls(columns)
-
-    def __repr__(self):
-        return f"History({len(self)} epochs)"
 
 
 def _evaluate(model, X, seed_seq):
@@ -389,12 +286,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     resumed at an epoch boundary: a run killed inside an epoch repeats that
     epoch from its start, with the same shuffle and the same noise.
     """
-    X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
-    if X_valid is not None:
-        X_valid = check_matrix(X_valid, "X_valid", n_features=model.x_dim, dtype=model.dtype)
-    _check_support(model, X, "X")
-    if X_valid is not None:
-        _check_support(model, X_valid, "X_valid")
+    X, X_valid = _checked_data(model, X, X_valid, binarize)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     n_samples = check_int(n_samples, "n_samples", 1)
@@ -402,29 +294,9 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     check_positive(free_bits, "free_bits", strict=False)
     if seed is not None:
         seed = check_int(seed, "seed", 0)
-    if not isinstance(resume, (bool, np.bool_)):
-        raise ValueError(f"resume must be True or False; got {resume!r}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs the checkpoint of the run to continue; got checkpoint=None")
-    if isinstance(optimizer, Optimizer):
-        _check_optimizer(optimizer, model)
-        opt = optimizer
-    else:
-        check_choice(optimizer, "optimizer", OPTIMIZERS)
-        # The model's own optimizer classes (numvae.optim's, or the fast wing's for VAE(fast=True)).
-        opt = getattr(model, "optimizers", OPTIMIZERS)[optimizer](model.params, lr=lr)  # validates lr
-    if binarize:
-        check_unit_interval(X, "X (binarize=True)")
-        if X_valid is not None:
-            check_unit_interval(X_valid, "X_valid (binarize=True)")
-    if checkpoint is not None:
-        checkpoint = check_output_file(checkpoint, "checkpoint")
-    if run_info is not None:   # before the first epoch, not when the first checkpoint is written
-        try:
-            run_info = json.loads(json.dumps(run_info))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"run_info must be JSON-serialisable; got {type(run_info).__name__} ({exc})") from None
-    run = _read_run(checkpoint, model) if resume else None
+    opt = _optimizer(model, optimizer, lr)
+    checkpoint, run_info = _checked_run_files(checkpoint, resume, run_info)
+    run = read_run(checkpoint, model) if resume else None
 
     # One root seed: the training generator is default_rng(seed) itself; the
     # evaluation streams are spawned children, independent of it, so evaluating
@@ -435,40 +307,31 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     root = np.random.SeedSequence(seed)
     rng = np.random.default_rng(root)
     eval_noise, eval_data = root.spawn(2)
-    data_rng = np.random.default_rng(eval_data)
 
     history, start_epoch = History(), 0
     if checkpoint is not None:
-        settings = _settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples,
-                             root.entropy)
-        data = {"X": _fingerprint(X), "X_valid": None if X_valid is None else _fingerprint(X_valid)}
+        settings = run_settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples,
+                                root.entropy)
+        data = {"X": fingerprint(X), "X_valid": None if X_valid is None else fingerprint(X_valid)}
     if run is not None:
-        start_epoch, history = _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
-        _write_history(history, checkpoint)  # in case the kill fell between the checkpoint and the history
+        start_epoch, history = restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
+        write_history(history, checkpoint)  # in case the kill fell between the checkpoint and the history
 
     N = X.shape[0]
     n_batches = math.ceil(N / batch_size)
     warmup_steps = math.ceil(kl_warmup_epochs * n_batches)
-    if X_valid is not None:
-        X_eval = X_valid
-    else:
-        X_eval = X[np.sort(data_rng.permutation(N)[:ACTIVE_UNITS_ROWS])]
-    if binarize:
-        X_eval = _binarize(X_eval, data_rng).astype(model.dtype)
-
-    step = start_epoch * n_batches
-    last_saved = start_epoch
+    X_eval = _evaluation_rows(model, X, X_valid, binarize, np.random.default_rng(eval_data))
+    step, last_saved = start_epoch * n_batches, start_epoch
     tracker = progress if hasattr(progress, "line") else Progress((epochs - start_epoch) * n_batches, "train",
                                                                   quiet=not progress)
     for epoch in range(start_epoch + 1, epochs + 1):
-        epoch_start = time.perf_counter()
-        train_time = 0.0
+        epoch_start, train_time = time.perf_counter(), 0.0
         sums = np.zeros(3)  # loss * batch size, rec, kl
         beta = 1.0
-        order = rng.permutation(N)
+        order = rng.permutation(N)                                      # a uniform draw of every batch
         for b in range(n_batches):
             t0 = time.perf_counter()
-            xb = X[order[b * batch_size:(b + 1) * batch_size]]  # (M, D)
+            xb = X[order[b * batch_size:(b + 1) * batch_size]]          # (M, D)
             if binarize:
                 xb = _binarize(xb, rng).astype(model.dtype)
             beta = kl_weight(step, warmup_steps)
@@ -476,56 +339,114 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             if problem is not None:
                 raise _divergence(epoch, epochs, b + 1, n_batches, problem, opt.lr, checkpoint, last_saved)
             step += 1
-            terms = model.last_terms
-            sums += [loss * xb.shape[0], np.sum(terms["rec"]), np.sum(terms["kl"])]
+            sums += [loss * xb.shape[0], np.sum(model.last_terms["rec"]), np.sum(model.last_terms["kl"])]
             train_time += time.perf_counter() - t0
             tracker.update((epoch - 1 - start_epoch) * n_batches + b + 1,   # batches of this call
                            f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}  beta {beta:.3f}")
 
-        loss_mean, rec_mean, kl_mean = sums / N
-        # Every batch loss and gradient was finite; make sure the last step did
-        # not push a parameter to inf either, before evaluating and saving.
-        bad = [k for k, p in model.params.items() if not np.all(np.isfinite(p))]
-        if bad:
-            raise _divergence(epoch, epochs, n_batches, n_batches, f"non-finite parameters {bad}",
-                              opt.lr, checkpoint, last_saved)
-        if X_valid is not None:
-            try:
-                v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
-                problem = None if np.isfinite(v_elbo) else f"validation ELBO = {v_elbo}"
-            except FloatingPointError as exc:  # the model's own overflow check
-                problem = f"validation ELBO: {exc}"
-            if problem is not None:
-                raise _divergence(epoch, epochs, 0, n_batches, problem, opt.lr, checkpoint, last_saved)
-        else:
-            v_elbo = v_rec = v_kl = None
-        n_active, _ = active_units(model, X_eval)
-
-        seconds = time.perf_counter() - epoch_start
-        history.append({
-            "epoch": epoch, "beta": float(beta), "train_loss": float(loss_mean),
-            "train_elbo": float(rec_mean - kl_mean), "train_rec": float(rec_mean), "train_kl": float(kl_mean),
-            "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl,
-            "active_units": n_active, "seconds": seconds, "samples_per_s": N / max(train_time, 1e-12),
-        })
+        def fail(what, batch=0):
+            return _divergence(epoch, epochs, batch, n_batches, what, opt.lr, checkpoint, last_saved)
+        row = _epoch_row(model, epoch, beta, sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
+        row.update(seconds=time.perf_counter() - epoch_start, samples_per_s=N / max(train_time, 1e-12))
+        history.append(row)
         if checkpoint is not None:
-            _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, run_info)
+            save_run(checkpoint, model, opt, rng, epoch, settings, data, history, run_info)
             last_saved = epoch
-        valid = f"  valid ELBO {v_elbo:.2f}" if v_elbo is not None else ""
-        tracker.line(f"epoch {epoch}/{epochs}  train ELBO {rec_mean - kl_mean:.2f} (rec {rec_mean:.2f}, "
-                     f"KL {kl_mean:.2f}){valid}  AU {n_active}  beta {beta:.3f}  {seconds:.1f} s "
-                     f"({N / max(train_time, 1e-12):.0f} samples/s)", done=(epoch - start_epoch) * n_batches)
+        tracker.line(_epoch_line(row, epochs), done=(epoch - start_epoch) * n_batches)
     return history
+
+
+# --- fit's bookkeeping: its arguments, the evaluation rows, the row of an epoch --------
+
+def _checked_data(model, X, X_valid, binarize):
+    """`X` and `X_valid` as matrices of the model's dtype in its likelihood's support, or ``ValueError``."""
+    X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
+    _check_support(model, X, "X")
+    if binarize:
+        check_unit_interval(X, "X (binarize=True)")
+    if X_valid is not None:
+        X_valid = check_matrix(X_valid, "X_valid", n_features=model.x_dim, dtype=model.dtype)
+        _check_support(model, X_valid, "X_valid")
+        if binarize:
+            check_unit_interval(X_valid, "X_valid (binarize=True)")
+    return X, X_valid
+
+
+def _optimizer(model, optimizer, lr):
+    """The optimizer `fit` steps: a name built on the model's parameters, or one already built on them."""
+    if isinstance(optimizer, Optimizer):
+        _check_optimizer(optimizer, model)
+        return optimizer
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    # The model's own optimizer classes (numvae.optim's, or the fast wing's for VAE(fast=True)).
+    return getattr(model, "optimizers", OPTIMIZERS)[optimizer](model.params, lr=lr)  # validates lr
+
+
+def _checked_run_files(checkpoint, resume, run_info):
+    """`checkpoint` as a writable path (or None) and `run_info` as plain JSON, checked before the first epoch."""
+    if not isinstance(resume, (bool, np.bool_)):
+        raise ValueError(f"resume must be True or False; got {resume!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint of the run to continue; got checkpoint=None")
+    if checkpoint is not None:
+        checkpoint = check_output_file(checkpoint, "checkpoint")
+    if run_info is not None:
+        try:
+            run_info = json.loads(json.dumps(run_info))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"run_info must be JSON-serialisable; got {type(run_info).__name__} ({exc})") from None
+    return checkpoint, run_info
+
+
+def _evaluation_rows(model, X, X_valid, binarize, data_rng):
+    """The rows evaluated after every epoch: `X_valid`, or a fixed sample of `X`; binarized once if asked."""
+    X_eval = X_valid if X_valid is not None else X[np.sort(data_rng.permutation(X.shape[0])[:ACTIVE_UNITS_ROWS])]
+    return _binarize(X_eval, data_rng).astype(model.dtype) if binarize else X_eval
+
+
+def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_batches):
+    """The epoch's row of the history but its timings: the training means, the validation ELBO, the active units.
+
+    `fail(what, batch)` is the divergence to raise if a parameter (after the
+    epoch's last batch) or the validation ELBO (batch 0: at the epoch's end)
+    is not finite.
+    """
+    loss_mean, rec_mean, kl_mean = means
+    # Every batch loss and gradient was finite; make sure the last step did
+    # not push a parameter to inf either, before evaluating and saving.
+    bad = [k for k, p in model.params.items() if not np.all(np.isfinite(p))]
+    if bad:
+        raise fail(f"non-finite parameters {bad}", n_batches)
+    v_elbo = v_rec = v_kl = None
+    if validate:
+        try:
+            v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
+            problem = None if np.isfinite(v_elbo) else f"validation ELBO = {v_elbo}"
+        except FloatingPointError as exc:  # the model's own overflow check
+            problem = f"validation ELBO: {exc}"
+        if problem is not None:
+            raise fail(problem)
+    return {"epoch": epoch, "beta": float(beta), "train_loss": float(loss_mean),
+            "train_elbo": float(rec_mean - kl_mean), "train_rec": float(rec_mean), "train_kl": float(kl_mean),
+            "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl, "active_units": active_units(model, X_eval)[0]}
+
+
+def _epoch_line(row, epochs):
+    """The progress line that closes an epoch."""
+    valid = f"  valid ELBO {row['valid_elbo']:.2f}" if row["valid_elbo"] is not None else ""
+    return (f"epoch {row['epoch']}/{epochs}  train ELBO {row['train_elbo']:.2f} (rec {row['train_rec']:.2f}, "
+            f"KL {row['train_kl']:.2f}){valid}  AU {row['active_units']}  beta {row['beta']:.3f}  "
+            f"{row['seconds']:.1f} s ({row['samples_per_s']:.0f} samples/s)")
 
 
 # --- checks before training -------------------------------------------------------
 
 def _check_support(model, X, name):
-    """Data in [0, 1] for the decoders that need it, under the argument's own name, before any work."""
-    config = getattr(model, "config", None) or {}
-    decoder = config.get("decoder")
-    if decoder in ("bernoulli", "continuous_bernoulli"):
-        check_unit_interval(X, f"{name} (a {decoder} decoder needs data in [0, 1])")
+    """Data in the support of the model's likelihood, under the argument's own name, before any work."""
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood is not None:
+        need = f" (a {likelihood.name} decoder needs {likelihood.support})" if likelihood.support else ""
+        likelihood.check_x(X, f"{name}{need}")
 
 
 def _same_array(a, b):
@@ -550,102 +471,3 @@ def _check_optimizer(opt, model):
                          f"{foreign[:3]}{'...' if len(foreign) > 3 else ''} are other arrays of the same "
                          "shapes (another model's, or copies), so training would update them and leave "
                          "this model unchanged")
-
-
-# --- the run's state: saved after every epoch, restored to resume ---------------
-
-HISTORY_FILES = ("history.csv", "history.json")
-
-
-def _fingerprint(X):
-    """SHA-256 of an array's shape, dtype and bytes: what a resumed run checks its data against."""
-    h = hashlib.sha256(f"{X.shape} {X.dtype.str}".encode())
-    h.update(np.ascontiguousarray(X).data)
-    return h.hexdigest()
-
-
-def _settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples, entropy):
-    """Everything besides the data and `epochs` that the trajectory depends on, as plain JSON values."""
-    record = {"model": type(model).__name__, "config": model.config, "optimizer": opt.settings(),
-              "batch_size": batch_size, "kl_warmup_epochs": float(kl_warmup_epochs),
-              "free_bits": float(free_bits), "binarize": bool(binarize), "n_samples": n_samples,
-              "seed_entropy": int(entropy)}
-    return json.loads(json.dumps(record))   # tuples -> lists, as they come back from the file
-
-
-def _write_history(history, checkpoint):
-    history.to_csv(checkpoint.parent / HISTORY_FILES[0])
-    history.to_json(checkpoint.parent / HISTORY_FILES[1])
-
-
-def _save_run(checkpoint, model, opt, rng, epoch, settings, data, history, info=None):
-    """The checkpoint with the run's state, then the history files beside it; each atomically."""
-    t, opt_arrays = opt.state()
-    training = {"epoch": epoch, "settings": settings, "data": data, "rng": rng.bit_generator.state,
-                "optimizer_t": t, "history": history.to_dict()}
-    if info is not None:
-        training["info"] = info
-    save_checkpoint(checkpoint, model.params, type(model).__name__, model.config, training, opt_arrays)
-    _write_history(history, checkpoint)
-
-
-def _read_run(checkpoint, model):
-    """Load the checkpoint of the run to resume: ``{"arrays", "opt_arrays", **training record}``."""
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist, so there is no run to resume; "
-                                "start the run without resume")
-    arrays, meta, opt_arrays = load_checkpoint(checkpoint, type(model).__name__, training=True)
-    run = meta.get("training")
-    if run is None:
-        raise ValueError(f"checkpoint {checkpoint} holds a model but no training state (written by model.save "
-                         "or by numvae before runs recorded theirs): it loads for sampling and evaluation, "
-                         "but the run cannot be resumed")
-    keys = {"epoch", "settings", "data", "rng", "optimizer_t", "history"}
-    if not keys <= set(run) or not isinstance(run["settings"], dict) or "seed_entropy" not in run["settings"]:
-        raise ValueError(f"checkpoint {checkpoint} has a corrupt training record: expected the keys "
-                         f"{sorted(keys)}; got {sorted(run)}")
-    return {**run, "arrays": arrays, "opt_arrays": opt_arrays}
-
-
-def _differences(recorded, current, prefix=""):
-    """``"key: run A, now B"`` for every entry where two (nested) settings records differ."""
-    out = []
-    for k in sorted(set(recorded) | set(current), key=str):
-        a, b = recorded.get(k), current.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: the run has {a!r}, this call {b!r}")
-    return out
-
-
-def _restore_run(run, checkpoint, model, opt, rng, settings, data, epochs):
-    """Check that `run` is this run and fits in `epochs`, then restore parameters, optimizer, generator.
-
-    Returns ``(epoch, history)``. Nothing is changed unless every check passes.
-    """
-    differ = _differences(run["settings"], settings)
-    if differ:
-        raise ValueError(f"cannot resume the run in {checkpoint}: its settings differ from this call's ("
-                         + "; ".join(differ) + ")")
-    for name in ("X", "X_valid"):
-        if run["data"].get(name) != data[name]:
-            raise ValueError(f"cannot resume the run in {checkpoint}: {name} is not the data it was trained on "
-                             "(its fingerprint differs)")
-    try:
-        epoch = check_int(run["epoch"], "epoch", 0)
-        history = History(run["history"])
-        if len(history) != epoch:
-            raise ValueError(f"its history has {len(history)} epochs, its record says {epoch}")
-        rng.bit_generator.state = copy.deepcopy(run["rng"])
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"checkpoint {checkpoint} has a corrupt training record ({exc})") from None
-    if epochs < epoch:
-        raise ValueError(f"epochs must be at least the {epoch} epochs the run in {checkpoint} has done; "
-                         f"got {epochs}")
-    try:  # validates everything before it changes anything, as fill_params does
-        opt.load_state(run["optimizer_t"], run["opt_arrays"])
-    except ValueError as exc:
-        raise ValueError(f"checkpoint {checkpoint}: {exc}") from None
-    fill_params(model, run["arrays"], checkpoint)
-    return epoch, history

@@ -39,7 +39,7 @@ from numvae.checks import (as_generator, check_array, check_choice, check_finite
 from numvae.distributions import gaussian_log_density
 from numvae.fast import accelerate
 from numvae.io import load_model, save_checkpoint
-from numvae.likelihoods import DECODER_VARS, DECODERS, make_likelihood
+from numvae.likelihoods import DECODER_VARS, LIKELIHOODS, make_likelihood
 from numvae.nn import ACTIVATIONS, MLP
 from numvae.optim import OPTIMIZERS
 from numvae.posteriors import POSTERIORS, make_posterior
@@ -130,7 +130,7 @@ class VAE:
         x_dim = check_int(x_dim, "x_dim", 1)
         z_dim = check_int(z_dim, "z_dim", 1)
         hidden = check_widths(hidden)
-        check_choice(decoder, "decoder", DECODERS)
+        check_choice(decoder, "decoder", LIKELIHOODS)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(decoder_var, "decoder_var", DECODER_VARS)
         check_choice(posterior, "posterior", POSTERIORS)
@@ -141,9 +141,8 @@ class VAE:
             raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
         threads = _check_speed(fast, threads)
 
-        check_vae_size(x_dim, hidden, z_dim, posterior, dtype)   # before any allocation
+        check_vae_size(x_dim, hidden, z_dim, POSTERIORS[posterior], dtype)   # before any allocation
         self.x_dim, self.z_dim, self.dtype = x_dim, z_dim, dtype
-        self.decoder_kind, self.decoder_var = decoder, decoder_var
         self.config = {"x_dim": x_dim, "hidden": list(hidden), "z_dim": z_dim, "decoder": decoder,
                        "activation": activation, "dtype": dtype.name, "seed": seed,
                        "decoder_var": decoder_var, "decoder_logvar": float(decoder_logvar),
@@ -389,8 +388,9 @@ class VAE:
         check_positive(beta, "beta", strict=False)
         check_positive(free_bits, "free_bits", strict=False)
         beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
-        if free_bits > 0:
-            self.posterior.check_free_bits(free_bits)
+        if free_bits > 0 and not self.posterior.free_bits:
+            raise ValueError(f"free_bits must be 0 with posterior={self.posterior.name!r} (its KL does not split into "
+                             f"one term per latent dimension); got free_bits={free_bits!r}")
         x, eps, q, cache, out, kl, kl_terms = self._forward(x, n_samples, rng, eps)
         N, L = x.shape[0], n_samples
         # Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L): dout = −dlogp/(N L).

@@ -320,12 +320,12 @@ def test_resume_alone_continues_a_killed_run_with_its_own_options(tmp_path, monk
 
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(a)]) == 0
-    save_run = numvae.train._save_run
+    save_run = numvae.train.save_run
 
     def killed_after_the_first_checkpoint(*args, **kwargs):
         save_run(*args, **kwargs)
         raise KeyboardInterrupt
-    monkeypatch.setattr(numvae.train, "_save_run", killed_after_the_first_checkpoint)
+    monkeypatch.setattr(numvae.train, "save_run", killed_after_the_first_checkpoint)
     assert cli.main(["train", *RUN_OPTIONS, "--epochs", "3", "--out", str(b)]) == 130
     monkeypatch.undo()
     assert cli.main(["train", "--resume", str(b), "--quiet"]) == 0     # not one option repeated

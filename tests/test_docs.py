@@ -50,7 +50,7 @@ def test_the_walk_finds_what_it_should():
     names = {name for name, _ in OBJECTS}
     assert {"numvae.cli.main", "numvae.cli.build_parser", "numvae.compare.Comparison.to_csv",
             "numvae.nn.Activation.backward", "numvae.gradcheck.GradcheckReport.passed",
-            "numvae.train.History.append", "numvae.optim.Optimizer.step"} <= names
+            "numvae.history.History.append", "numvae.optim.Optimizer.step"} <= names
 
 
 def test_every_public_object_has_a_docstring():

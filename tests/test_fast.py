@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from numvae import fast, likelihoods
+from numvae import fast, likelihoods, posteriors
 from numvae.data import load_digits
 from numvae.fast.kernels import bernoulli_log_likelihood_and_grad_into, bernoulli_log_likelihood_into
 from numvae.fast.optim import FlatAdam, FlatSGD
@@ -73,8 +73,9 @@ def test_fused_bernoulli_matches_logaddexp_and_expit_up_to_huge_logits(dtype, rt
 
 # --- each likelihood family and its twin --------------------------------------------------
 
-LIKELIHOODS = [("bernoulli", {}), ("continuous_bernoulli", {}), ("gaussian", {"decoder_var": "pixel"}),
-               ("gaussian", {"decoder_var": "shared"}), ("gaussian", {"decoder_var": "fixed"})]
+# Every family of the registry with every decoder variance it supports.
+LIKELIHOODS = [(name, {"decoder_var": var} if var else {}) for name, family in likelihoods.LIKELIHOODS.items()
+               for var in family.variances or (None,)]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -87,7 +88,7 @@ def test_each_likelihood_twin_gives_the_plain_log_prob_gradients_and_mean(decode
                 decoder_logvar=-0.4, **kw).likelihood
     if decoder == "bernoulli" and threads == 2:
         quick.halves.min_size = 0                          # split even these small arrays over two threads
-    x = (rng.random((500, 300)) if decoder != "gaussian" else rng.normal(size=(500, 300))).astype(dtype)
+    x = likelihoods.LIKELIHOODS[decoder].example_x(rng, (500, 300)).astype(dtype)
     out = (2 * rng.normal(size=(3, 500, 300))).astype(dtype)                          # (L, N, D)
     tol = TOL[dtype]
     assert_normwise_close(quick.log_prob(x, out), plain.log_prob(x, out), tol, "log_prob")
@@ -116,7 +117,7 @@ def test_the_fast_bernoulli_returns_its_scratch_buffer_but_never_a_value_it_over
 
 # --- the whole model: every likelihood, posterior and activation ------------------------------
 
-MODEL_CASES = [(decoder, kw, posterior, act) for decoder, kw in LIKELIHOODS for posterior in ("diagonal", "full")
+MODEL_CASES = [(decoder, kw, posterior, act) for decoder, kw in LIKELIHOODS for posterior in posteriors.POSTERIORS
                for act in ("tanh", "relu")]
 MODEL_CASES += [("bernoulli", {}, "diagonal", act) for act in sorted(ACTIVATIONS) if act not in ("tanh", "relu")]
 
@@ -130,10 +131,10 @@ def test_the_fast_model_gives_the_plain_loss_gradients_elbo_and_log_likelihood(d
     for k, p in plain.params.items():                      # the same initial parameters, to the bit
         assert np.array_equal(p, quick.params[k]), k
     rng = np.random.default_rng(2)
-    x = (rng.random((20, 12)) if decoder != "gaussian" else rng.normal(size=(20, 12))).astype(dtype)
+    x = likelihoods.LIKELIHOODS[decoder].example_x(rng, (20, 12)).astype(dtype)
     tol = TOL[dtype]
     assert_same_loss_and_grads(plain, quick, x, tol, n_samples=2, beta=0.7)
-    if posterior == "diagonal":
+    if posteriors.POSTERIORS[posterior].free_bits:
         assert_same_loss_and_grads(plain, quick, x, tol, free_bits=0.3)
     for a, b in zip(quick.elbo(x, n_samples=3, rng=1), plain.elbo(x, n_samples=3, rng=1)):
         assert_normwise_close(a, b, tol, "elbo")

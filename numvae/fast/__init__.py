@@ -23,11 +23,9 @@ them to its plain original (values to 1e-12 relative, gradients to 1e-12
 normwise in float64), and a 200-step training run to the plain run's.
 """
 
-from numvae.fast.likelihoods import TWINS
-from numvae.fast.nn import FlatLinear, Identity
+from numvae.fast import likelihoods, nn
 from numvae.fast.optim import optimizers
 from numvae.fast.storage import tie
-from numvae.nn import Activation, Linear
 
 
 def twin(part, cls):
@@ -37,13 +35,9 @@ def twin(part, cls):
     return fast
 
 
-def _fast_layer(layer):
-    """The layer's fast twin: a Linear writing into the flat buffer, the identity without work; else the layer."""
-    if type(layer) is Linear:
-        return twin(layer, FlatLinear)
-    if type(layer) is Activation and layer.name == "identity":
-        return twin(layer, Identity)
-    return layer
+def _twin_or_self(part, twins):
+    """`part`'s fast twin if its class has one in `twins`, else `part` itself (the plain one serves)."""
+    return twin(part, twins[type(part)]) if type(part) in twins else part
 
 
 def accelerate(model, threads=1):
@@ -57,9 +51,9 @@ def accelerate(model, threads=1):
     `threads` threads.
     """
     for net in (model.encoder, model.decoder):
-        net.layers = [_fast_layer(layer) for layer in net.layers]
-    if type(model.likelihood) in TWINS:
-        model.likelihood = twin(model.likelihood, TWINS[type(model.likelihood)])
+        net.layers = [_twin_or_self(layer, nn.TWINS) for layer in net.layers]
+    if type(model.likelihood) in likelihoods.TWINS:     # the continuous Bernoulli has none: the plain one serves
+        model.likelihood = twin(model.likelihood, likelihoods.TWINS[type(model.likelihood)])
         model.likelihood.speed_up(threads)
     model.flat_params, model.flat_grads = tie([*model.encoder.linears, *model.decoder.linears, model.likelihood],
                                               model.dtype)

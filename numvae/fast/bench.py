@@ -42,7 +42,7 @@ import numpy as np
 
 from numvae.checks import check_choice, check_int, check_matrix
 from numvae.distributions import kl_standard_normal_grad, kl_standard_normal_terms
-from numvae.nn import Activation
+from numvae.nn import make_activation
 from numvae.train import train_step
 from numvae.vae import VAE
 
@@ -264,7 +264,7 @@ def _elementwise_work(model, batch_size, n_samples, rng):
         y, b = rng.standard_normal((m, n_out)).astype(dtype), model.params[f"{name}.b"]
         work.append(lambda y=y, b=b: y + b)                                       # x @ W + b
         work.append(lambda y=y: y.sum(axis=0))                                    # db = sum_n delta_n
-        f = Activation(act if int(name.split(".")[1]) < n_hidden else "identity")  # the output layers' is identity
+        f = make_activation(act if int(name.split(".")[1]) < n_hidden else "identity")  # the output layers' is identity
         work.append(lambda f=f, y=y: f.forward(y))
         work.append(lambda f=f, y=y: f.backward(y))
     mu, logvar = (rng.standard_normal((N, K)).astype(dtype) for _ in range(2))
