@@ -169,7 +169,7 @@ check("quadrature error: a grid 1.5x wider and 1.5x finer moves log p(x) by < 1e
 
 # %%
 k = 10_000
-log_is, se_is = defensive_log_px(vae, x, q_full.h, "full", k=k, rng=rng)
+log_is, se_is = defensive_log_px(vae, x, ("full", q_full.h), k=k, rng=rng)
 print("log p(x): quadrature    ", np.round(log_px, 3),
       "\n          IS, ¾q* + ¼p(z)", np.round(log_is, 3), "± ", np.round(se_is, 4))
 check_that("IS (k = 10⁴, defensive proposal) is not above the quadrature value beyond 3 SE",

@@ -490,7 +490,7 @@ post_mean, post_cov = ppca8.posterior(x8)
 a8, s8 = post_mean[0], np.sqrt(np.diag(post_cov))
 check("the posterior is diagonal (W's columns orthogonal)", post_cov - np.diag(s8 ** 2), 0.0, atol=1e-12)
 qm, qs = a8 + s8, 1.5 * s8
-proposal8 = (make_posterior("diagonal", K8), np.concatenate([qm, 2 * np.log(qs)])[None])
+proposal8 = ("diagonal", np.concatenate([qm, 2 * np.log(qs)])[None])
 log_p8 = ppca8.log_likelihood(x8)[0]
 
 
@@ -601,7 +601,7 @@ wider = np.array([quadrature(i, (), 24.0, 361)[0] for i in range(len(xq))])
 check("quadrature: a grid 1.5× wider and 1.5× finer moves log p(x) by < 0.01 nats", wider, log_px_q, atol=0.01)
 ks8 = L.size((1, 10, 100, 1000, 10_000), (1, 10, 100, 1000))
 n_rep = L.size(20, 10)
-est8 = {name: np.array([[vae2.log_likelihood(xq, k=k, rng=rng, proposal=(diag2, h)) for _ in range(n_rep)]
+est8 = {name: np.array([[vae2.log_likelihood(xq, k=k, rng=rng, proposal=("diagonal", h)) for _ in range(n_rep)]
                         for k in ks8]) for name, h in (("q", h_q), ("q₂", h_q2))}             # (k, reps, n)
 short = {name: log_px_q - e.mean(axis=1) for name, e in est8.items()}                      # (k, n) per digit
 short_se = {name: e.std(axis=1, ddof=1) / np.sqrt(n_rep) for name, e in est8.items()}
@@ -611,7 +611,7 @@ for j, k in enumerate(ks8):
 n1 = L.size(4000, 2000)
 for p, (name, h) in enumerate((("q", h_q), ("q₂", h_q2))):
     one = vae2.log_likelihood(np.repeat(xq, n1, axis=0), k=1, rng=rng,
-                              proposal=(diag2, np.repeat(h, n1, axis=0))).reshape(len(xq), n1)   # (n, n1)
+                              proposal=("diagonal", np.repeat(h, n1, axis=0))).reshape(len(xq), n1)   # (n, n1)
     check(f"k = 1 with {name}: the IS estimate is that proposal's ELBO by quadrature, in expectation (5 SE)",
           one.mean(axis=1), elbo_quad[:, p], atol=5 * one.std(axis=1, ddof=1) / np.sqrt(n1))
 check_that("q₂ starts lower: ELBO(q₂) < ELBO(q), on average over the digits (quadrature)",

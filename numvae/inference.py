@@ -67,9 +67,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import hadamard
 
-from numvae.checks import (as_generator, check_choice, check_finite_result, check_int, check_matrix, check_positive,
-                           is_real)
+from numvae import importance
+from numvae.checks import as_generator, check_choice, check_finite_result, check_int, check_positive
 from numvae.distributions import gaussian_log_density
+from numvae.importance import proposal_family
 from numvae.posteriors import POSTERIORS, make_posterior
 from numvae.vae import VAE
 
@@ -168,12 +169,8 @@ def _check_h_logvar(h, z_dim):
     logvar = h[:, z_dim:2 * z_dim]
     lo, hi = _LOGVAR_RANGE
     if logvar.size and (logvar.min() < lo or logvar.max() > hi):
-        raise ValueError(f"h's log-variance columns ({z_dim}:{2 * z_dim}) must lie in [{lo:.0f}, {hi:.0f}], "
+        raise ValueError(f"proposal parameters' log-variance columns ({z_dim}:{2 * z_dim}) must lie in [{lo:.0f}, {hi:.0f}], "
                          f"where exp() is finite and > 0; got values in [{logvar.min():.4g}, {logvar.max():.4g}]")
-
-
-def _check_x(model, x):
-    return model.likelihood.check_x(check_matrix(x, "x", n_features=model.x_dim, dtype=np.float64))
 
 
 def path_elbo(model, x, h, eps, posterior, h_q=None):
@@ -241,7 +238,7 @@ def elbo_of(model, x, qs, n_samples=1000, rng=None):
     diff_se : ndarray of shape (len(qs) - 1, N)
         Standard error of ``elbo[i + 1] - elbo[i]``.
     """
-    x = _check_x(model, x)
+    x = model.check_x(x, np.float64)
     n_samples = check_int(n_samples, "n_samples", 2)
     rng = as_generator(rng, none_ok=True)
     families = [_family(model, post) for post, _ in qs]
@@ -324,7 +321,7 @@ def optimize_q(model, x, posterior="diagonal", steps=600, n_draws=1, lr=0.2, n_e
     datapoint, against one encoder pass for :math:`q_\phi`.
     """
     family = _family(model, posterior)
-    x = _check_x(model, x)
+    x = model.check_x(x, np.float64)
     steps = check_int(steps, "steps", 2)
     n_draws = check_int(n_draws, "n_draws", 1)
     check_positive(lr, "lr")
@@ -387,26 +384,15 @@ class Gaps:
 
 # Share of the importance samples drawn from the prior in the defensive mixture.
 DEFENSIVE_PRIOR = 0.25
-# Entries per array when the k samples of a block of datapoints are held at once.
-_IS_BLOCK = 2 ** 21
 
 
-def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIVE_PRIOR, rng=None):
+def defensive_log_px(model, x, proposal, k=1000, prior_share=DEFENSIVE_PRIOR, rng=None):
     r"""Importance-sampled :math:`\log p(x)` with a defensive mixture proposal, and its standard error.
 
     The proposal is :math:`r(z) = (1-\alpha)\,q(z|x) + \alpha\,p(z)`, with q
-    given by raw parameters `h` (typically a per-datapoint q*) and
-    :math:`\alpha` = `prior_share` (Hesterberg 1995, *Weighted average
-    importance sampling and defensive mixture distributions*). Drawing
-    exactly :math:`n_q = k - n_p` samples from q and :math:`n_p = \alpha k`
-    from the prior (rounded), the estimate
-
-    .. math:: \hat p(x) = \frac1k\sum_{i=1}^k w_i,\qquad
-              w_i = \frac{p(x|z_i)\,p(z_i)}{(n_q/k)\,q(z_i|x) + (n_p/k)\,p(z_i)}
-
-    is unbiased for p(x) (each component's draws weighted by the whole
-    mixture: the "deterministic mixture" of Owen & Zhou 2000), and every
-    weight is at most :math:`p(x|z_i)\,k/n_p`. A Gaussian q alone has light
+    given by `proposal` (typically a per-datapoint q*) and :math:`\alpha` =
+    `prior_share`: ``numvae.importance.log_px``, whose docstring derives the
+    weights and the stratified standard error. A Gaussian q alone has light
     tails: where p(z|x) has a second mode many standard deviations from q,
     q almost never samples it and :math:`\log\hat p` falls short of log p(x)
     by the mode's mass, with a standard error that does not show it (seen in
@@ -417,9 +403,9 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
     ----------
     model : VAE
     x : ndarray of shape (N, D)
-    h : ndarray of shape (N, n_outputs)
-        Raw parameters of q in the layout of `posterior`.
-    posterior : {"diagonal", "full"}
+    proposal : (str, ndarray of shape (N, n_outputs))
+        ``(posterior, h)``: a posterior family's name and the raw parameters
+        of q for every row of `x`, in that family's layout.
     k : int >= 4
         Samples per datapoint.
     prior_share : float in [0, 1)
@@ -429,46 +415,13 @@ def defensive_log_px(model, x, h, posterior="full", k=1000, prior_share=DEFENSIV
     Returns
     -------
     log_px, se : ndarray of shape (N,)
-        :math:`\log\hat p(x)`, and its standard error by the delta method,
-        :math:`\sqrt{\operatorname{Var}\hat p}/\hat p` with the stratified
-        variance :math:`\operatorname{Var}\hat p = k^{-2}\sum_j n_j s_j^2`,
-        :math:`s_j^2` the sample variance of the weights of component j.
     """
-    family = _family(model, posterior)
-    x = _check_x(model, x)
+    _check_model(model)
+    x = model.check_x(x, np.float64)
     k = check_int(k, "k", 4)
-    if not is_real(prior_share):   # before the comparison, which a string or an array cannot answer
-        raise ValueError(f"prior_share must be a number in [0, 1); got {type(prior_share).__name__} {prior_share!r}")
-    if not 0 <= prior_share < 1:
-        raise ValueError(f"prior_share must be in [0, 1); got {prior_share!r}")
-    h = check_matrix(h, "h", n_features=family.n_outputs, dtype=np.float64)
-    if len(h) != len(x):
-        raise ValueError(f"h must have one row per row of x ({len(x)}); got {len(h)}")
+    _, h = proposal_family(model, proposal, len(x))
     _check_h_logvar(h, model.z_dim)
-    rng = as_generator(rng, none_ok=True)
-    # Each stratum keeps at least 2 draws (its variance needs them), or none.
-    n_prior = 0 if prior_share == 0 else min(k - 2, max(2, int(round(prior_share * k))))
-    with np.errstate(divide="ignore"):                                                # log 0 = −inf when α = 0
-        log_share = np.log(np.array([k - n_prior, n_prior]) / k)                       # log(n_q/k), log(n_p/k)
-    zeros = np.zeros(model.z_dim)
-    log_px, se = np.empty(len(x)), np.empty(len(x))
-    rows = max(1, _IS_BLOCK // (k * max(model.z_dim, 1)))                              # datapoints per block
-    for start in range(0, len(x), rows):
-        b = slice(start, start + rows)
-        params = family.split(h[b])
-        eps = rng.standard_normal((k, len(h[b]), model.z_dim))                          # (k, B, K)
-        z = np.concatenate([eps[:n_prior], family.sample(params, eps[n_prior:])[0]])  # prior draws, then q draws
-        log_prior = gaussian_log_density(z, zeros, zeros, check=False)                 # (k, B)
-        log_r = np.logaddexp(log_share[0] + family.log_q(z, params), log_share[1] + log_prior)
-        log_w = _log_px(model, x[b], z) + log_prior - log_r                           # (k, B)
-        top = log_w.max(axis=0)
-        w = np.exp(log_w - top)                                                        # (k, B) weights / max
-        mean = w.mean(axis=0)
-        var = sum(len(wj) * wj.var(axis=0, ddof=1) for wj in (w[:n_prior], w[n_prior:]) if len(wj)) / k ** 2
-        log_px[b], se[b] = top + np.log(mean), np.sqrt(var) / mean
-    check_finite_result(log_px, "defensive_log_px's log p(x)")
-    check_finite_result(se, "defensive_log_px's standard error")
-    return log_px, se
+    return importance.log_px(model, x, proposal, k, rng, prior_share=prior_share)
 
 
 def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
@@ -501,13 +454,13 @@ def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):
     errors combine the errors of the terms (independent draws for
     :math:`\log\hat p` and the ELBO; paired draws for the two ELBOs).
     """
-    x = _check_x(model, x)
+    x = model.check_x(x, np.float64)
     k = check_int(k, "k", 4)
     rng = as_generator(rng, none_ok=True)
     own = model.posterior.name
     q_star = optimize_q(model, x, own, steps=steps, n_eval=2, rng=rng)
     full = q_star if own == "full" else optimize_q(model, x, "full", steps=steps, n_eval=2, rng=rng)
-    log_px, log_px_se = defensive_log_px(model, x, full.h, "full", k, rng=rng)
+    log_px, log_px_se = defensive_log_px(model, x, ("full", full.h), k, rng=rng)
     elbo, se, diff_se = elbo_of(model, x, [(own, encoder_outputs(model, x, own)), (own, q_star.h)],
                                 n_eval, rng)
     return Gaps(log_px, log_px_se, elbo[1], se[1], elbo[0], se[0],

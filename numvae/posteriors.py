@@ -22,6 +22,8 @@ a per-dimension KL. :data:`POSTERIORS` registers them and :func:`make_posterior`
 builds one by name.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from numvae.checks import registry
@@ -263,6 +265,11 @@ class FullGaussian:
 POSTERIORS = registry(DiagonalGaussian, FullGaussian)
 
 
+@lru_cache(maxsize=64)
 def make_posterior(posterior, z_dim):
-    """The family named `posterior` (one of :data:`POSTERIORS`) for `z_dim` latents."""
+    """The family named `posterior` (one of :data:`POSTERIORS`) for `z_dim` latents.
+
+    A family holds no state but its sizes, so one object per (name, K) serves
+    every caller: a loop that names its family at every step builds it once.
+    """
     return POSTERIORS[posterior](z_dim)

@@ -32,11 +32,10 @@ buffer, fused kernels, two threads); nothing in this module changes.
 import numbers
 
 import numpy as np
-from scipy.special import logsumexp
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
                            check_matrix, check_positive, check_threads, check_vae_size, check_widths)
-from numvae.distributions import gaussian_log_density
+from numvae import importance
 from numvae.fast import accelerate
 from numvae.io import load_model, save_checkpoint
 from numvae.likelihoods import DECODER_VARS, LIKELIHOODS, make_likelihood
@@ -44,9 +43,6 @@ from numvae.nn import ACTIVATIONS, MLP
 from numvae.optim import OPTIMIZERS
 from numvae.posteriors import POSTERIORS, make_posterior
 
-# log_likelihood works through (samples, datapoints, width) blocks of at most
-# this many entries, so memory does not grow with k or with the dataset.
-_IWAE_BLOCK = 2 ** 21
 
 
 def _check_speed(fast, threads):
@@ -182,9 +178,10 @@ class VAE:
 
     # --- input checks ---------------------------------------------------------
 
-    def _check_x(self, x):
-        """`x` as an (N, D) array of the model dtype, in the likelihood's support."""
-        return self.likelihood.check_x(check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype))
+    def check_x(self, x, dtype=None):
+        """`x` as an (N, D) array of the model's dtype (or `dtype`), in the likelihood's support; else ``ValueError``."""
+        x = check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype if dtype is None else dtype)
+        return self.likelihood.check_x(x)
 
     def _noise(self, eps, rng, n_samples, n):
         r"""The standard normal noise :math:`\epsilon`, shape ``(n_samples, n, K)``: drawn, or `eps` checked."""
@@ -220,7 +217,7 @@ class VAE:
             Full-covariance posterior, :math:`\mathcal N(\mu, LL^\top)`: the
             lower-triangular Cholesky factor.
         """
-        return self._encode(self._check_x(x))
+        return self._encode(self.check_x(x))
 
     def _encode(self, x):
         return self.posterior.split(self.encoder.forward(x))                           # h (N, n_outputs) -> params
@@ -263,7 +260,7 @@ class VAE:
 
     def _forward(self, x, n_samples, rng, eps):
         """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output."""
-        x = self._check_x(x)
+        x = self.check_x(x)
         n_samples = check_int(n_samples, "n_samples", 1)
         eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
         q = self._encode(x)                                                            # e.g. (mu, logvar), (N, K) each
@@ -417,17 +414,7 @@ class VAE:
 
     # --- the marginal likelihood ------------------------------------------------
 
-    def samples_per_chunk(self, n_rows, k, family=None):
-        """Samples :meth:`log_likelihood` draws at once for a block of `n_rows` datapoints.
-
-        As many of the k as keep every (samples, rows, width) array at or
-        below ``2**21`` entries (at least one), width being the widest layer.
-        """
-        family = self.posterior if family is None else family
-        width = max(self.x_dim, family.n_outputs, *self.config["hidden"])
-        return max(1, min(k, _IWAE_BLOCK // (n_rows * width)))
-
-    def log_likelihood(self, x, k=1000, rng=None, batch_size=100, proposal=None):
+    def log_likelihood(self, x, k=1000, rng=None, batch_size=100, proposal=None, return_se=False):
         r"""Importance-sampled estimate of :math:`\log p_\theta(x)` per datapoint, in nats.
 
         Parameters
@@ -441,14 +428,18 @@ class VAE:
         batch_size : int
             Datapoints per block. Samples are drawn in chunks too, so memory
             stays bounded (about ``2**21`` entries per array) for any k and N.
-        proposal : (posterior family, ndarray of shape (N, n_outputs)), optional
-            A proposal other than the encoder's :math:`q_\phi(z|x)`: an object of
-            ``numvae.posteriors`` and its raw parameters for every row of `x`
-            (e.g. a per-datapoint optimum from ``numvae.inference``).
+        proposal : (str, ndarray of shape (N, n_outputs)), optional
+            A proposal other than the encoder's :math:`q_\phi(z|x)`: the name
+            of a posterior family (``numvae.posteriors.POSTERIORS``) and its raw
+            parameters for every row of `x` (e.g. a per-datapoint optimum from
+            ``numvae.inference``), as everywhere in numvae.
+        return_se : bool
+            Also return the estimate's standard error (delta method; NaN for k = 1).
 
         Returns
         -------
         ndarray of shape (N,), float64
+            And its standard error, of the same shape, if `return_se`.
 
         Raises
         ------
@@ -465,46 +456,14 @@ class VAE:
         .. math:: \log p(x) \approx \log\frac1k\sum_{i=1}^k
                   \frac{p_\theta(x|z_i)\,p(z_i)}{q_\phi(z_i|x)},\qquad z_i\sim q_\phi(z|x)
 
-        The decoder and :math:`\log p(x|z)` run in the model's dtype, in
-        blocks of samples so that memory stays bounded for any k. The log
-        weights are then taken to float64, together with the prior and
-        posterior densities, and accumulated across sample chunks with a
-        running log-sum-exp, ``acc = logaddexp(acc, logsumexp(chunk))``, so
-        no exponential is ever formed and nothing overflows.
+        The estimator is ``numvae.importance.log_px``, the one every proposal
+        of numvae goes through: the decoder and :math:`\log p(x|z)` in the
+        model's dtype, in blocks of samples so that memory stays bounded for
+        any k, the log weights in float64, summed across blocks with a running
+        shift so that no exponential overflows.
         """
-        x = self._check_x(x)
-        k = check_int(k, "k", 1)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        rng = as_generator(rng, none_ok=True)
-        family, h = (self.posterior, None) if proposal is None else proposal
-        if h is not None:
-            h = check_array(h, "proposal parameters", ndim=2, dtype=self.dtype)
-            if h.shape != (x.shape[0], family.n_outputs):
-                raise ValueError(f"proposal parameters must have shape (N, n_outputs) = "
-                                 f"{(x.shape[0], family.n_outputs)}; got {h.shape}")
-        result = np.empty(x.shape[0], dtype=np.float64)
-        zeros = np.zeros(self.z_dim)
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start:start + batch_size]                                           # (B, D)
-            B = xb.shape[0]
-            q = self._encode(xb) if h is None else family.split(h[start:start + B])    # e.g. (mu, logvar), (B, K) each
-            q64 = tuple(p.astype(np.float64) for p in q)
-            chunk = self.samples_per_chunk(B, k, family)
-            acc = np.full(B, -np.inf)                                                  # (B,) running log Σ w
-            done = 0
-            while done < k:
-                s = min(chunk, k - done)
-                eps = rng.standard_normal((s, B, self.z_dim), dtype=self.dtype)        # (S, B, K)
-                z, _ = family.sample(q, eps)                                           # (S, B, K) model dtype
-                z64 = z.astype(np.float64)                                             # the z the decoder sees
-                out = self.decoder.forward(z)                                          # (S, B, D) model dtype
-                log_w = (self.likelihood.log_prob(xb, out).astype(np.float64)          # (S, B) log p(x|z)
-                         + gaussian_log_density(z64, zeros, zeros, check=False)       # + log p(z)
-                         - family.log_q(z64, q64))                                     # − log q(z|x)
-                acc = np.logaddexp(acc, logsumexp(log_w, axis=0))                      # (B,)
-                done += s
-            result[start:start + B] = acc - np.log(k)
-        return check_finite_result(result, "VAE.log_likelihood")
+        log_p, se = importance.log_px(self, self.check_x(x), proposal, k, rng, batch_size)
+        return (log_p, se) if return_se else log_p
 
     # --- files ----------------------------------------------------------------
 

@@ -189,16 +189,16 @@ def test_defensive_log_px_with_the_exact_posterior():
     m, ppca, x, _ = linear_problem(seed=4, N=8)
     exact, h = ppca.log_likelihood(x), exact_posterior_h(ppca, x)
     # No prior share: every weight is p(x, z)/p(z|x) = p(x), so the estimate is exact and its SE zero.
-    log_px, se = defensive_log_px(m, x, h, "full", k=100, prior_share=0.0, rng=0)
+    log_px, se = defensive_log_px(m, x, ("full", h), k=100, prior_share=0.0, rng=0)
     np.testing.assert_allclose(log_px, exact, rtol=0, atol=1e-10)
     assert np.all(se < 1e-12)
     # With the prior mixed in the weights vary, the estimate stays unbiased: within 4 SE.
-    log_px, se = defensive_log_px(m, x, h, "full", k=2000, rng=0)
+    log_px, se = defensive_log_px(m, x, ("full", h), k=2000, rng=0)
     assert np.all(se > 1e-4)
     assert np.all(np.abs(log_px - exact) <= 4 * se)
     # The standard error is the estimate's spread: over 200 repetitions, the sd of log p̂
     # within 20 % of the mean reported SE (the sd of 200 draws is itself known to ~5 %).
-    reps = np.array([defensive_log_px(m, x[:2], h[:2], "full", k=200, rng=r) for r in range(200)])  # (200, 2, 2)
+    reps = np.array([defensive_log_px(m, x[:2], ("full", h[:2]), k=200, rng=r) for r in range(200)])  # (200, 2, 2)
     np.testing.assert_allclose(reps[:, 0].std(axis=0, ddof=1), reps[:, 1].mean(axis=0), rtol=0.2)
 
 
@@ -207,9 +207,9 @@ def test_defensive_log_px_recovers_from_a_proposal_that_misses_the_posterior():
     # and the estimate falls short by nats; half the draws from the prior bring it back.
     m, ppca, x, _ = linear_problem(seed=0, N=8)
     exact, h = ppca.log_likelihood(x), exact_posterior_h(ppca, x, shift_sd=6.0)
-    alone, _ = defensive_log_px(m, x, h, "full", k=20_000, prior_share=0.0, rng=1)
+    alone, _ = defensive_log_px(m, x, ("full", h), k=20_000, prior_share=0.0, rng=1)
     assert np.all(exact - alone > 5.0)
-    log_px, se = defensive_log_px(m, x, h, "full", k=20_000, prior_share=0.5, rng=1)
+    log_px, se = defensive_log_px(m, x, ("full", h), k=20_000, prior_share=0.5, rng=1)
     assert np.all(se < 0.2)
     assert np.all(np.abs(log_px - exact) <= 5 * se)
 
@@ -239,15 +239,15 @@ def test_bad_arguments_name_themselves():
         gaps(m, x, k=3)
     h = encoder_outputs(m, x, "full")
     with pytest.raises(ValueError, match=r"prior_share must be in \[0, 1\); got 1.0"):
-        defensive_log_px(m, x, h, k=10, prior_share=1.0)
-    with pytest.raises(ValueError, match=r"h must have one row per row of x \(12\); got 3"):
-        defensive_log_px(m, x, h[:3], k=10)
+        defensive_log_px(m, x, ("full", h), k=10, prior_share=1.0)
+    with pytest.raises(ValueError, match=r"proposal parameters must have shape \(N, n_outputs\) = \(12, 9\); got \(3, 9\)"):
+        defensive_log_px(m, x, ("full", h[:3]), k=10)
     with pytest.raises(ValueError, match="steps must be an integer >= 2"):
         optimize_q(m, x, steps=1)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 6\)"):
         optimize_q(m, x[:, :4])
     with pytest.raises(ValueError, match=r"proposal parameters must have shape \(N, n_outputs\) = \(12, 9\)"):
-        m.log_likelihood(x, k=5, proposal=(make_posterior("full", 3), np.zeros((12, 6))))
+        m.log_likelihood(x, k=5, proposal=("full", np.zeros((12, 6))))
 
 
 # Faults that returned NaN or a foreign error (issue 31): refused before any work, or the
@@ -258,7 +258,7 @@ def test_a_model_with_a_nan_weight_is_refused_naming_the_array():
     h = encoder_outputs(m, x, "full")
     m.params["dec.0.W"][0, 0] = np.nan
     for call in (lambda: optimize_q(m, x, steps=4, n_eval=4, rng=0),
-                 lambda: defensive_log_px(m, x, h, "full", k=8, rng=0),
+                 lambda: defensive_log_px(m, x, ("full", h), k=8, rng=0),
                  lambda: gaps(m, x, k=8, steps=4, n_eval=4, rng=0)):
         with pytest.raises(ValueError, match=r"model must have finite parameters.*'dec\.0\.W' has 1 NaN"):
             call()
@@ -269,7 +269,7 @@ def test_a_ppca_is_refused_as_the_model_under_its_name():
     with pytest.raises(ValueError, match="model must be a numvae VAE.*got PPCA"):
         optimize_q(ppca, x, steps=4, n_eval=4, rng=0)
     with pytest.raises(ValueError, match="model must be a numvae VAE.*got PPCA"):
-        defensive_log_px(ppca, x, np.zeros((len(x), 9)), "full", k=8, rng=0)
+        defensive_log_px(ppca, x, ("full", np.zeros((len(x), 9))), k=8, rng=0)
 
 
 @pytest.mark.parametrize("logvar", [2000.0, -2000.0])
@@ -278,11 +278,11 @@ def test_log_variances_whose_exp_over_or_underflows_are_refused_naming_h(logvar)
     for posterior in ("diagonal", "full"):
         h = encoder_outputs(m, x, posterior)
         h[:, m.z_dim:2 * m.z_dim] = logvar
-        with pytest.raises(ValueError, match=r"h's log-variance columns \(3:6\) must lie in"):
-            defensive_log_px(m, x, h, posterior, k=8, rng=0)
+        with pytest.raises(ValueError, match=r"proposal parameters' log-variance columns \(3:6\) must lie in"):
+            defensive_log_px(m, x, (posterior, h), k=8, rng=0)
     h = encoder_outputs(m, x, "full")
     h[:, m.z_dim:2 * m.z_dim] = 700.0                    # large but inside float64: still computes
-    assert np.isfinite(defensive_log_px(m, x, h, "full", k=8, rng=0)[0]).all()
+    assert np.isfinite(defensive_log_px(m, x, ("full", h), k=8, rng=0)[0]).all()
 
 
 @pytest.mark.parametrize("share", ["0.25", None, np.array([0.25, 0.5]), float("nan"), True])
@@ -290,8 +290,8 @@ def test_prior_share_that_is_not_a_number_is_refused_naming_it(share):
     m, _, x, _ = linear_problem()
     h = encoder_outputs(m, x, "full")
     with pytest.raises(ValueError, match=r"prior_share must be (a number )?in \[0, 1\)"):
-        defensive_log_px(m, x, h, "full", k=8, prior_share=share, rng=0)
-    assert np.isfinite(defensive_log_px(m, x, h, "full", k=8, prior_share=np.float32(0.25), rng=0)[0]).all()
+        defensive_log_px(m, x, ("full", h), k=8, prior_share=share, rng=0)
+    assert np.isfinite(defensive_log_px(m, x, ("full", h), k=8, prior_share=np.float32(0.25), rng=0)[0]).all()
 
 
 def test_results_that_overflow_raise_instead_of_returning_nan():
@@ -301,7 +301,7 @@ def test_results_that_overflow_raise_instead_of_returning_nan():
     h = encoder_outputs(m, x, "full")
     m.params["dec.logvar"][...] = -1500.0
     with np.errstate(all="ignore"):
-        with pytest.raises(FloatingPointError, match="defensive_log_px's log p\\(x\\) overflowed"):
-            defensive_log_px(m, x, h, "full", k=8, rng=0)
+        with pytest.raises(FloatingPointError, match="the importance-sampled log p\\(x\\) overflowed"):
+            defensive_log_px(m, x, ("full", h), k=8, rng=0)
         with pytest.raises(FloatingPointError, match="optimize_q's q\\* overflowed"):
             optimize_q(m, x, steps=4, n_eval=4, rng=0)

@@ -42,6 +42,7 @@ import numpy as np
 
 from numvae.checks import check_choice, check_int, check_matrix
 from numvae.distributions import kl_standard_normal_grad, kl_standard_normal_terms
+from numvae.importance import samples_per_chunk
 from numvae.nn import make_activation
 from numvae.train import train_step
 from numvae.vae import VAE
@@ -129,7 +130,7 @@ def log_likelihood_blocks(model, k, n, batch_size=100):
     counts = {}
     for start in range(0, n, batch_size):
         B = min(batch_size, n - start)
-        chunk = model.samples_per_chunk(B, k)
+        chunk = samples_per_chunk(model, B, k)
         full, last = divmod(k, chunk)
         counts[chunk * B] = counts.get(chunk * B, 0) + full
         if last:
@@ -141,7 +142,7 @@ def log_likelihood_floor(model, k, n, batch_size=100, repeats=5, seed=0):
     r"""Time the decoder's matrix products on the :math:`k\cdot n` rows ``log_likelihood`` pushes through it.
 
     ``model.log_likelihood(x, k, batch_size=batch_size)`` on n rows runs the
-    decoder on blocks of ``samples_per_chunk`` × `batch_size` rows; each
+    decoder on blocks of ``numvae.importance.samples_per_chunk`` × `batch_size` rows; each
     distinct block shape is timed (`repeats` passes over the decoder's
     products, in order, each output the next one's input; the median) and
     counted as often as the estimate meets it. That sum is the estimate's
