@@ -83,7 +83,7 @@ def prior_draws(k, prior_share):
     return 0 if prior_share == 0 else min(k - 2, max(2, int(round(prior_share * k))))
 
 
-def log_px(model, x, proposal=None, k=1000, rng=None, batch_size=100, prior_share=0.0):
+def log_px(model, x, proposal=None, k=1000, rng=None, batch_size=100, prior_share=0.0, what="log p(x)"):
     r"""Importance-sampled :math:`\log\hat p(x)` per row of `x`, and its standard error (module docstring).
 
     Parameters
@@ -102,6 +102,9 @@ def log_px(model, x, proposal=None, k=1000, rng=None, batch_size=100, prior_shar
         Datapoints per block.
     prior_share : float in [0, 1)
         :math:`\alpha` of the defensive mixture; 0 is plain importance sampling from q.
+    what : str
+        The caller's name for the result, in the ``FloatingPointError`` raised
+        if it overflows (a NaN or infinite estimate is never returned).
 
     Returns
     -------
@@ -160,7 +163,7 @@ def log_px(model, x, proposal=None, k=1000, rng=None, batch_size=100, prior_shar
             var = np.maximum(sums[1] - sums[0] ** 2 / counts, 0.0) / (counts - 1)      # (strata, B) s_j²
         log_p[start:start + B] = shift + np.log(total / k)
         se[start:start + B] = np.sqrt((counts * var).sum(axis=0)) / total             # √(Σ n_j s_j²) / Σ w
-    check_finite_result(log_p, "the importance-sampled log p(x)")
+    check_finite_result(log_p, what)
     if k >= 2:
-        check_finite_result(se, "the importance-sampled log p(x)'s standard error")
+        check_finite_result(se, f"{what}'s standard error")
     return log_p, se

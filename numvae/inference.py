@@ -421,7 +421,8 @@ def defensive_log_px(model, x, proposal, k=1000, prior_share=DEFENSIVE_PRIOR, rn
     k = check_int(k, "k", 4)
     _, h = proposal_family(model, proposal, len(x))
     _check_h_logvar(h, model.z_dim)
-    return importance.log_px(model, x, proposal, k, rng, prior_share=prior_share)
+    return importance.log_px(model, x, proposal, k, rng, prior_share=prior_share,
+                             what="defensive_log_px's log p(x)")
 
 
 def gaps(model, x, k=1000, steps=600, n_eval=1000, rng=None):

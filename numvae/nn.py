@@ -4,8 +4,8 @@ Every layer follows one contract:
 
 - ``forward(x)`` computes the output and keeps exactly what ``backward`` needs;
 - ``backward(dout)`` takes the gradient of the loss with respect to the output,
-  writes the gradient of every parameter into ``grads`` (same keys and shapes as
-  ``params``) and returns the gradient with respect to the input.
+  sets the gradient of every parameter in ``grads`` (new arrays, same keys and
+  shapes as ``params``) and returns the gradient with respect to the input.
 
 Inputs may carry extra leading dimensions, e.g. ``(L, N, D)`` for L samples
 per datapoint: a layer acts on the last axis and its weight gradient sums over

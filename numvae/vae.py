@@ -462,7 +462,7 @@ class VAE:
         any k, the log weights in float64, summed across blocks with a running
         shift so that no exponential overflows.
         """
-        log_p, se = importance.log_px(self, self.check_x(x), proposal, k, rng, batch_size)
+        log_p, se = importance.log_px(self, self.check_x(x), proposal, k, rng, batch_size, what="VAE.log_likelihood")
         return (log_p, se) if return_se else log_p
 
     # --- files ----------------------------------------------------------------

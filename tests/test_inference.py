@@ -301,7 +301,7 @@ def test_results_that_overflow_raise_instead_of_returning_nan():
     h = encoder_outputs(m, x, "full")
     m.params["dec.logvar"][...] = -1500.0
     with np.errstate(all="ignore"):
-        with pytest.raises(FloatingPointError, match="the importance-sampled log p\\(x\\) overflowed"):
+        with pytest.raises(FloatingPointError, match="defensive_log_px's log p\\(x\\) overflowed"):
             defensive_log_px(m, x, ("full", h), k=8, rng=0)
         with pytest.raises(FloatingPointError, match="optimize_q's q\\* overflowed"):
             optimize_q(m, x, steps=4, n_eval=4, rng=0)
