@@ -55,19 +55,6 @@ def _assert_bitwise_equal(a, b):
 
 # --- 1. silent results are errors ------------------------------------------------
 
-@pytest.mark.parametrize("method", ["elbo", "log_likelihood"])
-def test_a_forward_pass_that_overflows_raises(method, digits, tmp_path):
-    X, _ = digits
-    model = _vae(dtype=np.float64)
-    for p in model.params.values():
-        p[...] = 1e300                                      # finite, absurd
-    model.save(tmp_path / "huge.npz")
-    loaded = VAE.load(tmp_path / "huge.npz")                # finite weights load
-    call = {"elbo": lambda m: m.elbo(X[:5], rng=0), "log_likelihood": lambda m: m.log_likelihood(X[:5], k=3, rng=0)}
-    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=f"^VAE.{method} overflowed: 5 of 5"):
-        call[method](loaded)
-
-
 # --- 2. the command line: one line, no traceback -----------------------------------
 
 # --- 3. checked before working ------------------------------------------------------
