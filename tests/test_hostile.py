@@ -73,13 +73,3 @@ BAD_NUMBERS = ["0.1", None, np.array([0.1]), [0.1]]
 # --- SIGKILL at random moments ------------------------------------------------------------
 
 # --- the command line's run folder ------------------------------------------------------------
-
-def test_compare_overwrites_its_own_outputs(tmp_path):
-    from numvae.compare import compare, write_report
-
-    write_report(compare("digits", z_dim=(2,), epochs=1, hidden=(8,), k=2), tmp_path)
-    assert (tmp_path / "latent_vae.png").exists()
-    first = (tmp_path / "comparison.csv").read_text()
-    paths = write_report(compare("digits", z_dim=(3,), epochs=1, hidden=(8,), k=2), tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no K=2 leftovers
-    assert (tmp_path / "comparison.csv").read_text() != first
