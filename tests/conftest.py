@@ -44,6 +44,15 @@ def run_lesson(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def tiny_digits():
+    """``(X, X_valid)``: 200 and 40 rows of the embedded digits, so that every run on them takes milliseconds."""
+    from numvae.data import load_digits
+
+    X, _ = load_digits()
+    return X[:200], X[200:240]
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true",
                      help="also run the tests marked slow (building and installing the wheel); .ci/run does")

@@ -1,12 +1,27 @@
 """The `numvae` command's help: every option explained with its default, choices listed, the main job first."""
 
 import argparse
+import errno
 import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from numvae import cli
+from numvae import io as nio
+from numvae.cli import main
+from numvae.data import load_digits, split
+from numvae.io import load_checkpoint
+from numvae.train import History, fit
+from numvae.vae import VAE
+
+from helpers import REPO, assert_bitwise_equal, params_copy, tiny_vae
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -393,3 +408,191 @@ def test_a_second_process_is_refused_while_a_run_trains_and_the_killed_run_resum
     done = len(json.loads((out / "history.json").read_text())["epoch"])
     assert cli.main(["train", "--resume", str(out), "--epochs", str(done + 1), "--quiet"]) == 0
     assert len(json.loads((out / "history.json").read_text())["epoch"]) == done + 1
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+def _cli(capsys, *argv):
+    """Run ``numvae argv``; return (status, stderr), checking that stderr is one error line, no traceback."""
+    status = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"numvae {argv[0]}: error: "), err
+    return status, lines[0]
+
+
+def test_cli_train_out_is_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    status, line = _cli(capsys, "train", "--epochs", "1", "--out", tmp_path / "f", "--quiet")
+    assert status == 2 and "--out" in line and "is a file" in line
+
+
+def test_cli_train_out_unwritable_fails_before_training(capsys, tmp_path, monkeypatch):
+    # The tests may run as root, for whom chmod does not forbid writing: make the write probe fail.
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(nio.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr("numvae.train.fit", lambda *a, **k: pytest.fail("trained before checking --out"))
+    status, line = _cli(capsys, "train", "--epochs", "1", "--out", tmp_path / "ro", "--quiet")
+    assert status == 1 and "--out" in line and "not writable (Permission denied)" in line
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["sample", "CKPT", "--out", "DIR"], "--out"),
+    (["bench", "--json", "DIR", "--steps", "1"], "--json"),
+])
+def test_cli_a_directory_where_a_file_is_expected(argv, option, capsys, tmp_path, monkeypatch):
+    tiny_vae().save(tmp_path / "m.npz")
+    monkeypatch.setattr("numvae.fast.bench.bench", lambda *a, **k: pytest.fail("benchmarked before checking --json"))
+    argv = [str(tmp_path / "m.npz") if a == "CKPT" else str(tmp_path) if a == "DIR" else a for a in argv]
+    status, line = _cli(capsys, *argv)
+    assert status == 2 and f"{option} {tmp_path} is a directory" in line
+
+
+def test_cli_compare_checks_out_before_comparing(capsys, tmp_path, monkeypatch):
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setattr("numvae.compare.compare", lambda *a, **k: pytest.fail("compared before checking --out"))
+    status, line = _cli(capsys, "compare", "--out", tmp_path / "f")
+    assert status == 2 and "--out" in line
+
+
+def test_cli_full_disk_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", "--hidden", "8", "--latent", "2", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    good = (out / "model.npz").read_bytes()
+    capsys.readouterr()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(nio.os, "fsync", full)
+    status, line = _cli(capsys, "train", "--hidden", "8", "--latent", "2", "--epochs", "2", "--resume", out, "--quiet")
+    assert status == 1 and "No space left on device while writing " + str(out / "") in line
+    assert (out / "model.npz").read_bytes() == good
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_cli_ctrl_c_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("numvae.train.fit", interrupt)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    run = tmp_path / "run"
+    assert err.splitlines() == [f"numvae train: interrupted: {run} keeps the last finished epoch, if any; "
+                                f"continue with --resume {run} (it keeps the run's options)"]
+
+
+def test_cli_absurd_size_says_how_much_memory(capsys, tmp_path):
+    # 2e12 latent units: petabytes, more than any machine's memory: refused before allocating, by option.
+    status, line = _cli(capsys, "train", "--latent", "1000000000000", "--epochs", "1", "--out", tmp_path, "--quiet")
+    assert status == 2 and "--z-dim 1000000000000" in line and "GiB" in line and "choose smaller sizes" in line
+    status, line = _cli(capsys, "train", "--z-dim", "100000000", "--epochs", "1", "--out", tmp_path, "--quiet")
+    assert status == 2 and "--hidden (400,), --z-dim 100000000 (--posterior 'diagonal')" in line, line
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04 broken"])
+def test_cli_malformed_checkpoint(content, capsys, tmp_path):
+    (tmp_path / "bad.npz").write_bytes(content)
+    status, line = _cli(capsys, "sample", tmp_path / "bad.npz", "--out", tmp_path / "s.png")
+    assert status == 2 and str(tmp_path / "bad.npz") in line
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "train", "sample", "compare", "bench"])
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_cli_every_seed_option_names_itself(command, seed, capsys):
+    args = [command, "CKPT"] if command == "sample" else [command]
+    with pytest.raises(SystemExit) as info:
+        main(args + ["--seed", seed])
+    assert info.value.code == 2
+    assert f"argument --seed: must be a non-negative integer; got '{seed}'" in capsys.readouterr().err
+
+
+def test_cli_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    with pytest.raises(IsADirectoryError):
+        main(["--debug", "sample", str(tmp_path)])
+    with pytest.raises(IsADirectoryError):
+        main(["sample", str(tmp_path), "--debug"])
+    monkeypatch.setenv("NUMVAE_DEBUG", "1")
+    with pytest.raises(IsADirectoryError):
+        main(["sample", str(tmp_path)])
+    monkeypatch.setenv("NUMVAE_DEBUG", "0")
+    assert main(["sample", str(tmp_path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_error_from_a_subprocess_is_one_line(tmp_path):
+    """The real process: exit status, stderr of one line, and the traceback with NUMVAE_DEBUG=1."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("NUMVAE_DEBUG", None)
+    cmd = [sys.executable, "-m", "numvae", "sample", str(tmp_path)]
+    plain = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert plain.returncode == 2
+    assert plain.stderr.splitlines() == [f"numvae sample: error: checkpoint {tmp_path} is a directory; "
+                                         "expected a .npz file"]
+    debug = subprocess.run(cmd, capture_output=True, text=True, env={**env, "NUMVAE_DEBUG": "1"}, timeout=60)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "IsADirectoryError" in debug.stderr
+
+
+TRAIN = ["train", "--hidden", "8", "--batch-size", "64", "--quiet"]
+
+
+def test_cli_out_holding_a_run_is_refused_or_replaced_whole(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert main(TRAIN + ["--latent", "2", "--epochs", "1", "--out", str(out)]) == 0
+    assert (out / "latent.png").exists()
+    capsys.readouterr()
+    status, line = _cli(capsys, *TRAIN, "--latent", "3", "--epochs", "1", "--out", out)
+    assert status == 2 and f"--out {out} holds an earlier run" in line and "--force" in line
+    assert main(TRAIN + ["--latent", "3", "--epochs", "1", "--out", str(out), "--force"]) == 0
+    assert not (out / "latent.png").exists() and not (out / "manifold.png").exists()   # nothing of the old run
+    assert VAE.load(out / "model.npz").z_dim == 3
+
+
+def test_cli_resume_continues_a_run_to_the_uninterrupted_result(capsys, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(TRAIN + ["--latent", "3", "--epochs", "3", "--out", str(a)]) == 0
+    assert main(TRAIN + ["--latent", "3", "--epochs", "1", "--out", str(b)]) == 0
+    assert main(TRAIN + ["--latent", "3", "--epochs", "3", "--resume", str(b)]) == 0
+    assert_bitwise_equal(params_copy(VAE.load(b / "model.npz")), params_copy(VAE.load(a / "model.npz")))
+    assert len(History.from_json(b / "history.json")) == 3
+    capsys.readouterr()
+    status, line = _cli(capsys, *TRAIN, "--latent", "4", "--epochs", "3", "--resume", b)
+    assert status == 2 and "drop --z-dim 4 (the run has --z-dim 3)" in line   # by option, before the data
+    status, line = _cli(capsys, *TRAIN, "--epochs", "3", "--resume", tmp_path / "empty")
+    assert status == 2 and "no run to resume" in line
+
+
+def test_cli_train_killed_twice_then_resumed_ends_as_one_run(tmp_path):
+    """`numvae train` SIGKILLed at random moments after its first checkpoint, then `--resume`d."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    out = tmp_path / "run"
+    options = ["--hidden", "8", "--latent", "3", "--epochs", "6", "--batch-size", "32", "--kl-warmup", "2",
+               "--seed", "5", "--quiet"]
+    rng = np.random.default_rng(1)
+    for first in (True, False):
+        where = ["--out", str(out)] if first else ["--resume", str(out)]
+        proc = subprocess.Popen([sys.executable, "-m", "numvae", "train", *options, *where], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        epoch_before = load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] if not first else 0
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:   # wait for a checkpoint newer than the last
+            if (out / "model.npz").exists():
+                try:
+                    if load_checkpoint(out / "model.npz", "VAE")[1]["training"]["epoch"] > epoch_before:
+                        break
+                except ValueError:
+                    pass
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run([sys.executable, "-m", "numvae", "train", *options, "--resume", str(out)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    X, y = load_digits()
+    (X_tr, _), (X_va, _) = split(X, [0.8, 0.2], 5, y=y)
+    model = VAE(64, hidden=(8,), z_dim=3, dtype=np.float32, seed=5, fast=True)   # float32 trains on the fast path
+    fit(model, X_tr, X_va, epochs=6, batch_size=32, kl_warmup_epochs=2, seed=5, progress=False)
+    assert_bitwise_equal(params_copy(VAE.load(out / "model.npz")), params_copy(model))
+    assert len(History.from_json(out / "history.json")) == 6

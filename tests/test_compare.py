@@ -209,3 +209,16 @@ def test_importance_sampling_in_blocks_is_one_calls_numbers_bitwise():
     rng = np.random.default_rng(3)
     blocks = np.concatenate([model.log_likelihood(X[s:s + 100], k=7, rng=rng) for s in range(0, len(X), 100)])
     assert np.array_equal(one, blocks)
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+def test_compare_overwrites_its_own_outputs(tmp_path):
+    from numvae.compare import compare, write_report
+
+    write_report(compare("digits", z_dim=(2,), epochs=1, hidden=(8,), k=2), tmp_path)
+    assert (tmp_path / "latent_vae.png").exists()
+    first = (tmp_path / "comparison.csv").read_text()
+    paths = write_report(compare("digits", z_dim=(3,), epochs=1, hidden=(8,), k=2), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no K=2 leftovers
+    assert (tmp_path / "comparison.csv").read_text() != first

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from numvae import cli, data
+from numvae.data import read_idx
 
 LEVELS_DIGITS = 17
 
@@ -706,3 +707,13 @@ def test_check_matrix_is_reexported():
     assert data.check_matrix is check_matrix
     with pytest.raises(ValueError, match="X must be a 2-D array"):
         data.check_matrix(np.zeros(3))
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+def test_idx_header_dimensions_whose_product_overflows(tmp_path):
+    # 4 dims of 65536: the product 2**64 wraps to 0 in int64, matching an empty payload.
+    path = tmp_path / "huge.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + (65536).to_bytes(4, "big") * 4)
+    with pytest.raises(ValueError, match=rf"^IDX file {path}: truncated, header dims \(65536, 65536"):
+        read_idx(path)

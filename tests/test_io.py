@@ -1,9 +1,17 @@
 """io: atomic writes keep the old file on failure; checkpoints round-trip and reject corruption."""
 
+import json
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
+from numvae import io as nio
 from numvae.io import atomic_open, load_checkpoint, save_checkpoint, write_text
+from numvae.vae import VAE
 
 
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
@@ -104,3 +112,72 @@ def test_a_file_of_the_wrong_kind_is_named_as_not_a_npz(tmp_path, content):
     with pytest.raises(ValueError, match=rf"checkpoint {path} is not a readable .npz file: .* does not begin as one") as info:
         load_checkpoint(path, "VAE")
     assert "pickle" not in str(info.value)
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+def _write_meta(path, meta):
+    np.savez(path, w=np.zeros(2), __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("meta, problem", [
+    ([1, 2], "expected a JSON object; got list"),
+    (None, "expected a JSON object; got NoneType"),
+    ({"kind": "VAE", "arrays": [["w", [2]]]}, "'arrays' must map array names to shapes"),
+    ({"kind": "VAE", "arrays": {"w": "2"}}, "'arrays' must map array names to shapes"),
+    ({"kind": "VAE", "arrays": {"w": [2]}, "training": [1]}, "'training' must be a JSON object"),
+    ({"arrays": {"w": [2]}}, "holds a None, expected a 'VAE'"),
+])
+def test_checkpoint_metadata_of_the_wrong_shape(meta, problem, tmp_path):
+    path = tmp_path / "m.npz"
+    _write_meta(path, meta)
+    with pytest.raises(ValueError, match=f"^checkpoint {path} ") as info:
+        VAE.load(path)
+    assert problem in str(info.value)
+
+
+@pytest.mark.parametrize("config, problem", [
+    ({"x_dim": -1}, "x_dim must be an integer >= 1"),
+    ({"x_dim": 64, "hidden": "a"}, "hidden widths must be an integer"),
+    ({"x_dim": 64, "dtype": "float16"}, "dtype must be a floating dtype"),
+    ({"x_dim": 64, "colour": "red"}, "unexpected keyword argument 'colour'"),
+])
+def test_checkpoint_with_an_invalid_config(config, problem, tmp_path):
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, {"w": np.zeros(2)}, "VAE", config)
+    with pytest.raises(ValueError, match=f"^checkpoint {path} has an invalid config") as info:
+        VAE.load(path)
+    assert problem in str(info.value)
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_are_removed_but_never_a_live_writers(tmp_path):
+    path = tmp_path / "model.npz"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = nio._HOST
+        names = {
+            "dead": f".model.npz.{host}-{_dead_pid()}.abc123.tmp",
+            "live": f".model.npz.{host}-{live.pid}.def456.tmp",
+            "other_host": f".model.npz.elsewhere-{_dead_pid()}.ghi789.tmp",
+            "no_writer": ".model.npz.jkl012.tmp",                   # older naming, no PID: age decides
+            "old_no_writer": ".model.npz.mno345.tmp",
+            "other_file": f".history.csv.{host}-{_dead_pid()}.pqr678.tmp",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"partial")
+        day_old = time.time() - nio.STALE_SECONDS - 60
+        os.utime(tmp_path / names["old_no_writer"], (day_old, day_old))
+        save_checkpoint(path, {"w": np.zeros(2)}, "Thing", {})
+        left = {p.name for p in tmp_path.iterdir()}
+        assert names["dead"] not in left and names["old_no_writer"] not in left
+        for kept in ("live", "other_host", "no_writer", "other_file"):   # other_file: not this file's
+            assert names[kept] in left, kept
+    finally:
+        live.kill()
+        live.wait()

@@ -6,16 +6,23 @@ uses the real ``numvae.vae.VAE`` on the embedded digits.
 """
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from numvae.cli import main
 from numvae.data import load_digits, split
-from numvae.io import load_checkpoint
-from numvae.optim import OPTIMIZERS, SGD
+from numvae.io import load_checkpoint, save_checkpoint
+from numvae.optim import OPTIMIZERS, SGD, Adam
 from numvae.train import History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
+
+from helpers import BAD_NUMBERS, REPO, assert_bitwise_equal, params_copy, tiny_vae
 
 
 class StandIn:
@@ -411,3 +418,303 @@ def test_fit_reports_to_a_given_progress_object_in_its_own_batches(digits):
     fit(VAE(64, hidden=(8,), z_dim=2, seed=0), X_tr[:200], epochs=2, batch_size=50, progress=Seen())
     assert [c for c in calls if c[0] == "status"] == [("status", b) for b in range(1, 9)]   # 4 batches an epoch
     assert [c for c in calls if c[0] == "line"] == [("line", 4), ("line", 8)]               # a line per epoch
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+# Settings of the runs that are interrupted and resumed: KL warm-up (a step-dependent beta),
+# dynamic binarization (the generator draws data too), float32, a last batch that is smaller.
+RUN = dict(batch_size=16, kl_warmup_epochs=1.5, binarize=True, seed=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_digits, tmp_path_factory):
+    """4 epochs in one go: the parameters and history every resumed run must reproduce."""
+    X, X_valid = tiny_digits
+    model = tiny_vae()
+    history = fit(model, X, X_valid, epochs=4, checkpoint=tmp_path_factory.mktemp("ref") / "model.npz", **RUN)
+    return params_copy(model), history
+
+
+def test_an_optimizer_on_another_models_arrays_is_refused(tiny_digits):
+    X, _ = tiny_digits
+    model, other = tiny_vae(), tiny_vae(seed=1)
+    before = params_copy(model)
+    with pytest.raises(ValueError, match=r"^optimizer must be built on this model's own arrays"):
+        fit(model, X, epochs=1, optimizer=Adam(other.params), progress=False)
+    with pytest.raises(ValueError, match=r"^optimizer must be built on this model's own arrays"):
+        fit(model, X, epochs=1, optimizer=SGD({k: v.copy() for k, v in model.params.items()}, lr=0.1),
+            progress=False)
+    assert_bitwise_equal(params_copy(model), before)          # refused before any step
+    # Control: the model's own arrays in a new dict are the model's own arrays.
+    fit(model, X, epochs=1, optimizer=Adam(dict(model.params)), progress=False)
+    assert any(not np.array_equal(model.params[k], before[k]) for k in before)
+
+
+def test_an_optimizer_for_another_architecture_says_so(tiny_digits):
+    X, _ = tiny_digits
+    with pytest.raises(ValueError, match=r"^optimizer was built for another architecture.*enc\.0\.W"):
+        fit(tiny_vae(), X, epochs=1, optimizer=Adam(VAE(64, hidden=(8,), z_dim=3, seed=0).params), progress=False)
+
+
+def test_x_valid_is_checked_first_under_its_own_name(tiny_digits):
+    X, X_valid = tiny_digits
+    model = tiny_vae()
+    before = params_copy(model)
+    with pytest.raises(ValueError, match=r"^X_valid \(a bernoulli decoder needs data in \[0, 1\]\) must lie in"):
+        fit(model, X, X_valid * 2, epochs=1, progress=False)
+    assert_bitwise_equal(params_copy(model), before)
+    with pytest.raises(ValueError, match=r"^X \(a continuous_bernoulli decoder"):
+        fit(tiny_vae(decoder="continuous_bernoulli"), X - 0.5, epochs=1, progress=False)
+
+
+def test_a_checkpoint_path_that_is_a_folder_is_refused_before_training(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    model = tiny_vae()
+    before = params_copy(model)
+    with pytest.raises(IsADirectoryError, match=f"^checkpoint {tmp_path} is a directory"):
+        fit(model, X, epochs=1, checkpoint=tmp_path, progress=False)
+    assert_bitwise_equal(params_copy(model), before)
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS, ids=["str", "None", "array", "list"])
+@pytest.mark.parametrize("name", ["lr", "kl_warmup_epochs", "free_bits"])
+def test_fit_numbers_name_themselves(name, bad, tiny_digits):
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+        fit(tiny_vae(), tiny_digits[0], epochs=1, progress=False, **{name: bad})
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"epoch": [1, 2], "beta": [1', "is not valid JSON, perhaps truncated"),
+    ("[1, 2]", "must hold a JSON object"),
+    ("RAGGED", "all of the same length"),
+    ('{"epoch": [1]}', "lacks fields"),
+])
+def test_history_files_that_are_truncated_or_ragged(text, problem, tmp_path):
+    path = tmp_path / "h.json"
+    if text == "RAGGED":
+        columns = {f: [1.0, 2.0] for f in History.FIELDS}
+        columns["train_kl"] = [1.0]
+        text = json.dumps(columns)
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^history file {path} ") as info:
+        History.from_json(path)
+    assert problem in str(info.value)
+
+
+def test_resume_at_an_epoch_boundary_is_bitwise_the_uninterrupted_run(tiny_digits, uninterrupted, tmp_path):
+    X, X_valid = tiny_digits
+    want, want_history = uninterrupted
+    path = tmp_path / "model.npz"
+    fit(tiny_vae(), X, X_valid, epochs=2, checkpoint=path, **RUN)
+    assert len(History.from_json(tmp_path / "history.json")) == 2      # written after every epoch
+    model = tiny_vae()
+    for p in model.params.values():             # other weights: they must be replaced by the file's
+        p[...] = 0.5
+    history = fit(model, X, X_valid, epochs=4, checkpoint=path, resume=True, **RUN)
+    assert_bitwise_equal(params_copy(model), want)
+    for field in History.FIELDS:
+        if field not in ("seconds", "samples_per_s"):
+            assert history[field] == want_history[field], field
+    assert History.from_json(tmp_path / "history.json").to_dict() == history.to_dict()
+
+
+def test_resume_rewrites_a_history_that_a_kill_left_behind(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    path = tmp_path / "model.npz"
+    history = fit(tiny_vae(), X, epochs=2, checkpoint=path, progress=False)
+    # A kill between the checkpoint and the history leaves the history one epoch behind.
+    History({f: history[f][:1] for f in History.FIELDS}).to_json(tmp_path / "history.json")
+    (tmp_path / "history.csv").unlink()
+    fit(tiny_vae(), X, epochs=2, checkpoint=path, resume=True, progress=False)   # nothing left to train
+    assert History.from_json(tmp_path / "history.json").to_dict() == history.to_dict()
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 3
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_inside_an_epoch(tiny_digits, uninterrupted, tmp_path, monkeypatch):
+    X, X_valid = tiny_digits
+    want, _ = uninterrupted
+    path = tmp_path / "model.npz"
+    model = tiny_vae()
+    calls = []
+    real = model.loss_and_grads
+
+    def crash_in_epoch_3(*args, **kwargs):   # 13 batches an epoch: call 31 is epoch 3, batch 5
+        calls.append(1)
+        if len(calls) == 31:
+            raise Interrupted
+        return real(*args, **kwargs)
+    monkeypatch.setattr(model, "loss_and_grads", crash_in_epoch_3)
+    with pytest.raises(Interrupted):
+        fit(model, X, X_valid, epochs=4, checkpoint=path, **RUN)
+    assert load_checkpoint(path, "VAE")[1]["training"]["epoch"] == 2
+    monkeypatch.undo()
+    # The same object, its parameters now half-way through epoch 3: the file's replace them.
+    fit(model, X, X_valid, epochs=4, checkpoint=path, resume=True, **RUN)
+    assert_bitwise_equal(params_copy(model), want)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_resume_restores_the_optimizer_state(opt, tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    build = {"sgd": lambda m: SGD(m.params, lr=0.05, momentum=0.9), "adam": lambda m: Adam(m.params, lr=3e-3)}[opt]
+    a = tiny_vae()
+    fit(a, X, epochs=3, optimizer=build(a), batch_size=32, progress=False)
+    path = tmp_path / "model.npz"
+    b = tiny_vae()
+    fit(b, X, epochs=1, optimizer=build(b), batch_size=32, checkpoint=path, progress=False)
+    c = tiny_vae()
+    fit(c, X, epochs=3, optimizer=build(c), batch_size=32, checkpoint=path, resume=True, progress=False)
+    assert_bitwise_equal(params_copy(c), params_copy(a))
+    # Without the optimizer state (a fresh optimizer from the same weights) the result differs.
+    d = tiny_vae()
+    fit(d, X, epochs=1, optimizer=build(d), batch_size=32, progress=False)
+    fit(d, X, epochs=2, optimizer=build(d), batch_size=32, progress=False)
+    assert any(not np.array_equal(d.params[k], a.params[k]) for k in a.params)
+
+
+def test_seed_none_records_its_entropy_and_resumes(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    path = tmp_path / "model.npz"
+    fit(tiny_vae(), X, epochs=1, batch_size=32, seed=None, checkpoint=path, progress=False)
+    resumed = tiny_vae()
+    fit(resumed, X, epochs=2, batch_size=32, seed=None, checkpoint=path, resume=True, progress=False)
+    entropy = load_checkpoint(path, "VAE")[1]["training"]["settings"]["seed_entropy"]
+    assert entropy >= 2 ** 64                       # fresh 128-bit entropy, not a small default seed
+    again = tiny_vae()
+    fit(again, X, epochs=2, batch_size=32, seed=entropy, progress=False)
+    assert_bitwise_equal(params_copy(resumed), params_copy(again))
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"lr": 2e-3}, "optimizer.lr: the run has 0.001, this call 0.002"),
+    ({"batch_size": 17}, "batch_size: the run has 16, this call 17"),
+    ({"free_bits": 0.1}, "free_bits"),
+    ({"binarize": False}, "binarize"),
+    ({"seed": 4}, "seed_entropy: the run has 3, this call 4"),
+    ({"optimizer": "sgd"}, "optimizer.name: the run has 'adam', this call 'sgd'"),
+    ({"model": tiny_vae(z_dim=4)}, "config.z_dim: the run has 3, this call 4"),
+    ({"X": "changed"}, "X is not the data it was trained on"),
+    ({"X_valid": "changed"}, "X_valid is not the data it was trained on"),
+])
+def test_resume_refuses_other_data_or_settings(change, named, tiny_digits, tmp_path):
+    X, X_valid = tiny_digits
+    path = tmp_path / "model.npz"
+    fit(tiny_vae(), X, X_valid, epochs=1, checkpoint=path, **RUN)
+    args = {"model": tiny_vae(), "X": X, "X_valid": X_valid, **RUN}
+    for name, value in change.items():
+        if isinstance(value, str) and value == "changed":
+            value = args[name].copy()
+            value[0, 0] = 1 - value[0, 0]               # one pixel
+        args[name] = value
+    with pytest.raises(ValueError, match=f"^cannot resume the run in {path}") as info:
+        fit(epochs=2, checkpoint=path, resume=True, **args)
+    assert named in str(info.value)
+
+
+@pytest.mark.parametrize("spoil, problem", [
+    (lambda t, a: t.pop("rng"), "corrupt training record: expected the keys"),
+    (lambda t, a: t.update(rng={"bit_generator": "PCG64", "state": "x"}), "corrupt training record"),
+    (lambda t, a: t.update(epoch=-1), "corrupt training record (epoch must be an integer >= 0"),
+    (lambda t, a: t["history"].update(epoch=[1, 2, 3]), "corrupt training record (its history has"),
+    (lambda t, a: a.update({k: v[:1] for k, v in a.items()}), "optimizer state 'm.enc.0.W' must have shape"),
+])
+def test_a_corrupt_training_record_names_the_file(spoil, problem, tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    path = tmp_path / "model.npz"
+    fit(tiny_vae(), X, epochs=1, checkpoint=path, progress=False)
+    arrays, meta, opt_arrays = load_checkpoint(path, "VAE", training=True)
+    spoil(meta["training"], opt_arrays)
+    save_checkpoint(path, arrays, "VAE", meta["config"], meta["training"], opt_arrays)
+    model = tiny_vae()
+    before = params_copy(model)
+    with pytest.raises(ValueError, match=f"^(checkpoint|cannot resume the run in) {path}") as info:
+        fit(model, X, epochs=2, checkpoint=path, resume=True, progress=False)
+    assert problem in str(info.value)
+    assert_bitwise_equal(params_copy(model), before)
+
+
+def test_resume_needs_a_run(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    with pytest.raises(ValueError, match="^resume=True needs the checkpoint"):
+        fit(tiny_vae(), X, epochs=1, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match=f"^checkpoint {tmp_path / 'none.npz'} does not exist"):
+        fit(tiny_vae(), X, epochs=1, checkpoint=tmp_path / "none.npz", resume=True, progress=False)
+    with pytest.raises(ValueError, match="^resume must be True or False"):
+        fit(tiny_vae(), X, epochs=1, checkpoint=tmp_path / "m.npz", resume="yes", progress=False)
+    path = tmp_path / "m.npz"
+    fit(tiny_vae(), X, epochs=2, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"^epochs must be at least the 2 epochs"):
+        fit(tiny_vae(), X, epochs=1, checkpoint=path, resume=True, progress=False)
+
+
+def test_a_checkpoint_without_training_state_loads_but_does_not_resume(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    model = tiny_vae()
+    path = tmp_path / "old.npz"
+    model.save(path)                                  # the format before runs recorded their state
+    loaded = VAE.load(path)
+    assert_bitwise_equal(params_copy(loaded), params_copy(model))
+    np.testing.assert_array_equal(loaded.elbo(X[:4], rng=0)[0], model.elbo(X[:4], rng=0)[0])
+    with pytest.raises(ValueError, match=f"^checkpoint {path} holds a model but no training state"):
+        fit(tiny_vae(), X, epochs=1, checkpoint=path, resume=True, progress=False)
+
+
+def test_a_run_checkpoint_loads_for_sampling(tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    model = tiny_vae()
+    fit(model, X, epochs=1, checkpoint=tmp_path / "model.npz", progress=False)
+    assert_bitwise_equal(params_copy(VAE.load(tmp_path / "model.npz")), params_copy(model))
+
+
+KILL_SCRIPT = """
+import os, sys
+import numpy as np
+from numvae.data import load_digits
+from numvae.train import fit
+from numvae.vae import VAE
+X = load_digits()[0]
+path = sys.argv[1]
+model = VAE(64, hidden=(16,), z_dim=3, dtype=np.float32, seed=0)
+steps = []
+train_step = model.loss_and_grads
+model.loss_and_grads = lambda *a, **k: steps.append(1) or train_step(*a, **k)
+fit(model, X[:400], X[400:440], epochs=12, batch_size=8, kl_warmup_epochs=1, binarize=True, seed=3,
+    progress=False, checkpoint=path, resume=os.path.exists(path))
+print(len(steps))
+"""
+
+
+def test_sigkill_at_random_moments_never_loses_or_changes_the_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    path = tmp_path / "run" / "model.npz"
+    delays = np.random.default_rng(0).uniform(0.3, 1.5, size=5)   # s after start: import, epochs or a save
+    epochs_seen = []
+    for delay in delays:
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)], env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if path.exists():                               # every kill leaves a whole, loadable checkpoint
+            epoch = load_checkpoint(path, "VAE")[1]["training"]["epoch"]
+            VAE.load(path)
+            # The history is written just after the checkpoint: a kill between the two leaves it one behind.
+            assert len(History.from_json(path.parent / "history.json")) in (epoch, epoch - 1)
+            epochs_seen.append(epoch)
+    done = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path)], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert epochs_seen == sorted(epochs_seen)           # no kill ever took a run backwards
+    # The last run trained only the epochs that were missing (50 batches an epoch).
+    assert int(done.stdout) == 50 * (12 - (epochs_seen[-1] if epochs_seen else 0))
+    X = load_digits()[0]
+    model = VAE(64, hidden=(16,), z_dim=3, dtype=np.float32, seed=0)
+    history = fit(model, X[:400], X[400:440], epochs=12, batch_size=8, kl_warmup_epochs=1, binarize=True,
+                  seed=3, progress=False)
+    assert_bitwise_equal(params_copy(VAE.load(path)), params_copy(model))
+    assert History.from_json(path.parent / "history.json")["valid_elbo"] == history["valid_elbo"]
+    assert not list(path.parent.glob(".*.tmp"))          # the killed writers' temporaries are gone

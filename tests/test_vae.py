@@ -26,6 +26,8 @@ from numvae.gradcheck import VAE_EPS, gradcheck, vae_case, vae_reports
 from numvae.io import save_checkpoint
 from numvae.vae import VAE
 
+from helpers import tiny_vae
+
 mpmath.mp.dps = 40
 
 
@@ -592,3 +594,18 @@ def test_the_size_bound_is_the_machines_memory(monkeypatch):
         VAE(64, hidden=(400,), z_dim=20, dtype=np.float32)
     monkeypatch.setattr(numvae.checks, "physical_memory", lambda: need)
     VAE(64, hidden=(400,), z_dim=20, dtype=np.float32)
+
+
+# --- bad input and faults (from the hostile-user review) ---
+
+@pytest.mark.parametrize("method", ["elbo", "log_likelihood"])
+def test_a_forward_pass_that_overflows_raises(method, tiny_digits, tmp_path):
+    X, _ = tiny_digits
+    model = tiny_vae(dtype=np.float64)
+    for p in model.params.values():
+        p[...] = 1e300                                      # finite, absurd
+    model.save(tmp_path / "huge.npz")
+    loaded = VAE.load(tmp_path / "huge.npz")                # finite weights load
+    call = {"elbo": lambda m: m.elbo(X[:5], rng=0), "log_likelihood": lambda m: m.log_likelihood(X[:5], k=3, rng=0)}
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=f"^VAE.{method} overflowed: 5 of 5"):
+        call[method](loaded)
