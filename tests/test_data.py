@@ -17,7 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import numvae
 from numvae import cli, data
+# The search order reads its folders (EMBEDDED_DATA_DIR, SYSTEM_DATA_DIR) from the
+# module that owns them at call time, so that is where the tests point them elsewhere.
+from numvae.data import search
 
 LEVELS_DIGITS = 17
 
@@ -214,8 +218,8 @@ def places(tmp_path, monkeypatch):
         d.mkdir()
     dirs["cache"] = dirs["xdg"] / "numvae"
     monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["xdg"]))
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", dirs["embedded"])
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", dirs["system"])
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", dirs["embedded"])
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", dirs["system"])
     # Sizes say which folder was read. The embedded, cache and system ones sit
     # in a <name>/ subfolder, the embedded one with plain (not gzipped) files;
     # the others are flat and gzipped.
@@ -237,7 +241,7 @@ def test_search_order_root_env_cache_embedded_system(places, monkeypatch):
     assert len(data.load_mnist_like("mnist", "train")[0]) == 3
     monkeypatch.setenv("XDG_CACHE_HOME", str(places["root"].parent / "empty"))
     assert len(data.load_mnist_like("mnist", "train")[0]) == 4
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", places["root"].parent / "empty")
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", places["root"].parent / "empty")
     assert len(data.load_mnist_like("mnist", "train")[0]) == 5
 
 
@@ -251,7 +255,7 @@ def test_cache_dir_follows_xdg_and_falls_back_to_home(tmp_path, monkeypatch):
 
 
 def test_digits_not_found_names_every_place_and_says_to_reinstall(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", tmp_path / "gone")
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", tmp_path / "gone")
     with pytest.raises(FileNotFoundError, match="digits not found") as err:
         data.load_digits(root=tmp_path / "root")
     msg = str(err.value)
@@ -446,7 +450,7 @@ def test_default_fetch_dest_is_numvae_data_or_the_user_cache(tmp_path, monkeypat
     monkeypatch.setenv("NUMVAE_DATA", str(tmp_path))
     assert data.default_fetch_dest("fashion-mnist") == tmp_path / "fashion-mnist"
     # Never inside the installed package.
-    package = Path(data.__file__).resolve().parent
+    package = Path(numvae.__file__).resolve().parent
     monkeypatch.delenv("NUMVAE_DATA")
     assert package not in data.default_fetch_dest("mnist").resolve().parents
 
@@ -475,7 +479,7 @@ def test_cli_data_fetch_saves_into_the_user_cache_where_loaders_find_it(server, 
 
 
 def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", tmp_path / "none")
     _write_fake_mnist(tmp_path / "mnist", "t10k", 3, seed=7)
     rows = {(r["name"], r["split"]): r for r in data.list_datasets(root=tmp_path)}
     assert list(rows) == list(data.DATASETS)
@@ -493,7 +497,7 @@ def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
 
 
 def test_cli_data_list(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", tmp_path / "none")
     assert cli.main(["data", "list"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines()[1:] if line.strip()}

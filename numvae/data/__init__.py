@@ -1,0 +1,21 @@
+"""Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
+
+``numvae.data`` is a package, to be split into one module per concern; until
+then every name lives in :mod:`numvae.data.search`, and each public one is
+re-exported here, so ``numvae.data.load_digits()`` and
+``from numvae.data import split`` work as before.
+"""
+
+from numvae.data.search import (DATASETS, DIGITS_STEM, EMBEDDED_DATA_DIR, ENV_VAR, GZIP_MAGIC, IDX_DTYPES, MD5,
+                                MIRRORS, MNIST_LIKE, REPACKED_MD5, SYSTEM_DATA_DIR, binarize, cache_dir, check_matrix,
+                                default_fetch_dest, dequantize, dequantized_bits_per_dim, download_dir, fetch,
+                                list_datasets, load_digits, load_mnist_like, locate, make_manifold_data,
+                                make_ppca_data, read_idx, split, write_idx)
+
+__all__ = [
+    "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
+    "cache_dir", "download_dir", "locate", "list_datasets",
+    "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
+    "make_ppca_data", "make_manifold_data",
+    "binarize", "dequantize", "dequantized_bits_per_dim", "split",
+]
