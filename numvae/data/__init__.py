@@ -1,16 +1,18 @@
 """Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
 
-``numvae.data`` is a package, to be split into one module per concern; until
-then every name lives in :mod:`numvae.data.search`, and each public one is
-re-exported here, so ``numvae.data.load_digits()`` and
-``from numvae.data import split`` work as before.
+``numvae.data`` is a package, being split into one module per concern:
+:mod:`numvae.data.preprocess` holds the preprocessing, and every other name
+still lives in :mod:`numvae.data.search`. Each public name is re-exported
+here, so ``numvae.data.load_digits()`` and ``from numvae.data import split``
+work as before.
 """
 
+from numvae.checks import check_matrix
 from numvae.data.search import (DATASETS, DIGITS_STEM, EMBEDDED_DATA_DIR, ENV_VAR, GZIP_MAGIC, IDX_DTYPES, MD5,
-                                MIRRORS, MNIST_LIKE, REPACKED_MD5, SYSTEM_DATA_DIR, binarize, cache_dir, check_matrix,
-                                default_fetch_dest, dequantize, dequantized_bits_per_dim, download_dir, fetch,
-                                list_datasets, load_digits, load_mnist_like, locate, make_manifold_data,
-                                make_ppca_data, read_idx, split, write_idx)
+                                MIRRORS, MNIST_LIKE, REPACKED_MD5, SYSTEM_DATA_DIR, cache_dir, default_fetch_dest,
+                                download_dir, fetch, list_datasets, load_digits, load_mnist_like, locate,
+                                make_manifold_data, make_ppca_data, read_idx, write_idx)
+from numvae.data.preprocess import binarize, dequantize, dequantized_bits_per_dim, split
 
 __all__ = [
     "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
