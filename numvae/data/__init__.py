@@ -1,7 +1,8 @@
 """Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
 
 ``numvae.data`` is a package, being split into one module per concern:
-:mod:`numvae.data.synthetic` holds the synthetic data and
+:mod:`numvae.data.download` holds the download with checksums,
+:mod:`numvae.data.synthetic` the synthetic data and
 :mod:`numvae.data.preprocess` the preprocessing; every other name still lives
 in :mod:`numvae.data.search`. Each public name is re-exported
 here, so ``numvae.data.load_digits()`` and ``from numvae.data import split``
@@ -9,10 +10,10 @@ work as before.
 """
 
 from numvae.checks import check_matrix
-from numvae.data.search import (DATASETS, DIGITS_STEM, EMBEDDED_DATA_DIR, ENV_VAR, GZIP_MAGIC, IDX_DTYPES, MD5,
-                                MIRRORS, MNIST_LIKE, REPACKED_MD5, SYSTEM_DATA_DIR, cache_dir, default_fetch_dest,
-                                download_dir, fetch, list_datasets, load_digits, load_mnist_like, locate, read_idx,
-                                write_idx)
+from numvae.data.search import (DATASETS, DIGITS_STEM, EMBEDDED_DATA_DIR, ENV_VAR, GZIP_MAGIC, IDX_DTYPES,
+                                MNIST_LIKE, SYSTEM_DATA_DIR, cache_dir, default_fetch_dest, download_dir,
+                                list_datasets, load_digits, load_mnist_like, locate, read_idx, write_idx)
+from numvae.data.download import MD5, MIRRORS, REPACKED_MD5, fetch
 from numvae.data.synthetic import make_manifold_data, make_ppca_data
 from numvae.data.preprocess import binarize, dequantize, dequantized_bits_per_dim, split
 
