@@ -1,7 +1,8 @@
 """Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
 
 ``numvae.data`` is a package, being split into one module per concern:
-:mod:`numvae.data.download` holds the download with checksums,
+:mod:`numvae.data.mnist` holds the MNIST-like loader,
+:mod:`numvae.data.download` the download with checksums,
 :mod:`numvae.data.synthetic` the synthetic data and
 :mod:`numvae.data.preprocess` the preprocessing; every other name still lives
 in :mod:`numvae.data.search`. Each public name is re-exported
@@ -12,7 +13,8 @@ work as before.
 from numvae.checks import check_matrix
 from numvae.data.search import (DATASETS, DIGITS_STEM, EMBEDDED_DATA_DIR, ENV_VAR, GZIP_MAGIC, IDX_DTYPES,
                                 MNIST_LIKE, SYSTEM_DATA_DIR, cache_dir, default_fetch_dest, download_dir,
-                                list_datasets, load_digits, load_mnist_like, locate, read_idx, write_idx)
+                                list_datasets, load_digits, locate, read_idx, write_idx)
+from numvae.data.mnist import load_mnist_like
 from numvae.data.download import MD5, MIRRORS, REPACKED_MD5, fetch
 from numvae.data.synthetic import make_manifold_data, make_ppca_data
 from numvae.data.preprocess import binarize, dequantize, dequantized_bits_per_dim, split
