@@ -16,7 +16,8 @@ from importlib import resources
 import numpy as np
 
 from numvae.checks import check_choice
-from numvae.data.search import MNIST_LIKE, locate, read_idx
+from numvae.data.idx import read_idx
+from numvae.data.search import MNIST_LIKE, locate
 
 __all__ = ["load_mnist_like"]
 
