@@ -1,64 +1,41 @@
-r"""Data: the embedded datasets, the IDX (MNIST) file format, synthetic data, preprocessing.
+r"""Where data is looked for: the search order, the download folder, and what ``numvae data list`` reports.
 
-Where the data comes from
-    Two small real datasets ship inside the package, in ``numvae/_embedded/``
-    (package data, read with :mod:`importlib.resources`, so they are there in
-    a wheel, an sdist, a checkout and an editable install alike; provenance,
-    licences and checksums in the repository's ``data/README.md``): the UCI
-    optical-recognition digits (1797 images of 8x8 pixels, 17 grey levels),
-    read by :func:`load_digits`, and the Fashion-MNIST *test* split (10,000
-    images of 28x28), read by :func:`load_mnist_like`. Larger MNIST-format sets
-    are read from wherever they are installed (Debian's
-    ``dataset-fashion-mnist`` package) or downloaded by :func:`fetch`
-    (``numvae data fetch NAME``) into :func:`download_dir`: ``$NUMVAE_DATA``
-    if set, else the user cache (``$XDG_CACHE_HOME/numvae`` or
-    ``~/.cache/numvae``), never into the installed package.
+Two small real datasets ship inside the package, in ``numvae/_embedded/``
+(package data, read with :mod:`importlib.resources`, so they are there in a
+wheel, an sdist, a checkout and an editable install alike; provenance,
+licences and checksums in the repository's ``data/README.md``): the UCI
+digits, read by :mod:`numvae.data.digits`, and the Fashion-MNIST *test*
+split, read by :mod:`numvae.data.mnist`. Larger MNIST-format sets are read
+from wherever they are installed (Debian's ``dataset-fashion-mnist``
+package) or downloaded by :func:`numvae.data.fetch` (``numvae data fetch
+NAME``) into :func:`download_dir`: ``$NUMVAE_DATA`` if set, else the user
+cache (``$XDG_CACHE_HOME/numvae`` or ``~/.cache/numvae``), never into the
+installed package.
 
-    Every loader searches, in order: its ``root=`` argument, ``$NUMVAE_DATA``,
-    the user cache, the embedded data, and (MNIST-like sets only)
-    ``/usr/share/datasets``; :func:`locate` does the search and
-    :func:`list_datasets` (``numvae data list``) reports it.
-
-Synthetic data with a known answer
-    :func:`make_ppca_data` samples exactly the pPCA model, so a fitted pPCA (or a
-    linear VAE) can be compared with the true ``W``, ``b``, ``sigma2``;
-    :func:`make_manifold_data` samples a curved 2-D sheet that no 2-D linear
-    Gaussian model explains but a 2-D nonlinear one can.
-
-Preprocessing
-    :func:`binarize` (Bernoulli decoders need binary data), :func:`dequantize`
-    with :func:`dequantized_bits_per_dim` (continuous densities on discrete
-    pixels), :func:`split`.
-
-Randomness: every function that draws takes ``rng``, an ``np.random.Generator``
-or an int seed (turned into ``np.random.default_rng(seed)``); the global NumPy
-state is never used, so a seed reproduces a dataset exactly.
-
-Data matrices are validated by :func:`numvae.checks.check_matrix`, re-exported
-here as the validator models use.
+Every loader searches, in order: its ``root=`` argument, ``$NUMVAE_DATA``,
+the user cache, the embedded data, and (MNIST-like sets only)
+``/usr/share/datasets``; :func:`locate` does the search and
+:func:`list_datasets` (``numvae data list``) reports it, for every dataset
+and split of ``DATASETS``.
 """
 
 import os
-import zlib
 from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
-
-import numpy as np
 
 from numvae.checks import check_choice
 
 __all__ = [
     "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE",
-    "cache_dir", "download_dir", "locate", "list_datasets",
-    "load_digits", "default_fetch_dest",
+    "cache_dir", "download_dir", "default_fetch_dest", "locate", "list_datasets",
 ]
 
 # Module attributes rather than constants inlined in the functions, so tests can
-# point them at temporary folders with monkeypatch.
-# The embedded files are package data of `numvae` itself, in a folder that is
-# not a Python package, so the name numvae.data stays free for this module
-# (or a later numvae/data/ package).
+# point them at temporary folders with monkeypatch; the functions read them
+# here, in numvae.data.search, when they run (a name set on the package
+# numvae.data is not seen here). The embedded files are package data of
+# `numvae` itself, in a folder that is not a Python package.
 EMBEDDED_DATA_DIR = resources.files("numvae") / "_embedded"
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")  # where Debian's dataset-* packages install
 ENV_VAR = "NUMVAE_DATA"
@@ -68,6 +45,7 @@ MNIST_LIKE = ("mnist", "fashion-mnist")
 DATASETS = (("digits", None), ("fashion-mnist", "train"), ("fashion-mnist", "test"),
             ("mnist", "train"), ("mnist", "test"))
 _SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+DIGITS_STEM = "digits.csv"  # the digits (numvae.data.digits reads them), found gzipped (as embedded) or plain
 
 
 def cache_dir():
@@ -225,53 +203,3 @@ def list_datasets(root=None):
                            bytes=sum(p.stat().st_size for p in paths))
         rows.append(row)
     return rows
-
-
-# --- The embedded digits ------------------------------------------------------
-
-DIGITS_STEM = "digits.csv"  # found gzipped (as embedded) or plain
-
-
-def load_digits(root=None):
-    r"""Load the UCI optical-recognition handwritten digits (embedded, 1797 images).
-
-    Parameters
-    ----------
-    root : str or Path, optional
-        Folder holding ``digits.csv.gz`` (or ``digits.csv``), searched first
-        (see :func:`locate` for the search order; the embedded copy is found
-        without it).
-
-    Returns
-    -------
-    X : ndarray of shape (1797, 64), float64
-        Pixel counts 0..16 divided by 16, so in [0, 1] on a grid of 17 levels
-        (use ``levels=17`` with :func:`dequantize`). Row-major 8x8 images.
-    y : ndarray of shape (1797,), int64
-        The digit, 0..9.
-
-    Notes
-    -----
-    Each pixel counts the "on" pixels of a 4x4 block of a 32x32 binary bitmap,
-    hence 0..16 (Alpaydin & Kaynak 1998, UCI *Optical Recognition of
-    Handwritten Digits*, test set ``optdigits.tes``). The file is the copy
-    shipped with scikit-learn; see ``data/README.md``.
-    """
-    (found,), _ = locate("digits", root=root)
-    with resources.as_file(found) as path:
-        return _read_digits(path)
-
-
-def _read_digits(path):
-    """Read and check the digits CSV at `path`; return (X, y)."""
-    try:
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
-    except (OSError, ValueError, EOFError, zlib.error) as exc:
-        raise ValueError(f"{path} is not a readable digits CSV ({exc})") from None
-    # 64 pixels then the label; every entry a small integer.
-    if table.shape[1] != 65 or not np.array_equal(table, np.round(table)):
-        raise ValueError(f"{path} must hold rows of 64 integer pixels and a label; got shape {table.shape}")
-    pixels, labels = table[:, :64], table[:, 64].astype(np.int64)
-    if pixels.min() < 0 or pixels.max() > 16 or labels.min() < 0 or labels.max() > 9:
-        raise ValueError(f"{path} must hold pixels in 0..16 and labels in 0..9")
-    return pixels / 16.0, labels
