@@ -63,4 +63,7 @@ __all__ = [
     "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
     "make_ppca_data", "make_manifold_data",
     "binarize", "dequantize", "dequantized_bits_per_dim", "split",
+    # The modules, in the order above, as numvae's own __all__ lists its modules
+    # (pdoc documents the modules of a package whose __all__ names them).
+    "search", "digits", "idx", "mnist", "download", "synthetic", "preprocess",
 ]
