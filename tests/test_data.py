@@ -10,6 +10,7 @@ import csv
 import gzip
 import hashlib
 import http.server
+import pkgutil
 import struct
 import threading
 from pathlib import Path
@@ -710,3 +711,35 @@ def test_check_matrix_is_reexported():
     assert data.check_matrix is check_matrix
     with pytest.raises(ValueError, match="X must be a 2-D array"):
         data.check_matrix(np.zeros(3))
+
+
+# The public names of numvae.data when it was one module: its __all__ and its other public constants.
+SINGLE_MODULE_ALL = [
+    "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
+    "cache_dir", "download_dir", "locate", "list_datasets",
+    "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
+    "make_ppca_data", "make_manifold_data",
+    "binarize", "dequantize", "dequantized_bits_per_dim", "split",
+]
+SINGLE_MODULE_CONSTANTS = ["ENV_VAR", "DIGITS_STEM", "IDX_DTYPES", "GZIP_MAGIC", "MIRRORS", "MD5", "REPACKED_MD5"]
+MODULES = ["search", "digits", "idx", "mnist", "download", "synthetic", "preprocess"]
+
+
+def test_the_package_keeps_every_public_name_each_from_the_module_that_defines_it():
+    from numvae.data import digits, download, idx, mnist, preprocess, synthetic
+
+    assert data.__all__ == SINGLE_MODULE_ALL + MODULES
+    assert sorted(m.name for m in pkgutil.iter_modules(data.__path__)) == sorted(MODULES)  # each on disk is listed
+    homes = {search: ["EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "ENV_VAR", "MNIST_LIKE", "DATASETS", "DIGITS_STEM",
+                      "cache_dir", "download_dir", "default_fetch_dest", "locate", "list_datasets"],
+             digits: ["load_digits"], idx: ["IDX_DTYPES", "GZIP_MAGIC", "read_idx", "write_idx"],
+             mnist: ["load_mnist_like"], download: ["MIRRORS", "MD5", "REPACKED_MD5", "fetch"],
+             synthetic: ["make_ppca_data", "make_manifold_data"],
+             preprocess: ["binarize", "dequantize", "dequantized_bits_per_dim", "split"]}
+    placed = [name for names in homes.values() for name in names]
+    assert sorted(placed) == sorted(set(SINGLE_MODULE_ALL + SINGLE_MODULE_CONSTANTS) - {"check_matrix"})
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(data, name) is getattr(module, name), name
+            if callable(getattr(module, name)):
+                assert getattr(module, name).__module__ == module.__name__, name  # defined there, not imported
