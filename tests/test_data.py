@@ -10,6 +10,7 @@ import csv
 import gzip
 import hashlib
 import http.server
+import pkgutil
 import struct
 import threading
 from pathlib import Path
@@ -17,8 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import numvae
 from numvae import cli, data
 from numvae.data import read_idx
+# The search order reads its folders (EMBEDDED_DATA_DIR, SYSTEM_DATA_DIR) from the
+# module that owns them at call time, so that is where the tests point them elsewhere.
+from numvae.data import search
 
 LEVELS_DIGITS = 17
 
@@ -215,8 +220,8 @@ def places(tmp_path, monkeypatch):
         d.mkdir()
     dirs["cache"] = dirs["xdg"] / "numvae"
     monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["xdg"]))
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", dirs["embedded"])
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", dirs["system"])
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", dirs["embedded"])
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", dirs["system"])
     # Sizes say which folder was read. The embedded, cache and system ones sit
     # in a <name>/ subfolder, the embedded one with plain (not gzipped) files;
     # the others are flat and gzipped.
@@ -238,7 +243,7 @@ def test_search_order_root_env_cache_embedded_system(places, monkeypatch):
     assert len(data.load_mnist_like("mnist", "train")[0]) == 3
     monkeypatch.setenv("XDG_CACHE_HOME", str(places["root"].parent / "empty"))
     assert len(data.load_mnist_like("mnist", "train")[0]) == 4
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", places["root"].parent / "empty")
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", places["root"].parent / "empty")
     assert len(data.load_mnist_like("mnist", "train")[0]) == 5
 
 
@@ -252,7 +257,7 @@ def test_cache_dir_follows_xdg_and_falls_back_to_home(tmp_path, monkeypatch):
 
 
 def test_digits_not_found_names_every_place_and_says_to_reinstall(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "EMBEDDED_DATA_DIR", tmp_path / "gone")
+    monkeypatch.setattr(search, "EMBEDDED_DATA_DIR", tmp_path / "gone")
     with pytest.raises(FileNotFoundError, match="digits not found") as err:
         data.load_digits(root=tmp_path / "root")
     msg = str(err.value)
@@ -447,7 +452,7 @@ def test_default_fetch_dest_is_numvae_data_or_the_user_cache(tmp_path, monkeypat
     monkeypatch.setenv("NUMVAE_DATA", str(tmp_path))
     assert data.default_fetch_dest("fashion-mnist") == tmp_path / "fashion-mnist"
     # Never inside the installed package.
-    package = Path(data.__file__).resolve().parent
+    package = Path(numvae.__file__).resolve().parent
     monkeypatch.delenv("NUMVAE_DATA")
     assert package not in data.default_fetch_dest("mnist").resolve().parents
 
@@ -476,7 +481,7 @@ def test_cli_data_fetch_saves_into_the_user_cache_where_loaders_find_it(server, 
 
 
 def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", tmp_path / "none")
     _write_fake_mnist(tmp_path / "mnist", "t10k", 3, seed=7)
     rows = {(r["name"], r["split"]): r for r in data.list_datasets(root=tmp_path)}
     assert list(rows) == list(data.DATASETS)
@@ -494,7 +499,7 @@ def test_list_datasets_reports_place_and_size(tmp_path, monkeypatch):
 
 
 def test_cli_data_list(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(search, "SYSTEM_DATA_DIR", tmp_path / "none")
     assert cli.main(["data", "list"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines()[1:] if line.strip()}
@@ -707,6 +712,38 @@ def test_check_matrix_is_reexported():
     assert data.check_matrix is check_matrix
     with pytest.raises(ValueError, match="X must be a 2-D array"):
         data.check_matrix(np.zeros(3))
+
+
+# The public names of numvae.data when it was one module: its __all__ and its other public constants.
+SINGLE_MODULE_ALL = [
+    "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
+    "cache_dir", "download_dir", "locate", "list_datasets",
+    "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
+    "make_ppca_data", "make_manifold_data",
+    "binarize", "dequantize", "dequantized_bits_per_dim", "split",
+]
+SINGLE_MODULE_CONSTANTS = ["ENV_VAR", "DIGITS_STEM", "IDX_DTYPES", "GZIP_MAGIC", "MIRRORS", "MD5", "REPACKED_MD5"]
+MODULES = ["search", "digits", "idx", "mnist", "download", "synthetic", "preprocess"]
+
+
+def test_the_package_keeps_every_public_name_each_from_the_module_that_defines_it():
+    from numvae.data import digits, download, idx, mnist, preprocess, synthetic
+
+    assert data.__all__ == SINGLE_MODULE_ALL + MODULES
+    assert sorted(m.name for m in pkgutil.iter_modules(data.__path__)) == sorted(MODULES)  # each on disk is listed
+    homes = {search: ["EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "ENV_VAR", "MNIST_LIKE", "DATASETS", "DIGITS_STEM",
+                      "cache_dir", "download_dir", "default_fetch_dest", "locate", "list_datasets"],
+             digits: ["load_digits"], idx: ["IDX_DTYPES", "GZIP_MAGIC", "read_idx", "write_idx"],
+             mnist: ["load_mnist_like"], download: ["MIRRORS", "MD5", "REPACKED_MD5", "fetch"],
+             synthetic: ["make_ppca_data", "make_manifold_data"],
+             preprocess: ["binarize", "dequantize", "dequantized_bits_per_dim", "split"]}
+    placed = [name for names in homes.values() for name in names]
+    assert sorted(placed) == sorted(set(SINGLE_MODULE_ALL + SINGLE_MODULE_CONSTANTS) - {"check_matrix"})
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(data, name) is getattr(module, name), name
+            if callable(getattr(module, name)):
+                assert getattr(module, name).__module__ == module.__name__, name  # defined there, not imported
 
 
 # --- bad input and faults (from the hostile-user review) ---

@@ -9,6 +9,7 @@ and pdoc renders the whole package (skipped, with the reason, without the
 
 import importlib
 import inspect
+import pkgutil
 import re
 import warnings
 
@@ -19,6 +20,10 @@ pytest.importorskip("matplotlib", reason="matplotlib, a runtime dependency of nu
 import numvae  # noqa: E402
 
 MODULES = [importlib.import_module(f"numvae.{name}") for name in numvae._SUBMODULES]
+# And the modules of the package numvae.data (numvae.data.search, ...), whose names
+# numvae.data re-exports: each object is checked in the module that defines it.
+MODULES += [importlib.import_module(f"numvae.data.{m.name}") for m in pkgutil.iter_modules(numvae.data.__path__)
+            if not m.name.startswith("_")]
 PARAM_LINE = re.compile(r"\*{0,2}[A-Za-z_]\w*(\s*,\s*\*{0,2}[A-Za-z_]\w*)*(\s+:(\s.*)?)?")
 
 
@@ -97,7 +102,7 @@ def test_the_api_reference_builds_without_warnings(tmp_path):
     from_pdoc = [str(w.message) for w in caught if "pdoc" in w.filename]
     assert from_pdoc == [], from_pdoc
     for module in MODULES:
-        page = tmp_path / "numvae" / f"{module.__name__.split('.')[-1]}.html"
+        page = tmp_path.joinpath(*module.__name__.split(".")).with_suffix(".html")
         assert page.is_file(), page
     data_page = (tmp_path / "numvae" / "data.html").read_text()
     assert "load_digits" in data_page and "Pixel counts 0..16 divided by 16" in data_page

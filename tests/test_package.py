@@ -13,7 +13,10 @@ from pathlib import Path
 import numvae
 
 PACKAGE = Path(numvae.__file__).resolve().parent
-ON_DISK = sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_"))
+# Modules (``vae.py``) and packages (``data/``, a folder holding an ``__init__.py``).
+ON_DISK = sorted(name for name in ({p.stem for p in PACKAGE.glob("*.py")}
+                                   | {p.parent.name for p in PACKAGE.glob("*/__init__.py")})
+                 if not name.startswith("_"))
 
 
 def test_every_module_on_disk_is_an_attribute_and_a_module():

@@ -84,6 +84,7 @@ class FlatOptimizer(Optimizer):
         return self._seen[1]
 
     def step(self, grads):
+        """The rule's fused pass over the flat arrays (on two threads if asked), or the plain rule if nothing is flat."""
         arrays = [g for _, _, g in self.checked(grads)]
         if self._flat_params is None or any(s is None for s in self._flat_states):
             super().step(grads)                 # parameters that tile no flat array: the plain rule
@@ -119,6 +120,7 @@ class FlatSGD(FlatOptimizer, SGD):
     """``numvae.optim.SGD`` as one fused pass."""
 
     def fused(self, p, g, v, scratch):
+        """SGD's two lines over the flat arrays, in place: `p` parameters, `g` gradients, `v` velocity."""
         v *= self.momentum
         v += g                                       # v_t = mu v_{t-1} + g_t
         p -= np.multiply(v, self.lr, out=scratch)    # theta_t = theta_{t-1} - alpha v_t
@@ -132,6 +134,7 @@ class FlatAdam(FlatOptimizer, Adam):
     """
 
     def fused(self, p, g, m, v, scratch):
+        """Adam's step over the flat arrays, in place: `p` parameters, `g` gradients, `m` and `v` the moments."""
         b1, b2 = self.beta1, self.beta2
         c1, c2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t     # bias corrections (self.t already counts this step)
         m *= b1
