@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from numvae import fast, likelihoods, posteriors
+from numvae import likelihoods, posteriors
 from numvae.data import load_digits
 from numvae.fast.kernels import bernoulli_log_likelihood_and_grad_into, bernoulli_log_likelihood_into
 from numvae.fast.optim import FlatAdam, FlatSGD

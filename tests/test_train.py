@@ -18,7 +18,7 @@ import pytest
 from numvae.cli import main
 from numvae.data import load_digits, split
 from numvae.io import load_checkpoint, save_checkpoint
-from numvae.optim import OPTIMIZERS, SGD, Adam
+from numvae.optim import SGD, Adam
 from numvae.train import History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
 

@@ -13,7 +13,6 @@ from scipy import integrate, stats
 from scipy.special import expit
 
 import numvae.posteriors as posteriors_module
-import numvae.vae as vae_module
 from numvae import importance
 from numvae.distributions import (
     continuous_bernoulli_log_density,

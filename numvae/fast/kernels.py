@@ -51,11 +51,6 @@ def bernoulli_log_likelihood_into(x, logits, out=None, tmp=None):
     return logp
 
 
-def bernoulli_log_likelihood_grad(x, logits):
-    r"""Element-wise gradient of :func:`bernoulli_log_likelihood` with respect to `logits`: :math:`x - \sigma(l)`."""
-    return x - expit(logits)
-
-
 def bernoulli_log_likelihood_and_grad_into(x, logits, grad_out, tmp):
     r""":func:`numvae.distributions.bernoulli_log_likelihood` and its gradient :math:`x - \sigma(l)` in one pass, for training.
 
