@@ -52,8 +52,9 @@ def accelerate(model, threads=1):
     """
     for net in (model.encoder, model.decoder):
         net.layers = [_twin_or_self(layer, nn.TWINS) for layer in net.layers]
-    if type(model.likelihood) in likelihoods.TWINS:     # the continuous Bernoulli has none: the plain one serves
-        model.likelihood = twin(model.likelihood, likelihoods.TWINS[type(model.likelihood)])
+    plain = model.likelihood
+    model.likelihood = _twin_or_self(plain, likelihoods.TWINS)   # the continuous Bernoulli has none
+    if model.likelihood is not plain:
         model.likelihood.speed_up(threads)
     model.flat_params, model.flat_grads = tie([*model.encoder.linears, *model.decoder.linears, model.likelihood],
                                               model.dtype)

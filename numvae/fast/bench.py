@@ -304,9 +304,8 @@ def _optimizer_work(model, threads, seed):
     twin = VAE(model.x_dim, tuple(model.config["hidden"]), model.z_dim, dtype=model.dtype, seed=seed,
                fast=model.fast, threads=threads)
     rng = np.random.default_rng(seed)
-    grads = {k: (rng.standard_normal(g.shape) * 1e-2).astype(g.dtype) for k, g in twin.grads.items()}
-    for k, g in twin.grads.items():
-        g[...] = grads[k]                  # into the model's own gradient arrays (the flat buffer, if fast)
+    for g in twin.grads.values():
+        g[...] = rng.standard_normal(g.shape) * 1e-2   # into the model's own gradient arrays (the flat buffer, if fast)
     opt = twin.optimizers["adam"](twin.params)
     return [lambda: opt.step(twin.grads)]
 
