@@ -211,9 +211,8 @@ def path_elbo(model, x, h, eps, posterior, h_q=None):
     value = (log_px + log_pz - family.log_q(z, q_params)).mean(axis=0)
     # ∂/∂z of log p(x|z) + log N(z; 0, I) − log q(z) with q's parameters fixed.
     dz = dlogp_dz - z - family.score_z(q_params, z)
-    # The family's backward takes ∂loss/∂z of a loss to minimise: pass −dz/S, no KL.
-    dh = family.backward(params, cache, eps, -dz / S, np.zeros(model.z_dim))
-    return value, -dh
+    # The family's backward takes ∂/∂z to ∂/∂h through z = g(eps, h).
+    return value, family.backward(params, cache, eps, dz / S)
 
 
 def elbo_of(model, x, qs, n_samples=1000, rng=None):

@@ -8,7 +8,9 @@ likelihood turns that output into
 * ``backward(x, out, weight)``: the log-likelihood and ``weight`` times its
   gradient with respect to ``out`` (what the decoder's backward takes), while
   setting ``weight`` times the gradient with respect to the family's own
-  parameters (the Gaussian's learned log-variance) in ``grads``;
+  parameters (the Gaussian's learned log-variance) in ``grads``; ``weight``
+  is one number (the ELBO's :math:`-1/(NL)`) or one per sample and
+  datapoint, shape (L, N) (the importance weights of ``numvae.objectives.IWAE``);
 * ``mean(out)``: :math:`E[x|z]`, what ``VAE.decode`` returns;
 * ``check_x(x, name)``: the data's support, and ``example_x(rng, shape)``:
   data in it (for gradient checks).
@@ -37,6 +39,11 @@ from numvae.distributions import (
 )
 
 DECODER_VARS = ("pixel", "shared", "fixed")
+
+
+def per_element(weight):
+    """`weight` ready to multiply an (L, N, D) gradient: a number as it is, an (L, N) array with a trailing axis."""
+    return weight if np.ndim(weight) == 0 else weight[..., None]
 
 
 class Likelihood:
@@ -81,9 +88,10 @@ class Likelihood:
     def backward(self, x, out, weight):
         """``(log_prob, dout)``: the log-likelihood (L, N) and ``weight`` times its gradient in `out` (L, N, D).
 
+        `weight` is a number or an (L, N) array (one per sample and datapoint).
         A family with parameters of its own also sets its entries of ``grads``.
         """
-        return self.log_prob(x, out), weight * self.grad(x, out)
+        return self.log_prob(x, out), per_element(weight) * self.grad(x, out)
 
     def mean(self, out):
         """E[x|z], shape of `out`: the decoded image."""
@@ -178,11 +186,12 @@ class Gaussian(Likelihood):
     def backward(self, x, out, weight):
         r"""Also sets ``grads["logvar"]``: ``weight`` times :math:`\tfrac12(r^2e^{-\lambda} - 1)` summed over samples and datapoints."""
         dout, dlogvar = gaussian_log_density_grad(x, out, self._logvar(out.dtype))     # (L, N, D) each
+        w = per_element(weight)
         if self.var == "pixel":
-            self.grads = {"logvar": weight * dlogvar.sum(axis=(0, 1))}                 # (D,)
+            self.grads = {"logvar": (w * dlogvar).sum(axis=(0, 1))}                    # (D,)
         elif self.var == "shared":
-            self.grads = {"logvar": weight * dlogvar.sum().reshape(1)}                 # (1,): shared by all pixels
-        return self.log_prob(x, out), weight * dout
+            self.grads = {"logvar": (w * dlogvar).sum().reshape(1)}                    # (1,): shared by all pixels
+        return self.log_prob(x, out), w * dout
 
     def mean(self, out):
         return out

@@ -11,8 +11,12 @@ a posterior family reads its parameters from ``h`` and knows
   parameters held fixed (the path-derivative gradient needs it);
 * ``kl_terms(params)``: the closed-form :math:`KL(q\,\|\,\mathcal N(0, I))` per
   datapoint and one KL per latent dimension (the free-bits and active-unit unit);
-* ``backward(params, cache, eps, dz, kl_weight)``: from :math:`\partial/\partial z`
-  and the KL's weight in the loss to :math:`\partial/\partial h`;
+* three backward pieces, each to :math:`\partial/\partial h` (N, n_outputs),
+  which an objective (``numvae.objectives``) adds up as its formula says:
+  ``backward(params, cache, eps, dz)``, the path through the sample
+  :math:`z = g(\epsilon, \phi)`; ``kl_backward(params, kl_weight)``, the
+  closed-form KL; ``log_q_backward(params, z, weight)``, :math:`\log q(z|x)`
+  through its parameters with z held fixed;
 * ``covariance(params)`` and ``outputs(mu, cov)``: to and from a plain
   Gaussian, so per-datapoint inference can start from any encoder.
 
@@ -76,30 +80,51 @@ class DiagonalGaussian:
         terms = kl_standard_normal_terms(*params)                                      # (N, K)
         return terms.sum(axis=-1), terms
 
-    def backward(self, params, sigma, eps, dz, kl_weight):
-        r"""Gradient with respect to the encoder output ``(mu, logvar)``, shape (N, 2K).
+    def backward(self, params, sigma, eps, dz):
+        r"""Gradient with respect to the encoder output ``(mu, logvar)`` through the samples, shape (N, 2K).
 
         Parameters
         ----------
         dz : ndarray of shape (L, N, K)
             :math:`\partial\,\text{loss}/\partial z^{(l)}`.
-        kl_weight : ndarray of shape (K,)
-            :math:`\partial\,\text{loss}/\partial KL_{nj}`, per dimension (free bits zero some).
 
         Notes
         -----
         Because :math:`z = \mu + e^{\lambda/2}\epsilon`, :math:`\lambda = \log\sigma^2`:
-        :math:`\partial/\partial\mu = \sum_l\partial/\partial z^{(l)} + w\,\mu` and
-        :math:`\partial/\partial\lambda = \sum_l\partial/\partial z^{(l)}\odot\epsilon^{(l)}\odot\tfrac12\sigma
-        + w\cdot\tfrac12(\sigma^2 - 1)`.
+        :math:`\partial/\partial\mu = \sum_l\partial/\partial z^{(l)}` and
+        :math:`\partial/\partial\lambda = \sum_l\partial/\partial z^{(l)}\odot\epsilon^{(l)}\odot\tfrac12\sigma`
+        (Kingma & Welling 2014; lecture 002, *reparameterization trick*).
+        """
+        dmu = dz.sum(axis=0)                                                           # (N, K) ∂z/∂mu = 1
+        # ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma
+        dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma)                               # (N, K)
+        return np.concatenate([dmu, dlogvar], axis=-1)                                 # (N, 2K)
+
+    def kl_backward(self, params, kl_weight):
+        r"""Gradient of :math:`\sum_n\sum_j w_j KL_{nj}` with respect to ``(mu, logvar)``, shape (N, 2K).
+
+        `kl_weight` (K,) is :math:`w_j = \partial\,\text{loss}/\partial KL_{nj}`
+        (free bits zero some); :math:`\partial KL_{nj}/\partial\mu_j = \mu_j`,
+        :math:`\partial KL_{nj}/\partial\lambda_j = \tfrac12(\sigma_j^2 - 1)`.
+        """
+        dkl_dmu, dkl_dlogvar = kl_standard_normal_grad(*params)                        # (N, K) each
+        return np.concatenate([kl_weight * dkl_dmu, kl_weight * dkl_dlogvar], axis=-1)
+
+    def log_q_backward(self, params, z, weight):
+        r"""Gradient of :math:`\sum_{s,n} w_{sn}\log q(z_{sn}|\mu_n, \lambda_n)` with z held fixed, shape (N, 2K).
+
+        With :math:`\log q = -\tfrac12\sum_j\bigl(\log 2\pi + \lambda_j + (z_j-\mu_j)^2e^{-\lambda_j}\bigr)`:
+        :math:`\partial/\partial\mu_j = (z_j-\mu_j)e^{-\lambda_j}` and
+        :math:`\partial/\partial\lambda_j = \tfrac12\bigl((z_j-\mu_j)^2e^{-\lambda_j} - 1\bigr)`.
+        Added to the path through z (``score_z`` times :math:`\partial z/\partial\phi`),
+        the two cancel in μ and leave −½ in λ: the entropy's gradient.
         """
         mu, logvar = params
-        dkl_dmu, dkl_dlogvar = kl_standard_normal_grad(mu, logvar)                     # (N, K) each
-        # mu feeds two paths: every sample z^(l) = mu + sigma*eps^(l), and the closed-form KL.
-        dmu = dz.sum(axis=0) + kl_weight * dkl_dmu                                     # (N, K) decoder path + KL path
-        # logvar too: ∂z/∂logvar = eps ⊙ ½exp(½logvar) = eps ⊙ ½sigma, and the KL.
-        dlogvar = (dz * eps).sum(axis=0) * (0.5 * sigma) + kl_weight * dkl_dlogvar     # (N, K) decoder path + KL path
-        return np.concatenate([dmu, dlogvar], axis=-1)                                 # (N, 2K)
+        u = (z - mu) * np.exp(-logvar)                                                 # (S, N, K) (z − mu)/σ²
+        w = weight[..., None]                                                          # (S, N, 1)
+        dmu = (w * u).sum(axis=0)                                                      # (N, K)
+        dlogvar = 0.5 * (w * (u * (z - mu) - 1.0)).sum(axis=0)                         # (N, K)
+        return np.concatenate([dmu, dlogvar], axis=-1)
 
     def precondition(self, params, g):
         r"""Scale a gradient (N, 2K) by the inverse curvature of the ELBO at the best q: :math:`(\sigma^2 g_\mu,\ 2g_\lambda)`.
@@ -207,30 +232,57 @@ class FullGaussian:
         var = (L * L).sum(-1)                                                          # (N, K) Σ_jj
         return kl, 0.5 * (var + mu * mu - 1.0 - np.log(var))
 
-    def backward(self, params, cache, eps, dz, kl_weight):
-        r"""Gradient with respect to the encoder output :math:`(\mu, \lambda, L_{\text{lower}})`, shape (N, n_outputs).
+    def backward(self, params, cache, eps, dz):
+        r"""Gradient with respect to the encoder output :math:`(\mu, \lambda, L_{\text{lower}})` through the samples.
 
         Parameters
         ----------
         dz : ndarray of shape (S, N, K)
-        kl_weight : ndarray of shape (K,)
-            :math:`\partial\,\text{loss}/\partial KL`; all entries are equal
-            (free bits are refused), one per row of L.
 
         Notes
         -----
         From :math:`z = \mu + L\epsilon`: :math:`\partial/\partial\mu = \sum_s\partial/\partial z^{(s)}`,
-        :math:`\partial/\partial L_{ij} = \sum_s(\partial/\partial z_i^{(s)})\,\epsilon_j^{(s)}` (i ≥ j);
-        from the KL: :math:`\partial KL/\partial\mu = \mu`,
-        :math:`\partial KL/\partial L_{ij} = L_{ij} - \delta_{ij}/L_{jj}`. The diagonal
-        is :math:`e^{\lambda_j/2}`, so :math:`\partial/\partial\lambda_j = \tfrac12L_{jj}\,\partial/\partial L_{jj}`.
+        :math:`\partial/\partial L_{ij} = \sum_s(\partial/\partial z_i^{(s)})\,\epsilon_j^{(s)}` (i ≥ j).
+        """
+        mu, L = params
+        return self._to_outputs(L, dz.sum(axis=0), np.einsum("sni,snj->nij", dz, eps))
+
+    def kl_backward(self, params, kl_weight):
+        r"""Gradient of :math:`w\sum_n KL_n` with respect to the encoder output, shape (N, n_outputs).
+
+        `kl_weight` (K,) holds :math:`w = \partial\,\text{loss}/\partial KL` K times
+        (free bits are refused, so all entries are equal).
+        :math:`\partial KL/\partial\mu = \mu`, :math:`\partial KL/\partial L_{ij} = L_{ij} - \delta_{ij}/L_{jj}`.
         """
         mu, L = params
         w = kl_weight[:, None]                                                         # (K, 1) weight of row i of L
-        dmu = dz.sum(axis=0) + kl_weight * mu                                          # (N, K) decoder path + KL path
-        dL = np.einsum("sni,snj->nij", dz, eps) + w * L                                # (N, K, K) decoder path + KL's ½ΣL²
-        diag = np.diagonal(L, axis1=-2, axis2=-1)                                      # (N, K) L_jj
-        dlam = dL[..., self._diag[0], self._diag[1]] * (0.5 * diag) - 0.5 * kl_weight   # (N, K) chain through exp(½λ); KL's −½λ
+        dL = w * L                                                                     # (N, K, K) the KL's ½ΣL²
+        dL[..., self._diag[0], self._diag[1]] -= kl_weight / np.diagonal(L, axis1=-2, axis2=-1)   # its −Σ log L_jj
+        return self._to_outputs(L, kl_weight * mu, dL)
+
+    def log_q_backward(self, params, z, weight):
+        r"""Gradient of :math:`\sum_{s,n} w_{sn}\log q(z_{sn}|\mu_n, L_n)` with z held fixed, shape (N, n_outputs).
+
+        With :math:`u = L^{-1}(z-\mu)` and :math:`\log q = -\tfrac12(K\log 2\pi + u^\top u) - \sum_j\log L_{jj}`:
+        :math:`du = -L^{-1}(d\mu + dL\,u)`, so :math:`\partial\log q/\partial\mu = L^{-\top}u` and
+        :math:`\partial\log q/\partial L = (L^{-\top}u)\,u^\top - \operatorname{diag}(1/L_{jj})`
+        (its lower triangle: the upper one is not a parameter).
+        """
+        mu, L = params
+        Linv = np.linalg.inv(L)                                                        # (N, K, K)
+        u = np.einsum("nij,snj->sni", Linv, z - mu)                                    # (S, N, K) L⁻¹(z − mu)
+        a = weight[..., None] * np.einsum("nji,snj->sni", Linv, u)                     # (S, N, K) w L⁻ᵀu
+        dL = np.einsum("sni,snj->nij", a, u)                                           # (N, K, K)
+        dL[..., self._diag[0], self._diag[1]] -= weight.sum(axis=0)[:, None] / np.diagonal(L, axis1=-2, axis2=-1)
+        return self._to_outputs(L, a.sum(axis=0), dL)
+
+    def _to_outputs(self, L, dmu, dL):
+        r"""From :math:`\partial/\partial\mu` (N, K) and :math:`\partial/\partial L` (N, K, K) to the encoder output's.
+
+        The diagonal is :math:`L_{jj} = e^{\lambda_j/2}`, so :math:`\partial/\partial\lambda_j = \tfrac12L_{jj}\,\partial/\partial L_{jj}`;
+        the strictly lower entries are outputs themselves; the upper ones are not parameters.
+        """
+        dlam = dL[..., self._diag[0], self._diag[1]] * (0.5 * np.diagonal(L, axis1=-2, axis2=-1))   # (N, K)
         return np.concatenate([dmu, dlam, dL[..., self._lower[0], self._lower[1]]], axis=-1)
 
     def precondition(self, params, g):

@@ -13,14 +13,16 @@ One chapter, read top to bottom. The model composes four parts:
    likelihoods) or mean (Gaussian likelihood, with a log-variance that is
    learned per pixel, learned and shared, or fixed), read by a likelihood
    family (``numvae.likelihoods``);
-4. the ELBO :math:`E_q\log p(x|z) - KL(q(z|x)\,\|\,\mathcal N(0,I))`, the
-   training loss (β-weighted KL, optional free bits) and its gradient written
-   out by hand, path by path;
+4. the pieces an objective (``numvae.objectives``: the ELBO
+   :math:`E_q\log p(x|z) - KL(q(z|x)\,\|\,\mathcal N(0,I))`, the
+   importance-weighted bound) combines: :meth:`VAE.forward`, kept for
+   :meth:`VAE.decoder_backward` and :meth:`VAE.encoder_backward`, the
+   backward written out by hand, path by path; :meth:`VAE.loss_and_grads`
+   is the ELBO's;
 5. the importance-sampled :math:`\log p(x)` (lecture 002, eq. 9; Burda et al. 2015);
 6. sampling, reconstruction, saving and loading.
 
-No autodiff: :meth:`VAE.loss_and_grads` runs the forward pass, then walks it
-backwards, and ``numvae.gradcheck`` checks every entry against finite differences.
+No autodiff: an objective runs the forward pass, then walks it backwards, and ``numvae.gradcheck`` checks every entry against finite differences.
 The VAE never asks which family it holds: each part answers the same few calls.
 
 This is the teaching path: every line below is a formula of the lectures.
@@ -30,12 +32,14 @@ buffer, fused kernels, two threads); nothing in this module changes.
 """
 
 import numbers
+from collections import namedtuple
 
 import numpy as np
 
 from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_matrix, check_positive, check_threads, check_vae_size, check_widths)
+                           check_matrix, check_threads, check_vae_size, check_widths)
 from numvae import importance
+from numvae.objectives import ELBO
 from numvae.fast import accelerate
 from numvae.io import load_model, save_checkpoint
 from numvae.likelihoods import DECODER_VARS, LIKELIHOODS, make_likelihood
@@ -43,6 +47,10 @@ from numvae.nn import ACTIVATIONS, MLP
 from numvae.optim import OPTIMIZERS
 from numvae.posteriors import POSTERIORS, make_posterior
 
+
+
+class Pass(namedtuple("Pass", "x eps q cache z out")):
+    """One forward pass of :meth:`VAE.forward`, kept for the backward (see there for the fields)."""
 
 
 def _check_speed(fast, threads):
@@ -258,16 +266,50 @@ class VAE:
         z = as_generator(rng, none_ok=True).standard_normal((n, self.z_dim), dtype=self.dtype)  # (n, K)
         return self.decode(z)
 
-    def _forward(self, x, n_samples, rng, eps):
-        """Shared forward pass of :meth:`elbo` and :meth:`loss_and_grads`, up to the decoder output."""
+    def forward(self, x, n_samples=1, rng=None, eps=None):
+        r"""One forward pass, kept for the backward: what an objective (``numvae.objectives``) combines.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+        n_samples : int
+            Samples of z per datapoint, S.
+        rng : numpy.random.Generator or int, optional
+        eps : ndarray of shape (S, N, K), or (N, K) for S = 1, optional
+            The noise itself.
+
+        Returns
+        -------
+        Pass
+            ``x`` (checked), ``eps`` (S, N, K), ``q`` (the posterior's
+            parameters, e.g. ``(mu, logvar)``), ``cache`` (what the
+            posterior's backward needs), ``z`` (S, N, K) and ``out``
+            (S, N, D), the decoder's output read by the likelihood.
+        """
         x = self.check_x(x)
         n_samples = check_int(n_samples, "n_samples", 1)
-        eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (L, N, K)
+        eps = self._noise(eps, rng, n_samples, x.shape[0])                             # (S, N, K)
         q = self._encode(x)                                                            # e.g. (mu, logvar), (N, K) each
-        z, cache = self.posterior.sample(q, eps)                                       # (L, N, K)
-        out = self.decoder.forward(z)                                                  # (L, N, D)
-        kl, kl_terms = self.posterior.kl_terms(q)                                      # (N,), (N, K)
-        return x, eps, q, cache, out, kl, kl_terms
+        z, cache = self.posterior.sample(q, eps)                                       # (S, N, K)
+        return Pass(x, eps, q, cache, z, self.decoder.forward(z))                      # out (S, N, D)
+
+    def decoder_backward(self, dout):
+        r"""From :math:`\partial\,\text{loss}/\partial\,\text{out}` (S, N, D) to :math:`\partial/\partial z` (S, N, K); sets ``dec.*`` grads."""
+        return self.decoder.backward(dout)
+
+    def encoder_backward(self, p, dz, dh=None):
+        r"""From :math:`\partial\,\text{loss}/\partial z` (S, N, K) of the pass `p` to the encoder's grads; returns :attr:`grads`.
+
+        The posterior takes `dz` through :math:`z = g(\epsilon, \phi)`;
+        `dh` (N, n_outputs), optional, is what the objective adds directly
+        on the encoder's output (the closed-form KL, or :math:`\log q` at fixed z).
+        """
+        dh_total = self.posterior.backward(p.q, p.cache, p.eps, dz)                    # (N, n_outputs)
+        if dh is not None:
+            dh_total = dh_total + dh
+        # The data need no gradient: the encoder's first layer skips its input gradient.
+        self.encoder.backward(dh_total, need_input_grad=False)                         # sets enc.* grads
+        return self.grads
 
     def elbo(self, x, n_samples=1, rng=None, eps=None):
         r"""Per-datapoint ELBO and its two terms, in nats.
@@ -310,8 +352,9 @@ class VAE:
         :math:`-\tfrac12\sum_j(1+\log\sigma_j^2-\mu_j^2-\sigma_j^2)` for the
         diagonal family (the full one's is in ``posteriors.FullGaussian``).
         """
-        x, *_, out, kl, _ = self._forward(x, n_samples, rng, eps)
-        rec = self.likelihood.log_prob(x, out).mean(axis=0)                            # (N,)
+        p = self.forward(x, n_samples, rng, eps)
+        rec = self.likelihood.log_prob(p.x, p.out).mean(axis=0)                        # (N,)
+        kl, _ = self.posterior.kl_terms(p.q)                                           # (N,)
         return check_finite_result(rec - kl, "VAE.elbo"), rec, kl
 
     # --- the loss and its gradient ---------------------------------------------
@@ -346,17 +389,9 @@ class VAE:
 
         Notes
         -----
-        With :math:`\text{rec}_n = \frac1L\sum_l\log p(x_n|z_n^{(l)})` and
-        :math:`KL_{nj}` the closed-form KL of datapoint n, dimension j:
-
-        .. math:: \text{loss} = -\frac1N\sum_n \text{rec}_n + \beta\,\mathcal K,\qquad
-                  \mathcal K = \begin{cases}\frac1N\sum_n\sum_j KL_{nj} & \lambda = 0\\
-                  \sum_j\max\bigl(\lambda, \frac1N\sum_n KL_{nj}\bigr) & \lambda > 0\end{cases}
-
-        Free bits (Kingma et al. 2016, "Improved variational inference with
-        inverse autoregressive flow"; lecture 002, *free bits*): a dimension
-        whose batch-mean KL is below λ pays λ whatever it does, so its KL
-        gradient is zero and the encoder may use it for free.
+        The loss is ``numvae.objectives.ELBO(beta, free_bits, n_samples)``'s
+        (its docstring has the formula and the backward), which this method
+        calls: ``fit`` takes that object, or any other objective, directly.
 
         The minibatch estimator. Lecture 000 (*VAE*) writes the full-data
         objective from a batch :math:`\mathcal B` of M out of N points as
@@ -376,41 +411,12 @@ class VAE:
                   \frac{\partial}{\partial\lambda} = \sum_l\frac{\partial}{\partial z^{(l)}}\odot\epsilon^{(l)}\odot\tfrac12e^{\lambda/2}
                   + \frac1N\cdot\tfrac12\bigl(e^{\lambda}-1\bigr)
 
-        (Kingma & Welling 2014; lecture 002, *reparameterization trick*), and
-        the encoder's backward takes both halves of its fused output layer.
-        That is the diagonal family's ``backward``; the full-covariance one
-        (``posteriors.FullGaussian.backward``) goes through L instead.
+        (Kingma & Welling 2014; lecture 002, *reparameterization trick*): the
+        posterior's ``backward`` (the path through z) plus its ``kl_backward``,
+        and the encoder's backward takes both halves of its fused output layer.
+        The full-covariance family (``posteriors.FullGaussian``) goes through L instead.
         """
-        n_samples = check_int(n_samples, "n_samples", 1)
-        check_positive(beta, "beta", strict=False)
-        check_positive(free_bits, "free_bits", strict=False)
-        beta, free_bits = float(beta), float(free_bits)   # Python floats: float32 stays float32
-        if free_bits > 0 and not self.posterior.free_bits:
-            raise ValueError(f"free_bits must be 0 with posterior={self.posterior.name!r} (its KL does not split into "
-                             f"one term per latent dimension); got free_bits={free_bits!r}")
-        x, eps, q, cache, out, kl, kl_terms = self._forward(x, n_samples, rng, eps)
-        N, L = x.shape[0], n_samples
-        # Each log p(x_n | z_n^(l)) enters the loss with weight −1/(N L): dout = −dlogp/(N L).
-        log_px, dout = self.likelihood.backward(x, out, -1.0 / (N * L))                # (L, N), (L, N, D); fills dec.logvar
-        rec = log_px.mean(axis=0)                                                      # (N,)
-
-        kl_per_dim = kl_terms.mean(axis=0)                                             # (K,)
-        if free_bits > 0:
-            kl_term = np.maximum(free_bits, kl_per_dim).sum()
-            kl_active = (kl_per_dim > free_bits).astype(self.dtype)                    # (K,) 1 where the KL counts
-        else:
-            kl_term = kl.mean()
-            kl_active = np.ones(self.z_dim, dtype=self.dtype)                          # (K,)
-        loss = float(-rec.mean() + beta * kl_term)
-        self.last_terms = {"rec": rec, "kl": kl, "kl_per_dim": kl_per_dim}
-
-        # Backward, in the order of the forward reversed.
-        dz = self.decoder.backward(dout)                                               # (L, N, K); sets dec.* grads
-        kl_weight = (beta / N) * kl_active                                             # (K,) ∂loss/∂KL_nj
-        dh = self.posterior.backward(q, cache, eps, dz, kl_weight)                     # (N, n_outputs) decoder path + KL path
-        # The data need no gradient: the encoder's first layer skips its input gradient.
-        self.encoder.backward(dh, need_input_grad=False)                               # sets enc.* grads
-        return loss, self.grads
+        return ELBO(beta, free_bits, n_samples).loss_and_grads(self, x, rng=rng, eps=eps)
 
     # --- the marginal likelihood ------------------------------------------------
 

@@ -47,16 +47,16 @@ def test_full_posterior_loss_gradient_every_parameter(decoder, var, hidden, act,
 
 
 def test_gradcheck_catches_a_wrong_full_covariance_backward(monkeypatch):
-    # Dropping the -log L_jj term's gradient (the "- kl_weight") must fail.
+    # Dropping the -log L_jj term's gradient (the KL's −½ on λ_j) must fail.
     model, fun, _ = vae_case("gaussian", "pixel", n_samples=2, seed=1, posterior="full")
-    right = FullGaussian.backward
+    right = FullGaussian.kl_backward
 
-    def wrong(self, params, cache, eps, dz, kl_weight):
-        dh = right(self, params, cache, eps, dz, kl_weight)
-        dh[:, self.z_dim:2 * self.z_dim] += kl_weight
+    def wrong(self, params, kl_weight):
+        dh = right(self, params, kl_weight)
+        dh[:, self.z_dim:2 * self.z_dim] += 0.5 * kl_weight
         return dh
 
-    monkeypatch.setattr(FullGaussian, "backward", wrong)
+    monkeypatch.setattr(FullGaussian, "kl_backward", wrong)
     assert not gradcheck(fun, model.params, eps=VAE_EPS).passed
 
 

@@ -14,6 +14,7 @@ The continuous Bernoulli has no twin: the plain family serves.
 import numpy as np
 
 from numvae import likelihoods
+from numvae.likelihoods import per_element
 from numvae.fast.halves import Halves
 from numvae.fast.kernels import bernoulli_log_likelihood_and_grad_into, bernoulli_log_likelihood_into
 
@@ -60,11 +61,12 @@ class Bernoulli(likelihoods.Bernoulli):
     def backward(self, x, out, weight):
         dout, tmp = self._buffer("dlogp_dout", out.shape), self._buffer("scratch", out.shape)
         log_px = np.empty(out.shape[:-1], dtype=self.dtype)                            # (L, N)
+        w = per_element(weight)
 
         def rows(r):
             log_px[..., r], d = bernoulli_log_likelihood_and_grad_into(x[r], out[..., r, :], dout[..., r, :],
                                                                         tmp[..., r, :])
-            d *= weight                                                                # in place in dout
+            d *= w if np.ndim(w) == 0 else w[..., r, :]                                # in place in dout
         self._by_rows(rows, x, out)
         return log_px, dout
 
