@@ -25,7 +25,7 @@ from numvae.gradcheck import VAE_EPS, gradcheck, vae_case, vae_reports
 from numvae.io import save_checkpoint
 from numvae.vae import VAE
 
-from helpers import tiny_vae
+from helpers import linear_gaussian_vae, tiny_vae
 
 mpmath.mp.dps = 40
 
@@ -198,33 +198,6 @@ def test_elbo_matches_an_independent_computation(decoder):
     assert np.all(np.abs(rec_mc - rec_ref) < 5 * np.sqrt(2) * se)
 
 
-def _linear_problem(seed=0, n=60, inflate=0.3):
-    """A linear Gaussian VAE (hidden=(), shared variance), its pPCA twin and data from it.
-
-    The encoder is set near the exact posterior N(M⁻¹Aᵀ(x − b), σ²M⁻¹) with a
-    diagonal covariance inflated by e^inflate, so q is good but not exact.
-    """
-    D, K = 5, 2
-    m = VAE(D, hidden=(), z_dim=K, decoder="gaussian", decoder_var="shared", seed=seed)
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(D, K))
-    b = rng.normal(size=D)
-    sigma2 = 0.3
-    m.params["dec.0.W"][...] = A.T                                       # x_mean = z @ Aᵀ + b
-    m.params["dec.0.b"][...] = b
-    m.params["dec.logvar"][...] = np.log(sigma2)
-    M = A.T @ A + sigma2 * np.eye(K)
-    Minv = np.linalg.inv(M)
-    m.params["enc.0.W"][:, :K] = A @ Minv                                # mu = (x − b) A M⁻¹
-    m.params["enc.0.b"][:K] = -b @ A @ Minv
-    m.params["enc.0.W"][:, K:] = 0.0
-    m.params["enc.0.b"][K:] = np.log(np.diag(sigma2 * Minv)) + inflate
-    C = A @ A.T + sigma2 * np.eye(D)
-    x = rng.multivariate_normal(b, C, size=n)
-    exact = stats.multivariate_normal(b, C).logpdf(x)                    # (n,)
-    return m, x, exact, (A, b, sigma2)
-
-
 def _linear_elbo_closed_form(m, x, A, b, sigma2):
     """E_q log N(x; Az + b, σ²I) − KL(q‖N(0,I)) for diagonal q, in closed form (written here)."""
     mu, logvar = m.encode(x)
@@ -237,7 +210,7 @@ def _linear_elbo_closed_form(m, x, A, b, sigma2):
 
 
 def test_linear_vae_elbo_below_ppca_likelihood_and_iwae_approaches_it():
-    m, x, exact, (A, b, sigma2) = _linear_problem()
+    m, x, exact, (A, b, sigma2) = linear_gaussian_vae()
     elbo_cf = _linear_elbo_closed_form(m, x, A, b, sigma2)
     # ELBO ≤ log p(x) for every datapoint, strictly here (q is not the posterior).
     assert np.all(elbo_cf < exact)
@@ -269,7 +242,7 @@ def test_linear_vae_elbo_below_ppca_likelihood_and_iwae_approaches_it():
 
 
 def test_log_likelihood_k1_is_an_elbo_sample_and_grows_with_k():
-    m, x, exact, (A, b, sigma2) = _linear_problem(seed=3, n=200, inflate=1.5)
+    m, x, exact, (A, b, sigma2) = linear_gaussian_vae(seed=3, n=200, inflate=1.5)
     elbo_cf = _linear_elbo_closed_form(m, x, A, b, sigma2)
     # Tolerances use per-datapoint differences, so the spread of log p(x) over x is not noise.
     # k = 1: one importance weight, log p(x,z) − log q(z|x): an unbiased ELBO estimate.
