@@ -24,10 +24,10 @@ gradient check can freeze it, ``encode`` / ``decode`` / ``reconstruct``,
 ``save`` / ``load``.
 
 The code z is a point, not a distribution: there is no prior, no KL and no
-likelihood, so :func:`numvae.train.fit` (which reads a VAE's ELBO terms and
-calls ``encode(x)[0]`` for the encoder *mean*) does not apply.
-:meth:`Autoencoder.fit` is the short minibatch loop an autoencoder needs,
-built on :class:`numvae.optim.Adam`.
+likelihood. The cost is an objective, ``numvae.objectives.SquaredError``, so
+the autoencoder trains through :func:`numvae.train.fit` like the VAE
+(``objective=SquaredError()``; its history has no ELBO columns);
+:meth:`Autoencoder.fit` is that call, quiet, returning the losses.
 
 Note the cost is a *sum* over the D pixels and a *mean* over datapoints, like
 the VAE's per-datapoint ELBO. It equals :math:`-2\log\mathcal N(x; \hat x, I)`
@@ -43,7 +43,7 @@ from numvae.checks import (as_generator, check_array, check_choice, check_float_
                            check_positive, check_widths)
 from numvae.io import load_model, save_checkpoint
 from numvae.nn import ACTIVATIONS, MLP
-from numvae.optim import Adam
+from numvae.objectives import SquaredError
 
 CORRUPTIONS = ("none", "gaussian", "masking")
 
@@ -182,6 +182,10 @@ class Autoencoder:
 
     # --- forward --------------------------------------------------------------
 
+    def check_x(self, x):
+        """`x` as an (N, D) array of the model's dtype; else ``ValueError`` naming it."""
+        return check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype)
+
     def encode(self, x):
         """The code ``z = g_phi(x)``, shape (N, K). (A point, not a distribution: no log-variance.)"""
         x = check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype)
@@ -240,30 +244,19 @@ class Autoencoder:
         corruption does not depend on the parameters, so nothing flows
         through it: x̃ is an input like x.
         """
-        x = check_matrix(x, "x", n_features=self.x_dim, dtype=self.dtype)
-        x_tilde = self._corrupt(x, rng, noise)                                           # (N, D)
-        N = x.shape[0]
-        z = self.encoder.forward(x_tilde)                                                # (N, K)
-        x_hat = self.decoder.forward(z)                                                  # (N, D)
-        r = x - x_hat                                                                    # (N, D) residual vs the CLEAN x
-        sq_err = np.sum(r * r, axis=1)                                                   # (N,)
-        loss = float(sq_err.mean())
-        self.last_terms = {"sq_err": sq_err}
-
-        dx_hat = (-2.0 / N) * r                                                          # (N, D) ∂loss/∂x_hat
-        dz = self.decoder.backward(dx_hat)                                               # (N, K); sets dec.*
-        self.encoder.backward(dz)                                                        # sets enc.*
-        return loss, self.grads
+        return SquaredError().loss_and_grads(self, x, rng=rng, noise=noise)
 
     # --- training ----------------------------------------------------------------
 
     def fit(self, X, epochs=50, batch_size=100, lr=1e-3, seed=0):
         r"""Minibatch Adam on the squared-error cost; returns the mean training loss per epoch.
 
-        Each epoch shuffles the rows of `X` and takes one Adam step
+        :func:`numvae.train.fit` with ``objective=SquaredError()``, quietly:
+        each epoch shuffles the rows of `X` and takes one Adam step
         (:class:`numvae.optim.Adam`) per batch of `batch_size` rows; a
         denoising autoencoder draws fresh corruption noise for every batch,
         from the one generator ``default_rng(seed)`` that also shuffles.
+        (``train.fit`` itself takes the rest: a validation set, checkpoints, resuming.)
 
         Returns
         -------
@@ -271,26 +264,11 @@ class Autoencoder:
             The mean over each epoch's batches of the per-datapoint squared
             error (of the corrupted inputs, for a denoiser).
         """
-        X = check_matrix(X, "X", n_features=self.x_dim, dtype=self.dtype)
-        epochs = check_int(epochs, "epochs", 0)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        rng = as_generator(check_int(seed, "seed", 0))
-        opt = Adam(self.params, lr=lr)
-        N = X.shape[0]
-        losses = np.empty(epochs)
-        for epoch in range(epochs):
-            order = rng.permutation(N)
-            total = 0.0
-            for start in range(0, N, batch_size):
-                xb = X[order[start:start + batch_size]]                                  # (M, D)
-                loss, grads = self.loss_and_grads(xb, rng=rng)
-                if not np.isfinite(loss):
-                    raise FloatingPointError(f"autoencoder training diverged at epoch {epoch + 1}: "
-                                             f"loss = {loss}; try a lower learning rate (lr={lr:g})")
-                opt.step(grads)
-                total += loss * xb.shape[0]
-            losses[epoch] = total / N
-        return losses
+        from numvae import train   # on use: train imports the objectives, which know the autoencoder by its calls
+
+        history = train.fit(self, X, epochs=epochs, batch_size=batch_size, lr=lr, seed=check_int(seed, "seed", 0),
+                            progress=False, objective=SquaredError())
+        return np.array(history["train_loss"], dtype=np.float64)
 
     # --- files ----------------------------------------------------------------
 

@@ -124,7 +124,7 @@ class ELBO:
         if self.warmup_epochs == 0:
             return self
         t = kl_weight(step, math.ceil(self.warmup_epochs * steps_per_epoch))
-        return ELBO(self.beta * t, self.free_bits, self.n_samples)
+        return type(self)(self.beta * t, self.free_bits, self.n_samples)
 
     def value(self, model, x, rng=None):
         """Per-datapoint loss of held-out data, shape (N,): minus the ELBO (β = 1, no free bits)."""

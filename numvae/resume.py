@@ -5,8 +5,8 @@ the run depends on: the epoch reached, the optimizer's state arrays and step
 count (Adam's :math:`m, v, t`, SGD's velocity), the bit generator state of the
 training generator, the root seed's entropy, the history, and fingerprints of
 the data (SHA-256 of `X` and `X_valid` as trained on) and of the settings (the
-model's config, the optimizer's hyper-parameters, the batch size, KL warm-up,
-free bits, binarization, samples). ``fit(..., resume=True)`` reads it back
+model's config, the optimizer's hyper-parameters, the batch size, the
+objective with its settings (``numvae.objectives``), binarization). ``fit(..., resume=True)`` reads it back
 (:func:`read_run`), checks that it is this run (:func:`restore_run`: the same
 settings and data, or a ``ValueError`` naming what differs) and continues a
 killed run to exactly the parameters an uninterrupted run would have reached:
@@ -33,13 +33,22 @@ def fingerprint(X):
     return h.hexdigest()
 
 
-def run_settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples, entropy):
+def run_settings(model, opt, batch_size, objective, binarize, entropy):
     """Everything besides the data and `epochs` that the trajectory depends on, as plain JSON values."""
     record = {"model": type(model).__name__, "config": model.config, "optimizer": opt.settings(),
-              "batch_size": batch_size, "kl_warmup_epochs": float(kl_warmup_epochs),
-              "free_bits": float(free_bits), "binarize": bool(binarize), "n_samples": n_samples,
+              "batch_size": batch_size, "objective": objective.settings(), "binarize": bool(binarize),
               "seed_entropy": int(entropy)}
     return json.loads(json.dumps(record))   # tuples -> lists, as they come back from the file
+
+
+def _upgraded(settings):
+    """A run's settings as this version records them: a run of numvae 0.2 kept the ELBO's three numbers flat."""
+    if "objective" in settings or "free_bits" not in settings:
+        return settings
+    old = dict(settings)
+    objective = {"name": "elbo", "beta": 1.0, "free_bits": float(old.pop("free_bits")),
+                 "n_samples": old.pop("n_samples", 1), "warmup_epochs": float(old.pop("kl_warmup_epochs", 0.0))}
+    return {**old, "objective": objective}
 
 
 def write_history(history, checkpoint):
@@ -94,7 +103,7 @@ def restore_run(run, checkpoint, model, opt, rng, settings, data, epochs):
 
     Returns ``(epoch, history)``. Nothing is changed unless every check passes.
     """
-    differ = _differences(run["settings"], settings)
+    differ = _differences(_upgraded(run["settings"]), settings)
     if differ:
         raise ValueError(f"cannot resume the run in {checkpoint}: its settings differ from this call's ("
                          + "; ".join(differ) + ")")

@@ -68,6 +68,7 @@ from numvae.checks import check_choice, check_int, check_matrix, check_positive,
 from numvae.data import binarize as _binarize
 from numvae.history import History
 from numvae.io import check_output_file
+from numvae.objectives import ELBO, kl_weight
 from numvae.optim import OPTIMIZERS, Optimizer
 from numvae.progress import Progress
 from numvae.resume import fingerprint, read_run, restore_run, run_settings, save_run, write_history
@@ -81,34 +82,6 @@ EVAL_BATCH = 1000
 ACTIVE_UNITS_ROWS = 1000
 # Burda et al. 2015 (Importance weighted autoencoders): unit u is active if Var_x E_q[z_u | x] > 0.01.
 ACTIVE_THRESHOLD = 0.01
-
-
-def kl_weight(step, warmup_steps):
-    r"""KL weight :math:`\beta` at optimisation step `step` (0-based) of a linear warm-up.
-
-    Parameters
-    ----------
-    step : int
-        Number of steps taken before this one.
-    warmup_steps : int
-        Length of the warm-up; 0 means no warm-up (:math:`\beta = 1` throughout).
-
-    Returns
-    -------
-    float
-
-    Notes
-    -----
-    .. math:: \beta_t = \min\!\left(1,\ \frac{t+1}{T}\right)
-
-    (Bowman et al. 2015, *Generating sentences from a continuous space*,
-    anneal the KL weight from 0 to 1.) Starting at :math:`1/T`
-    rather than 0 means no step ignores the KL entirely, and the last warm-up
-    step :math:`t = T-1` is the first with :math:`\beta = 1`.
-    """
-    if warmup_steps <= 0:
-        return 1.0
-    return min(1.0, (step + 1) / warmup_steps)
 
 
 def _evaluate(model, X, seed_seq):
@@ -144,10 +117,12 @@ def active_units(model, X, threshold=ACTIVE_THRESHOLD):
     return int(np.sum(var > threshold)), var
 
 
-def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
-    """One optimisation step on the batch `xb`: loss and gradient, a finiteness check, the update.
+def train_step(model, opt, xb, rng, objective=None):
+    """One optimisation step on the batch `xb`: the objective's loss and gradient, a finiteness check, the update.
 
-    :func:`fit` runs this for every batch, and ``numvae bench`` times it.
+    :func:`fit` runs this for every batch (with the objective of that step:
+    ``objective.at_step``), and ``numvae bench`` times it. `objective`
+    defaults to ``ELBO()``.
 
     Returns
     -------
@@ -155,7 +130,7 @@ def train_step(model, opt, xb, rng, beta=1.0, free_bits=0.0, n_samples=1):
     problem : str or None
         None, or what was not finite (then the parameters were not updated).
     """
-    loss, grads = model.loss_and_grads(xb, rng=rng, n_samples=n_samples, beta=beta, free_bits=free_bits)
+    loss, grads = (objective or ELBO()).loss_and_grads(model, xb, rng=rng)
     if not np.isfinite(loss):
         return loss, f"loss = {loss}"
     bad = opt.non_finite(grads)
@@ -180,8 +155,8 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
 
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
-        checkpoint=None, n_samples=1, resume=False, run_info=None):
-    r"""Train `model` on the rows of `X` by minibatch gradient ascent on the ELBO.
+        checkpoint=None, n_samples=1, resume=False, run_info=None, objective=None):
+    r"""Train `model` on the rows of `X` by minibatch gradient descent on an objective's loss (the ELBO's by default).
 
     Parameters
     ----------
@@ -211,9 +186,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     lr : float > 0
     kl_warmup_epochs : float >= 0
         Length of the linear KL warm-up in epochs; 0 disables it. :math:`\beta`
-        changes every step (:func:`kl_weight`).
+        changes every step (:func:`~numvae.objectives.kl_weight`). With
+        `free_bits` and `n_samples`, shorthand for
+        ``objective=ELBO(free_bits=..., n_samples=..., warmup_epochs=...)``:
+        refused beside another `objective` (IWAE has no KL term to warm up).
     free_bits : float >= 0
-        Nats per latent dimension, passed to ``model.loss_and_grads``.
+        Nats per latent dimension (the ELBO's).
     binarize : bool
         Dynamic binarization (Salakhutdinov & Murray 2008): every batch is
         replaced by a fresh Bernoulli sample :math:`x' \sim \mathrm{Bern}(x)`
@@ -241,7 +219,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         epoch never replaces the last good file, nor does a crash mid-write.
         ``VAE.load`` reads it like any checkpoint.
     n_samples : int >= 1
-        Monte Carlo samples L of z per datapoint in the training loss.
+        Monte Carlo samples L of z per datapoint in the ELBO.
     resume : bool
         Continue the run saved in `checkpoint` (killed, interrupted, or to be
         trained for more epochs): the parameters, the optimizer state, the
@@ -253,6 +231,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         JSON-serialisable note kept in the checkpoint's training record under
         ``"info"``, never checked: ``numvae train`` keeps its ``--data`` and
         ``--epochs`` there, so that ``--resume DIR`` alone can continue the run.
+    objective : object of ``numvae.objectives``, optional
+        What to minimise: ``ELBO(...)`` (the default, from the three
+        shorthands above), ``IWAE(k)``, ``IWAE(k, estimator="dreg")``, or
+        ``SquaredError()`` for an ``Autoencoder``. Recorded in the checkpoint
+        and checked on resume. The history's ELBO columns are the ELBO's terms
+        whatever the objective (``None`` for an autoencoder, which has none).
 
     Returns
     -------
@@ -282,16 +266,14 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     epoch, so they need nothing more), the history, and fingerprints of the
     data (SHA-256 of `X` and `X_valid` as trained on) and of the settings
     (the model's config, the optimizer's hyper-parameters, `batch_size`,
-    `kl_warmup_epochs`, `free_bits`, `binarize`, `n_samples`). A run is only
+    the objective's settings, `binarize`). A run is only
     resumed at an epoch boundary: a run killed inside an epoch repeats that
     epoch from its start, with the same shuffle and the same noise.
     """
     X, X_valid = _checked_data(model, X, X_valid, binarize)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
-    n_samples = check_int(n_samples, "n_samples", 1)
-    check_positive(kl_warmup_epochs, "kl_warmup_epochs", strict=False)
-    check_positive(free_bits, "free_bits", strict=False)
+    objective = _objective(model, objective, kl_warmup_epochs, free_bits, n_samples)
     if seed is not None:
         seed = check_int(seed, "seed", 0)
     opt = _optimizer(model, optimizer, lr)
@@ -310,8 +292,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
 
     history, start_epoch = History(), 0
     if checkpoint is not None:
-        settings = run_settings(model, opt, batch_size, kl_warmup_epochs, free_bits, binarize, n_samples,
-                                root.entropy)
+        settings = run_settings(model, opt, batch_size, objective, binarize, root.entropy)
         data = {"X": fingerprint(X), "X_valid": None if X_valid is None else fingerprint(X_valid)}
     if run is not None:
         start_epoch, history = restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
@@ -319,7 +300,6 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
 
     N = X.shape[0]
     n_batches = math.ceil(N / batch_size)
-    warmup_steps = math.ceil(kl_warmup_epochs * n_batches)
     X_eval = _evaluation_rows(model, X, X_valid, binarize, np.random.default_rng(eval_data))
     step, last_saved = start_epoch * n_batches, start_epoch
     tracker = progress if hasattr(progress, "line") else Progress((epochs - start_epoch) * n_batches, "train",
@@ -327,26 +307,28 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start, train_time = time.perf_counter(), 0.0
         sums = np.zeros(3)  # loss * batch size, rec, kl
-        beta = 1.0
+        step_objective = objective
         order = rng.permutation(N)                                      # a uniform draw of every batch
         for b in range(n_batches):
             t0 = time.perf_counter()
             xb = X[order[b * batch_size:(b + 1) * batch_size]]          # (M, D)
             if binarize:
                 xb = _binarize(xb, rng).astype(model.dtype)
-            beta = kl_weight(step, warmup_steps)
-            loss, problem = train_step(model, opt, xb, rng, beta, free_bits, n_samples)
+            step_objective = objective.at_step(step, n_batches)                # the ELBO's β of a warm-up
+            loss, problem = train_step(model, opt, xb, rng, step_objective)
             if problem is not None:
                 raise _divergence(epoch, epochs, b + 1, n_batches, problem, opt.lr, checkpoint, last_saved)
             step += 1
-            sums += [loss * xb.shape[0], np.sum(model.last_terms["rec"]), np.sum(model.last_terms["kl"])]
+            terms = model.last_terms
+            sums += [loss * xb.shape[0], np.sum(terms.get("rec", np.nan)), np.sum(terms.get("kl", np.nan))]
             train_time += time.perf_counter() - t0
             tracker.update((epoch - 1 - start_epoch) * n_batches + b + 1,   # batches of this call
-                           f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}  beta {beta:.3f}")
+                           f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}"
+                           + _beta_text(step_objective))
 
         def fail(what, batch=0):
             return _divergence(epoch, epochs, batch, n_batches, what, opt.lr, checkpoint, last_saved)
-        row = _epoch_row(model, epoch, beta, sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
+        row = _epoch_row(model, epoch, getattr(step_objective, "beta", None), sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
         row.update(seconds=time.perf_counter() - epoch_start, samples_per_s=N / max(train_time, 1e-12))
         history.append(row)
         if checkpoint is not None:
@@ -370,6 +352,27 @@ def _checked_data(model, X, X_valid, binarize):
         if binarize:
             check_unit_interval(X_valid, "X_valid (binarize=True)")
     return X, X_valid
+
+
+def _objective(model, objective, kl_warmup_epochs, free_bits, n_samples):
+    """The objective `fit` minimises: `objective`, or the ELBO its three shorthands describe, checked against `model`."""
+    if objective is None:
+        check_positive(kl_warmup_epochs, "kl_warmup_epochs", strict=False)   # under fit's names
+        check_positive(free_bits, "free_bits", strict=False)
+        check_int(n_samples, "n_samples", 1)
+        objective = ELBO(free_bits=free_bits, n_samples=n_samples, warmup_epochs=kl_warmup_epochs)
+        objective.check_model(model)
+        return objective
+    given = {k: v for k, v in (("kl_warmup_epochs", kl_warmup_epochs), ("free_bits", free_bits),
+                               ("n_samples", n_samples)) if v != (1 if k == "n_samples" else 0)}
+    if given:
+        where = ("the ELBO's: give them to objective=ELBO(...)" if isinstance(objective, ELBO)
+                 else f"the ELBO's; {objective!r} has no KL term to weigh, warm up or free")
+        raise ValueError(f"{', '.join(given)} belong to {where}; got {given} beside objective={objective!r}")
+    if not hasattr(objective, "loss_and_grads") or not hasattr(objective, "check_model"):
+        raise ValueError(f"objective must be one of numvae.objectives' (ELBO, IWAE, SquaredError); got {objective!r}")
+    objective.check_model(model)
+    return objective
 
 
 def _optimizer(model, optimizer, lr):
@@ -418,7 +421,8 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
     if bad:
         raise fail(f"non-finite parameters {bad}", n_batches)
     v_elbo = v_rec = v_kl = None
-    if validate:
+    has_elbo = hasattr(model, "elbo")          # an autoencoder has no ELBO, no posterior, no active units
+    if validate and has_elbo:
         try:
             v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
             problem = None if np.isfinite(v_elbo) else f"validation ELBO = {v_elbo}"
@@ -426,16 +430,30 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
             problem = f"validation ELBO: {exc}"
         if problem is not None:
             raise fail(problem)
-    return {"epoch": epoch, "beta": float(beta), "train_loss": float(loss_mean),
-            "train_elbo": float(rec_mean - kl_mean), "train_rec": float(rec_mean), "train_kl": float(kl_mean),
-            "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl, "active_units": active_units(model, X_eval)[0]}
+    def number(v):
+        return float(v) if has_elbo else None
+    return {"epoch": epoch, "beta": None if beta is None else float(beta), "train_loss": float(loss_mean),
+            "train_elbo": number(rec_mean - kl_mean), "train_rec": number(rec_mean), "train_kl": number(kl_mean),
+            "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl,
+            "active_units": active_units(model, X_eval)[0] if has_elbo else None}
+
+
+def _beta_text(objective):
+    """``"  beta 0.250"`` for an objective with a KL weight, else ``""``."""
+    beta = getattr(objective, "beta", None)
+    return "" if beta is None else f"  beta {beta:.3f}"
 
 
 def _epoch_line(row, epochs):
     """The progress line that closes an epoch."""
-    valid = f"  valid ELBO {row['valid_elbo']:.2f}" if row["valid_elbo"] is not None else ""
-    return (f"epoch {row['epoch']}/{epochs}  train ELBO {row['train_elbo']:.2f} (rec {row['train_rec']:.2f}, "
-            f"KL {row['train_kl']:.2f}){valid}  AU {row['active_units']}  beta {row['beta']:.3f}  "
+    if row["train_elbo"] is None:   # an autoencoder: its loss is all there is
+        terms = f"train loss {row['train_loss']:.3f}"
+    else:
+        valid = f"  valid ELBO {row['valid_elbo']:.2f}" if row["valid_elbo"] is not None else ""
+        terms = (f"train ELBO {row['train_elbo']:.2f} (rec {row['train_rec']:.2f}, "
+                 f"KL {row['train_kl']:.2f}){valid}  AU {row['active_units']}")
+    beta = "" if row["beta"] is None else f"  beta {row['beta']:.3f}"
+    return (f"epoch {row['epoch']}/{epochs}  {terms}{beta}  "
             f"{row['seconds']:.1f} s ({row['samples_per_s']:.0f} samples/s)")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from numvae.autoencoder import Autoencoder
+from numvae.objectives import SquaredError
 from numvae.data import load_digits
 from numvae.gradcheck import gradcheck
 from numvae.io import save_checkpoint
@@ -200,3 +201,30 @@ def test_bad_inputs_name_the_argument():
         ae.fit(x, epochs=-1)
     with pytest.raises(ValueError, match="lr"):
         ae.fit(x, epochs=1, lr=0.0)
+
+
+@pytest.mark.parametrize("corruption,level", [("none", 0.0), ("masking", 0.3)])
+def test_fit_is_train_fit_with_the_squared_error_and_the_plain_loop_of_the_lecture(corruption, level):
+    # The loop written out here (shuffle, one Adam step per batch, noise from the one generator) is the
+    # reference: Autoencoder.fit, which now goes through numvae.train.fit, gives the same numbers bit for bit.
+    from numvae.optim import Adam
+    from numvae.train import fit
+
+    X = np.random.default_rng(0).uniform(size=(70, 6))
+    a = Autoencoder(6, hidden=(5,), z_dim=2, corruption=corruption, noise_level=level, seed=1)
+    b = Autoencoder(6, hidden=(5,), z_dim=2, corruption=corruption, noise_level=level, seed=1)
+    losses = a.fit(X, epochs=3, batch_size=20, lr=1e-2, seed=5)
+    rng, opt, want = np.random.default_rng(5), Adam(b.params, lr=1e-2), []
+    for _ in range(3):
+        order, total = rng.permutation(70), 0.0
+        for start in range(0, 70, 20):
+            xb = X[order[start:start + 20]]
+            loss, grads = b.loss_and_grads(xb, rng=rng)
+            opt.step(grads)
+            total += loss * len(xb)
+        want.append(total / 70)
+    np.testing.assert_array_equal(losses, want)
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    history = fit(Autoencoder(6, hidden=(5,), z_dim=2, seed=1), X, X[:10], epochs=2, progress=False,
+                  objective=SquaredError())
+    assert history["train_elbo"] == [None, None] and history["active_units"] == [None, None]

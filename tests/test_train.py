@@ -18,6 +18,7 @@ import pytest
 from numvae.cli import main
 from numvae.data import load_digits, split
 from numvae.io import load_checkpoint, save_checkpoint
+from numvae.objectives import ELBO, IWAE
 from numvae.optim import SGD, Adam
 from numvae.train import History, active_units, fit, kl_weight, train_step
 from numvae.vae import VAE
@@ -61,6 +62,22 @@ class StandIn:
 
     def encode(self, x):
         return x[:, :self.z_dim] * self.params["a"], np.zeros((x.shape[0], self.z_dim))
+
+
+class StandInELBO(ELBO):
+    """The ELBO's settings handed to the stand-in's own loss: fit's loop seen without a real model."""
+
+    def check_model(self, model):
+        return model
+
+    def loss_and_grads(self, model, x, rng=None, eps=None):
+        return model.loss_and_grads(x, rng=rng, n_samples=self.n_samples, beta=self.beta, free_bits=self.free_bits)
+
+
+def fit_standin(model, X, *args, kl_warmup_epochs=0, free_bits=0.0, n_samples=1, **kwargs):
+    """``fit`` of a StandIn, its ELBO shorthands turned into a StandInELBO."""
+    return fit(model, X, *args, objective=StandInELBO(free_bits=free_bits, n_samples=n_samples,
+                                                        warmup_epochs=kl_warmup_epochs), **kwargs)
 
 
 def _data(n=10, d=4, seed=0):
@@ -166,7 +183,7 @@ def test_kl_weight_schedule():
 def test_fit_anneals_beta_per_step_and_passes_free_bits():
     model = StandIn()
     # 10 rows, batch 4 -> 3 steps per epoch; 2 warm-up epochs -> T = 6 steps.
-    h = fit(model, _data(), epochs=3, batch_size=4, kl_warmup_epochs=2, free_bits=0.25, n_samples=2,
+    h = fit_standin(model, _data(), epochs=3, batch_size=4, kl_warmup_epochs=2, free_bits=0.25, n_samples=2,
             progress=False)
     betas = [c["beta"] for c in model.calls]
     np.testing.assert_allclose(betas, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1, 1, 1, 1])
@@ -179,7 +196,7 @@ def test_fit_anneals_beta_per_step_and_passes_free_bits():
 def test_every_row_is_used_once_per_epoch_in_shuffled_order():
     X = np.arange(10, dtype=float)[:, None] / 10 * np.ones((1, 4))
     model = StandIn()
-    fit(model, X, epochs=2, batch_size=4, progress=False)
+    fit_standin(model, X, epochs=2, batch_size=4, progress=False)
     epochs = [np.concatenate([c["x"][:, 0] for c in model.calls[i:i + 3]]) for i in (0, 3)]
     for seen in epochs:
         np.testing.assert_allclose(np.sort(seen), X[:, 0])
@@ -189,7 +206,7 @@ def test_every_row_is_used_once_per_epoch_in_shuffled_order():
 def test_dynamic_binarization_draws_fresh_binary_batches():
     X = np.full((200, 4), 0.3)
     model = StandIn()
-    fit(model, X, epochs=2, batch_size=200, binarize=True, progress=False)
+    fit_standin(model, X, epochs=2, batch_size=200, binarize=True, progress=False)
     b1, b2 = model.calls[0]["x"], model.calls[1]["x"]
     assert set(np.unique(b1)) == {0.0, 1.0} and set(np.unique(b2)) == {0.0, 1.0}
     assert not np.array_equal(np.sort(b1, axis=0), np.sort(b2, axis=0))  # a new draw each time
@@ -202,7 +219,7 @@ def test_dynamic_binarization_draws_fresh_binary_batches():
 def test_checkpoint_is_written_every_epoch(tmp_path):
     model = StandIn()
     path = tmp_path / "ck.npz"
-    history = fit(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
+    history = fit_standin(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
     arrays, meta = load_checkpoint(path, "StandIn")
     np.testing.assert_array_equal(arrays["b"], model.params["b"])
     assert meta["training"]["epoch"] == 3 and meta["training"]["history"] == history.to_dict()
@@ -216,7 +233,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     # 3 batches per epoch: call 5 is epoch 2, batch 2.
     model = StandIn(nan_at_call=5)
     with pytest.raises(FloatingPointError, match=r"epoch 2 of 3, batch 2 of 3") as info:
-        fit(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
+        fit_standin(model, _data(), epochs=3, batch_size=4, checkpoint=path, progress=False)
     msg = str(info.value)
     assert "loss = nan" in msg and "lower learning rate" in msg and "free bits" in msg
     assert "still holds epoch 1" in msg
@@ -224,7 +241,7 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     assert len(History.from_json(tmp_path / "history.json")) == 1
     # The file on disk is the epoch-1 checkpoint: the same as a clean 1-epoch run.
     reference = tmp_path / "ref.npz"
-    fit(StandIn(), _data(), epochs=1, batch_size=4, checkpoint=reference, progress=False)
+    fit_standin(StandIn(), _data(), epochs=1, batch_size=4, checkpoint=reference, progress=False)
     with np.load(path) as got, np.load(reference) as want:
         for k in ("a", "b"):
             np.testing.assert_array_equal(got[k], want[k])
@@ -261,19 +278,19 @@ def test_bad_arguments_raise(kwargs, match):
 
 
 def test_progress_goes_to_stderr_and_can_be_silenced(capsys):
-    fit(StandIn(), _data(), _data(6), epochs=2, batch_size=4)
+    fit_standin(StandIn(), _data(), _data(6), epochs=2, batch_size=4)
     captured = capsys.readouterr()
     assert captured.out == ""
     # stderr is not a terminal here: whole lines only, one per epoch end (plus the first batch's status).
     assert "\r" not in captured.err and captured.err.endswith("\n")
     epoch_lines = [line for line in captured.err.splitlines() if "train ELBO" in line]
     assert [line.split()[3] for line in epoch_lines] == ["1/2", "2/2"] and all("ETA" in ln for ln in epoch_lines)
-    fit(StandIn(), _data(), epochs=2, batch_size=4, progress=False)
+    fit_standin(StandIn(), _data(), epochs=2, batch_size=4, progress=False)
     assert capsys.readouterr().err == ""
 
 
 def test_history_csv_and_json(tmp_path):
-    h = fit(StandIn(), _data(), epochs=2, batch_size=4, progress=False)  # no validation set
+    h = fit_standin(StandIn(), _data(), epochs=2, batch_size=4, progress=False)  # no validation set
     h.to_csv(tmp_path / "h.csv")
     h.to_json(tmp_path / "h.json")
     lines = (tmp_path / "h.csv").read_text().splitlines()
@@ -372,14 +389,14 @@ def test_train_step_refuses_a_non_finite_gradient_and_accepts_huge_finite_ones(d
     X_tr, _ = digits
     model = _small_vae(dtype, fast=fast)
     xb = X_tr[:50].astype(dtype)
-    real = model.loss_and_grads
+    real = model.encoder_backward          # the last piece of every step's backward
     for bad_value, key, bad in [(np.nan, "dec.1.W", True), (-np.inf, "enc.0.b", True),
                                 (np.finfo(dtype).max / 4, "enc.1.W", False)]:
         def poisoned(*args, **kwargs):
-            loss, grads = real(*args, **kwargs)
+            grads = real(*args, **kwargs)
             grads[key].flat[3] = bad_value
-            return loss, grads
-        model.loss_and_grads = poisoned
+            return grads
+        model.encoder_backward = poisoned
         opt = model.optimizers["adam"](model.params)
         before = {k: p.copy() for k, p in model.params.items()}
         loss, problem = train_step(model, opt, xb, np.random.default_rng(0))
@@ -541,14 +558,14 @@ def test_resume_after_an_interruption_inside_an_epoch(tiny_digits, uninterrupted
     path = tmp_path / "model.npz"
     model = tiny_vae()
     calls = []
-    real = model.loss_and_grads
+    real = model.encoder_backward           # once per step
 
     def crash_in_epoch_3(*args, **kwargs):   # 13 batches an epoch: call 31 is epoch 3, batch 5
         calls.append(1)
         if len(calls) == 31:
             raise Interrupted
         return real(*args, **kwargs)
-    monkeypatch.setattr(model, "loss_and_grads", crash_in_epoch_3)
+    monkeypatch.setattr(model, "encoder_backward", crash_in_epoch_3)
     with pytest.raises(Interrupted):
         fit(model, X, X_valid, epochs=4, checkpoint=path, **RUN)
     assert load_checkpoint(path, "VAE")[1]["training"]["epoch"] == 2
@@ -681,8 +698,8 @@ X = load_digits()[0]
 path = sys.argv[1]
 model = VAE(64, hidden=(16,), z_dim=3, dtype=np.float32, seed=0)
 steps = []
-train_step = model.loss_and_grads
-model.loss_and_grads = lambda *a, **k: steps.append(1) or train_step(*a, **k)
+backward = model.encoder_backward   # once per training step
+model.encoder_backward = lambda *a, **k: steps.append(1) or backward(*a, **k)
 fit(model, X[:400], X[400:440], epochs=12, batch_size=8, kl_warmup_epochs=1, binarize=True, seed=3,
     progress=False, checkpoint=path, resume=os.path.exists(path))
 print(len(steps))
@@ -718,3 +735,35 @@ def test_sigkill_at_random_moments_never_loses_or_changes_the_run(tmp_path):
     assert_bitwise_equal(params_copy(VAE.load(path)), params_copy(model))
     assert History.from_json(path.parent / "history.json")["valid_elbo"] == history["valid_elbo"]
     assert not list(path.parent.glob(".*.tmp"))          # the killed writers' temporaries are gone
+
+
+# --- other objectives ------------------------------------------------------------
+
+def test_fit_refuses_the_elbos_shorthands_beside_another_objective(tiny_digits):
+    X = tiny_digits[0][:40]
+    for kwargs in ({"kl_warmup_epochs": 1.0}, {"free_bits": 0.5}, {"n_samples": 3}):
+        with pytest.raises(ValueError, match=f"{next(iter(kwargs))}.*no KL term"):
+            fit(tiny_vae(), X, epochs=1, progress=False, objective=IWAE(3), **kwargs)
+    with pytest.raises(ValueError, match="objective must be"):
+        fit(tiny_vae(), X, epochs=1, progress=False, objective="iwae")
+
+
+def test_fit_trains_on_the_iwae_bound_and_resumes_it_bit_for_bit(tiny_digits, tmp_path):
+    X, X_valid = tiny_digits[0][:160], tiny_digits[0][160:]
+    untrained = -IWAE(5).value(tiny_vae(dtype=np.float64), X_valid, rng=0).mean()
+    model = tiny_vae(dtype=np.float64)
+    history = fit(model, X, X_valid, epochs=4, batch_size=20, lr=3e-3, progress=False, objective=IWAE(5, "dreg"))
+    trained = -IWAE(5).value(model, X_valid, rng=0).mean()
+    assert trained > untrained + 5 and history["beta"] == [None] * 4
+    # train_loss is −L_5, below −ELBO (the bound is tighter) on the same epoch's batches.
+    assert all(loss < -elbo for loss, elbo in zip(history["train_loss"], history["train_elbo"]))
+    path = tmp_path / "run.npz"
+    first = tiny_vae(dtype=np.float64)
+    fit(first, X, X_valid, epochs=2, batch_size=20, lr=3e-3, progress=False, checkpoint=path, objective=IWAE(5, "dreg"))
+    again = tiny_vae(dtype=np.float64)
+    fit(again, X, X_valid, epochs=4, batch_size=20, lr=3e-3, progress=False, checkpoint=path, resume=True,
+        objective=IWAE(5, "dreg"))
+    assert all(np.array_equal(again.params[k], model.params[k]) for k in model.params)
+    with pytest.raises(ValueError, match="objective.estimator"):
+        fit(tiny_vae(dtype=np.float64), X, X_valid, epochs=4, batch_size=20, lr=3e-3, progress=False,
+            checkpoint=path, resume=True, objective=IWAE(5))
