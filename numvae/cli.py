@@ -22,6 +22,7 @@ from pathlib import Path
 import numvae
 # The families' registries give the choices of --decoder, --posterior and --activation (numpy and
 # scipy.special come with them; matplotlib and the data are still imported only by the commands).
+from numvae.objectives import IWAE
 from numvae.likelihoods import LIKELIHOODS
 from numvae.nn import ACTIVATIONS
 from numvae.posteriors import POSTERIORS
@@ -272,6 +273,11 @@ def _add_train(p):
                    help="free bits per latent dimension (Kingma et al. 2016); 0: none")
     p.add_argument("--posterior", choices=list(POSTERIORS), default="diagonal",
                    help="q(z|x): diagonal Gaussian, or full covariance through a Cholesky factor (no free bits)")
+    p.add_argument("--objective", choices=list(TRAIN_OBJECTIVES), default="elbo",
+                   help="training loss: the ELBO; the importance-weighted bound L_k (Burda et al. 2015) with its "
+                        "gradient (iwae) or the doubly reparameterized one (dreg; Tucker et al. 2019)")
+    p.add_argument("--iwae-k", type=_int_at_least(1), default=5, metavar="K",
+                   help="importance samples k of --objective iwae or dreg")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
@@ -292,6 +298,11 @@ def _add_train(p):
                    help="replace the run held in --out (all its files; its checkpoint only once the new run "
                         "has written its first)")
     _add_quiet(p)
+
+
+# --objective's names -> the objective (numvae.objectives) with --iwae-k samples.
+TRAIN_OBJECTIVES = {"elbo": lambda args: None,   # fit's own ELBO, from --kl-warmup-epochs and --free-bits
+                    "iwae": lambda args: IWAE(args.iwae_k), "dreg": lambda args: IWAE(args.iwae_k, "dreg")}
 
 
 # VAE(...)'s argument names in its size error -> the options of `numvae train` that set them.
@@ -323,6 +334,17 @@ def _given_options(argv):
     return set(vars(parser.parse_known_args(argv)[0]))
 
 
+def _recorded_objective(settings):
+    """``--objective``, ``--iwae-k``, ``--kl-warmup-epochs`` and ``--free-bits`` of a run's settings (0.2's flat ones too)."""
+    objective = settings.get("objective")
+    if not isinstance(objective, dict):   # numvae 0.2 kept the ELBO's numbers flat
+        return {"kl_warmup_epochs": settings.get("kl_warmup_epochs"), "free_bits": settings.get("free_bits")}
+    if objective.get("name") == "iwae":
+        return {"objective": objective.get("estimator"), "iwae_k": objective.get("k")}
+    return {"objective": "elbo", "kl_warmup_epochs": objective.get("warmup_epochs"),
+            "free_bits": objective.get("free_bits")}
+
+
 def _recorded_options(run):
     """``{dest: value}`` of `numvae train`'s options, read from a checkpoint's training record `run`.
 
@@ -340,7 +362,7 @@ def _recorded_options(run):
     found = {"hidden": config.get("hidden"), "z_dim": config.get("z_dim"), "decoder": config.get("decoder"),
              "posterior": config.get("posterior"), "dtype": config.get("dtype"), "seed": config.get("seed"),
              "optimizer": optimizer.get("name"), "lr": optimizer.get("lr"), "batch_size": settings.get("batch_size"),
-             "kl_warmup_epochs": settings.get("kl_warmup_epochs"), "free_bits": settings.get("free_bits"),
+             **_recorded_objective(settings),
              "binarize": settings.get("binarize"), "data": info.get("data"), "epochs": info.get("epochs"),
              "data_root": info.get("data_root")}
     if isinstance(found["hidden"], list):
@@ -445,6 +467,10 @@ _CHECKPOINT_FILES = ("model.npz", "history.csv", "history.json")
 
 
 def _run_train(args):
+    if args.objective != "elbo" and (args.free_bits or args.kl_warmup_epochs):   # fit refuses them too, but later
+        raise ValueError(f"--free-bits and --kl-warmup-epochs belong to --objective elbo; --objective "
+                         f"{args.objective} has no KL term (got --free-bits {args.free_bits:g}, "
+                         f"--kl-warmup-epochs {args.kl_warmup_epochs:g})")
     if args.free_bits and not POSTERIORS[args.posterior].free_bits:   # fit refuses it too, but later
         raise ValueError(f"--free-bits must be 0 with --posterior {args.posterior} (its KL does not split into one "
                          f"term per latent dimension); got --free-bits {args.free_bits:g}")
@@ -475,6 +501,7 @@ def _train_in(args, out):
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
                       progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None,
+                      objective=TRAIN_OBJECTIVES[args.objective](args),
                       run_info={"data": args.data, "data_root": args.data_root, "epochs": args.epochs})
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "

@@ -596,3 +596,25 @@ def test_cli_train_killed_twice_then_resumed_ends_as_one_run(tmp_path):
     fit(model, X_tr, X_va, epochs=6, batch_size=32, kl_warmup_epochs=2, seed=5, progress=False)
     assert_bitwise_equal(params_copy(VAE.load(out / "model.npz")), params_copy(model))
     assert len(History.from_json(out / "history.json")) == 6
+
+
+def test_train_objective_dreg_is_recorded_and_kept_by_resume(tmp_path, capsys):
+    import numpy as np
+
+    from numvae.io import load_checkpoint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    options = ["--hidden", "8", "--z-dim", "2", "--objective", "dreg", "--iwae-k", "3", "--quiet"]
+    assert cli.main(["train", *options, "--epochs", "2", "--out", str(a)]) == 0
+    settings = load_checkpoint(a / "model.npz", "VAE", training=True)[1]["training"]["settings"]
+    assert settings["objective"] == {"name": "iwae", "k": 3, "estimator": "dreg"}
+    assert cli.main(["train", *options, "--epochs", "1", "--out", str(b)]) == 0
+    assert cli.main(["train", "--resume", str(b), "--epochs", "2", "--quiet"]) == 0   # --objective from the run
+    wa, wb = _weights(a / "model.npz"), _weights(b / "model.npz")
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(b), "--epochs", "3", "--objective", "iwae", "--quiet"]) == 2
+    assert "--objective iwae (the run has --objective dreg)" in capsys.readouterr().err
+    assert cli.main(["train", "--objective", "iwae", "--free-bits", "0.5", "--out", str(tmp_path / "c"),
+                     "--quiet"]) == 2
+    assert "--free-bits and --kl-warmup-epochs belong to --objective elbo" in capsys.readouterr().err
