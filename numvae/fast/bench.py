@@ -313,8 +313,8 @@ def _optimizer_work(model, threads, seed):
 class _Stepper:
     """Runs real training steps as ``fit`` does: batches gathered in a seeded random order, ``train_step``, Adam."""
 
-    def __init__(self, model, X, batch_size, seed=0, lr=1e-3):
-        self.model, self.X, self.batch_size = model, X, batch_size
+    def __init__(self, model, X, batch_size, seed=0, lr=1e-3, objective=None):
+        self.model, self.X, self.batch_size, self.objective = model, X, batch_size, objective
         self.rng = np.random.default_rng(seed)
         self.opt = model.optimizers["adam"](model.params, lr=lr)       # the one fit builds
         self.order = self.rng.permutation(X.shape[0])
@@ -331,7 +331,7 @@ class _Stepper:
             b = self.done % self.n_batches
             t0 = time.perf_counter()
             xb = self.X[self.order[b * self.batch_size:(b + 1) * self.batch_size]]  # (M, D)
-            loss, problem = train_step(self.model, self.opt, xb, self.rng)
+            loss, problem = train_step(self.model, self.opt, xb, self.rng, self.objective)
             times.append(time.perf_counter() - t0)
             if problem is not None:
                 raise FloatingPointError(f"bench training step {self.done} diverged: {problem}")
@@ -623,6 +623,63 @@ def bench(X, hidden=(400,), z_dim=20, activation="relu", batch_sizes=(100,), dty
     result["memory"] = memory
     result["load_after"], result["load_avg_after"] = os.getloadavg()[0], os.getloadavg()
     return result
+
+
+def bench_objective(X, objective, hidden=(400,), z_dim=20, activation="relu", batch_size=100, dtype="float32",
+                    steps=50, warmup_steps=5, seed=0, rounds=5, fast=True):
+    r"""What a step of `objective` (``IWAE(k)``) costs against the ELBO step with ``n_samples = k`` and their floor.
+
+    Both steps send N·k rows through the decoder, so both have the same
+    matrix products (:func:`gemm_floor` with ``n_samples = k``): the floor of
+    k decoder passes on N rows. The two steps and the floor are timed in
+    alternating rounds on one model each (same architecture and seed).
+    Memory: NumPy's peak allocation during 3 steps of each (tracemalloc)
+    above what was live before.
+
+    Returns
+    -------
+    dict
+        ``objective`` (its settings), ``batch_size``, ``k``, ``step_s``,
+        ``elbo_step_s``, ``floor_s``, ``ratio_to_elbo``, ``ratio_to_floor``,
+        ``elbo_ratio_to_floor``, ``traced_peak_bytes``, ``elbo_traced_peak_bytes``.
+    """
+    from numvae.objectives import ELBO
+
+    check_choice(dtype, "dtype", ("float32", "float64"))
+    X = check_matrix(X, "X").astype(dtype, copy=False)
+    k, bs = objective.n_samples, check_int(batch_size, "batch_size", 1)
+    elbo = ELBO(n_samples=k)
+    steppers = {}
+    for name, obj in (("objective", objective), ("elbo", elbo)):
+        model = VAE(X.shape[1], tuple(hidden), z_dim, "bernoulli", activation, dtype=dtype, seed=seed, fast=fast)
+        steppers[name] = _Stepper(model, X, bs, seed, objective=obj)
+        steppers[name].run(warmup_steps)
+    products = [fn for _, fn in _step_products(steppers["elbo"].model, bs, k, seed)]
+    _time_passes(products, 1)
+    times = {"objective": [], "elbo": [], "floor": []}
+    for r in range(rounds):
+        n = steps // rounds + (r < steps % rounds)
+        times["floor"] += _time_passes(products, n)[0]
+        for name, stepper in steppers.items():
+            times[name] += stepper.run(n)
+    med = {name: float(np.median(t)) for name, t in times.items()}
+    peaks = {name: _traced_peak(lambda st=st: st.run(3)) for name, st in steppers.items()}
+    return {"objective": objective.settings(), "batch_size": bs, "k": k, "step_s": med["objective"],
+            "elbo_step_s": med["elbo"], "floor_s": med["floor"], "ratio_to_elbo": med["objective"] / med["elbo"],
+            "ratio_to_floor": med["objective"] / med["floor"], "elbo_ratio_to_floor": med["elbo"] / med["floor"],
+            "traced_peak_bytes": peaks["objective"], "elbo_traced_peak_bytes": peaks["elbo"]}
+
+
+def format_objective_table(rows):
+    """A plain-text table of :func:`bench_objective` results."""
+    lines = ["objective          batch   k   step ms   ELBO(L=k) ms   floor ms   /ELBO   /floor   peak MB   ELBO peak MB"]
+    for r in rows:
+        o = r["objective"]
+        name = f"{o['name']}({o.get('estimator', '')}, k={r['k']})"
+        lines.append(f"{name:<18} {r['batch_size']:>5} {r['k']:>3} {r['step_s'] * 1e3:>9.2f} {r['elbo_step_s'] * 1e3:>14.2f} "
+                     f"{r['floor_s'] * 1e3:>10.2f} {r['ratio_to_elbo']:>7.2f} {r['ratio_to_floor']:>8.2f} "
+                     f"{r['traced_peak_bytes'] / 2**20:>9.2f} {r['elbo_traced_peak_bytes'] / 2**20:>14.2f}")
+    return "\n".join(lines)
 
 
 def _blas_text(machine):
