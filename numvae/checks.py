@@ -62,6 +62,21 @@ def check_matrix(X, name="X", n_features=None, min_rows=1, dtype=None):
     return X
 
 
+def check_data(X, name, n_features, dtype, likelihood=None, binarize=False):
+    """Training data: a matrix of `n_features` columns in `dtype`, in `likelihood`'s support, in [0, 1] to binarize.
+
+    Each failure is a ``ValueError`` under the argument's own `name`, saying
+    what the family needs (``likelihood.support``) when it refuses the data.
+    """
+    X = check_matrix(X, name, n_features=n_features, dtype=dtype)
+    if likelihood is not None:
+        need = f" (a {likelihood.name} decoder needs {likelihood.support})" if likelihood.support else ""
+        likelihood.check_x(X, f"{name}{need}")
+    if binarize:
+        check_unit_interval(X, f"{name} (binarize=True)")
+    return X
+
+
 def check_unit_interval(x, name):
     """Raise ``ValueError`` unless every entry of `x` lies in [0, 1]."""
     if x.size and (x.min() < 0 or x.max() > 1):

@@ -64,7 +64,7 @@ import time
 
 import numpy as np
 
-from numvae.checks import check_choice, check_int, check_matrix, check_positive, check_unit_interval
+from numvae.checks import check_choice, check_data, check_int, check_positive
 from numvae.data import binarize as _binarize
 from numvae.history import History
 from numvae.io import check_output_file
@@ -342,15 +342,10 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
 
 def _checked_data(model, X, X_valid, binarize):
     """`X` and `X_valid` as matrices of the model's dtype in its likelihood's support, or ``ValueError``."""
-    X = check_matrix(X, "X", n_features=model.x_dim, dtype=model.dtype)
-    _check_support(model, X, "X")
-    if binarize:
-        check_unit_interval(X, "X (binarize=True)")
+    likelihood = getattr(model, "likelihood", None)   # an autoencoder has none: any finite data
+    X = check_data(X, "X", model.x_dim, model.dtype, likelihood, binarize)
     if X_valid is not None:
-        X_valid = check_matrix(X_valid, "X_valid", n_features=model.x_dim, dtype=model.dtype)
-        _check_support(model, X_valid, "X_valid")
-        if binarize:
-            check_unit_interval(X_valid, "X_valid (binarize=True)")
+        X_valid = check_data(X_valid, "X_valid", model.x_dim, model.dtype, likelihood, binarize)
     return X, X_valid
 
 
@@ -458,14 +453,6 @@ def _epoch_line(row, epochs):
 
 
 # --- checks before training -------------------------------------------------------
-
-def _check_support(model, X, name):
-    """Data in the support of the model's likelihood, under the argument's own name, before any work."""
-    likelihood = getattr(model, "likelihood", None)
-    if likelihood is not None:
-        need = f" (a {likelihood.name} decoder needs {likelihood.support})" if likelihood.support else ""
-        likelihood.check_x(X, f"{name}{need}")
-
 
 def _same_array(a, b):
     """Whether `a` and `b` are the same memory seen the same way (the same array, or an exact view of it)."""
