@@ -1,4 +1,4 @@
-r"""The variational autoencoder: encoder, reparameterization, decoder, the ELBO and its gradient.
+r"""The variational autoencoder: encoder, reparameterization, decoder, and the backward pieces an objective combines.
 
 One chapter, read top to bottom. The model composes four parts:
 
