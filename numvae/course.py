@@ -57,8 +57,9 @@ CELL_TIMEOUT = {"fast": 600, "full": 4 * 3600}   # seconds per cell: only stops 
 MARKER = ".numvae-course"                        # names a folder this module built (and may replace)
 LESSON = re.compile(r"[0-9][0-9]_\w+\.py")
 DECK_FILE = re.compile(r"\b(\d{3})(?:_[0-9a-f]{16}\.txt)?\b")
-EXERCISE_HEADING = re.compile(r"^#{2,3}\s+(?:Lesson\s+(\d+),\s+)?[Ee]xercise\s+(\d+)\b\s*[—–:-]?\s*(.*)$",
-                              re.M)
+# "## Exercise 2 — title", "## Lesson 4, exercise 1 — title", "## Lesson 6, exercises 1 and 2 — title"
+EXERCISE_HEADING = re.compile(r"^(#{2,3})\s+(?:Lesson\s+(\d+),\s+)?[Ee]xercises?\s+(\d+(?:(?:\s*,\s*|\s+and\s+)\d+)*)"
+                              r"\s*[—–:-]?\s*(.*)$", re.M)
 
 
 def find_lessons(lessons=None):
@@ -248,12 +249,15 @@ def lectures_followed(text, decks):
 
 
 def split_solutions(nb, path, lesson_numbers):
-    """The worked solutions of `nb` by exercise: ({lesson: [(exercise, title, cells)]}, preamble cells).
+    """The worked solutions of `nb` by exercise: ({lesson: [(label, title, cells)]}, preamble cells).
 
-    A section starts at a markdown heading ``## Exercise N — title`` or
-    ``## Lesson L, exercise N — title`` and holds every cell up to the next;
-    without "Lesson L" the exercise belongs to the lesson of the previous
-    section, or to the first lesson the file's name covers.
+    A section starts at a markdown heading ``## Exercise N — title``,
+    ``## Lesson L, exercise N — title`` or ``## Lesson L, exercises N and M —
+    title`` and holds every cell up to the next; a ``###`` heading of an
+    exercise the open section already covers stays inside it. Without "Lesson
+    L" the exercise belongs to the lesson of the previous section, or to the
+    first lesson the file's name covers. Each lesson's sections are sorted by
+    their first exercise.
     """
     numbers = [int(n) for n in re.findall(r"\d+", path.stem)]
     covered = list(range(numbers[0], numbers[-1] + 1)) if numbers else list(lesson_numbers)
@@ -261,15 +265,16 @@ def split_solutions(nb, path, lesson_numbers):
     sections, preamble, open_section = {}, [], None
     for cell in nb.cells:
         m = EXERCISE_HEADING.search(_cell_text(cell)) if cell.cell_type == "markdown" else None
-        if m:
-            current = int(m.group(1)) if m.group(1) else current
-            open_section = [int(m.group(2)), m.group(3).strip(), [cell]]
+        exercises = [int(n) for n in re.findall(r"\d+", m.group(3))] if m else []
+        if m and not (open_section and len(m.group(1)) == 3 and set(exercises) <= set(open_section[0])):
+            current = int(m.group(2)) if m.group(2) else current
+            open_section = [exercises, m.group(4).strip(), [cell]]
             sections.setdefault(current, []).append(open_section)
         elif open_section is None:
             preamble.append(cell)
         else:
             open_section[2].append(cell)
-    return sections, preamble
+    return {n: sorted(((e, t, c) for e, t, c in items), key=lambda s: s[0]) for n, items in sections.items()}, preamble
 
 
 # -------------------------------------------------------------------- links to the reference
@@ -415,8 +420,8 @@ class Page:
         self.figures += 1
         name = f"{self.stem}-{self.figures}.png"
         (self.site / "figures" / name).write_bytes(base64.b64decode(data))
-        return (f'<figure><img src="figures/{name}" alt="figure {self.figures} of {self.stem}" '
-                f'loading="lazy"></figure>')
+        return (f'<figure><img src="figures/{name}" alt="figure {self.figures} of {self.stem}">'
+                f'</figure>')
 
     def stream(self, text, kind):
         if self.out_dir:   # the folder the lesson wrote its files to existed only while it ran
@@ -458,7 +463,7 @@ class Page:
 
 # -------------------------------------------------------------------- the whole site
 
-STYLE = """
+_STYLE = """
 :root { --fg: #1d1f21; --muted: #5b6168; --accent: #1f5fa8; --bg-code: #f6f8fa; --line: #d8dee4; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); font: 17px/1.6 Georgia, "DejaVu Serif", serif; display: flex; }
@@ -488,12 +493,11 @@ table { border-collapse: collapse; } td, th { border: 1px solid var(--line); pad
 ol.lessons > li { margin-bottom: 1rem; } .summary { display: block; } .cites { color: var(--muted); font-size: 15px; }
 """
 
-# MathJax 2.7's own configuration (no config file): TeX in, HTML-CSS with the STIX web fonts the
-# package ships out; \( \) and \[ \] in the lessons, and the $ $ / $$ $$ pdoc leaves in docstrings.
-MATHJAX = """<script type="text/x-mathjax-config">
+# MathJax 2.7's combined configuration (the package ships the output jax only inside it): TeX in,
+# HTML-CSS with the STIX web fonts the package ships out; \( \) and \[ \] in the lessons, and the $ $ / $$ $$ pdoc leaves in docstrings.
+_MATHJAX = """<script type="text/x-mathjax-config">
 MathJax.Hub.Config({{
-  jax: ["input/TeX", "output/HTML-CSS"],
-  extensions: ["tex2jax.js"],
+  config: ["TeX-AMS-MML_HTMLorMML-full.js"],
   TeX: {{ extensions: ["AMSmath.js", "AMSsymbols.js", "noErrors.js", "noUndefined.js"] }},
   tex2jax: {{ inlineMath: [["\\\\(", "\\\\)"]{dollar}], displayMath: [["\\\\[", "\\\\]"], ["$$", "$$"]],
              processEscapes: true, skipTags: ["script", "noscript", "style", "textarea", "pre", "code"] }},
@@ -510,7 +514,7 @@ def _frame(title, body, nav, root=""):
             f"<title>{html.escape(title)}</title>"
             f'<link rel="stylesheet" href="{root}_static/course.css">'
             f'<link rel="stylesheet" href="{root}_static/pygments.css">'
-            + MATHJAX.format(root=root, dollar="") +
+            + _MATHJAX.format(root=root, dollar="") +
             f'</head><body><nav class="side">{nav}</nav><main>{body}</main></body></html>\n')
 
 
@@ -580,7 +584,7 @@ formula, compute it and check it, every one linked to the functions here. Then, 
 <h2 id="package">The package</h2></div>"""
 
 
-PDOC_MODULE = """{% extends "default/module.html.jinja2" %}
+_PDOC_MODULE = """{% extends "default/module.html.jinja2" %}
 {% block nav_submodules %}
   {% if module.submodules %}
     <h2>Modules</h2><ul>
@@ -603,8 +607,40 @@ PDOC_MODULE = """{% extends "default/module.html.jinja2" %}
   {{ super() }}
 {% endblock %}
 """
-PDOC_MATH = ('{% set root = "../" * ((module.modulename.count(".") + 1) if module else 1) %}\n'
-             + MATHJAX.format(root="{{ root }}", dollar=', ["$", "$"]'))
+_PDOC_MATH = ('{% set root = "../" * ((module.modulename.count(".") + 1) if module else 1) %}\n'
+             + _MATHJAX.format(root="{{ root }}", dollar=', ["$", "$"]'))
+
+
+# pdoc writes :math:`x` as \\( x \\) in markdown (markdown would unescape it to \( x \)).
+_MATH_SPAN = re.compile(r"\$\$.+?\$\$|\\{1,2}\((.+?)\\{1,2}\)|\\{1,2}\[(.+?)\\{1,2}\]", re.S)
+
+
+def _math_safe(to_html):
+    """pdoc's markdown-to-HTML filter with the formulas kept out of markdown's reach.
+
+    Markdown reads the ``*`` of ``q^*`` as emphasis and ``\\`` as an escaped
+    backslash, which breaks a formula before MathJax sees it; each formula is
+    set aside under a placeholder and put back, HTML-escaped, after.
+    """
+    def render(text):
+        spans = []
+
+        def keep(m):
+            inline, display = m.group(1), m.group(2)
+            block = m.group(0)[2:-2] if inline is None and display is None else None
+            if block is not None and "&" in block and "\\begin" not in block:
+                block = f"\\begin{{aligned}}{block}\\end{{aligned}}"   # reST's math:: aligns on & as Sphinx does
+            spans.append(f"\\({inline}\\)" if inline is not None else
+                         f"\\[{display}\\]" if display is not None else f"$${block}$$")
+            return f"NUMVAEMATH{len(spans) - 1}X"
+        result = to_html(_MATH_SPAN.sub(keep, text))
+        restored = re.sub(r"NUMVAEMATH(\d+)X", lambda m: html.escape(spans[int(m.group(1))]), str(result))
+        out = type(result)(restored)
+        for attr in ("toc_html", "metadata"):
+            if hasattr(result, attr):
+                setattr(out, attr, getattr(result, attr))
+        return out
+    return render
 
 
 def build_api(site, log=print):
@@ -613,15 +649,18 @@ def build_api(site, log=print):
     import pdoc.render
 
     with tempfile.TemporaryDirectory(prefix="numvae-pdoc-") as templates:
-        Path(templates, "module.html.jinja2").write_text(PDOC_MODULE, encoding="utf-8")
-        Path(templates, "math.html.jinja2").write_text(PDOC_MATH, encoding="utf-8")
+        Path(templates, "module.html.jinja2").write_text(_PDOC_MODULE, encoding="utf-8")
+        Path(templates, "math.html.jinja2").write_text(_PDOC_MATH, encoding="utf-8")
         pdoc.render.configure(docformat="numpy", math=True, template_directory=Path(templates),
                               footer_text=f"numvae {numvae.__version__}")
         pdoc.render.env.globals["course_internal"] = [m for m in numvae._SUBMODULES if m not in PUBLIC_MODULES]
         pdoc.render.env.globals["course_front"] = _front_page()
+        plain_to_html = pdoc.render.env.filters["to_html"]
+        pdoc.render.env.filters["to_html"] = _math_safe(plain_to_html)
         try:
             pdoc.pdoc("numvae", output_directory=site / "api")
         finally:
+            pdoc.render.env.filters["to_html"] = plain_to_html
             pdoc.render.configure()   # pdoc's settings are global: leave them as found
     log(f"  api/: {sum(1 for _ in (site / 'api').rglob('*.html'))} pages")
 
@@ -739,7 +778,7 @@ def _copy_static(site):
     root = _mathjax_root()
     shutil.copytree(root, site / "_static" / "mathjax", ignore=shutil.ignore_patterns(
         "localization", "*.py", "__pycache__"))
-    (site / "_static" / "course.css").write_text(STYLE, encoding="utf-8")
+    (site / "_static" / "course.css").write_text(_STYLE, encoding="utf-8")
     (site / "_static" / "pygments.css").write_text(HtmlFormatter().get_style_defs(".highlight"), encoding="utf-8")
 
 
@@ -778,8 +817,9 @@ def _write_lesson(site, ls, nb, info, i, worked, decks, student):
         book.append("<details><summary>The setup the solutions share</summary>")
         page.cells(preamble)
         book.append("</details>")
-        for number, title, section in items:
-            book.append(f"<details><summary>Exercise {number}"
+        for exercises, title, section in items:
+            label = ("Exercise " if len(exercises) == 1 else "Exercises ") + " and ".join(map(str, exercises))
+            book.append(f"<details><summary>{label}"
                         + (f" — {html.escape(title)}" if title else "") + "</summary>")
             page.cells(section, drop_heading=True)
             book.append("</details>")
