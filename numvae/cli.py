@@ -661,7 +661,8 @@ def _add_course(p):
                                        "offline: the lessons typeset, every output and figure in place, the API "
                                        "reference beside them. Needs the course extra.")
     b.add_argument("--out", required=True, metavar="DIR",
-                   help="the site's folder (new, empty, or a site a previous build wrote); open DIR/index.html")
+                   help="the site's folder, required (no default): new, empty, or a site a previous build "
+                        "wrote; open DIR/index.html")
     b.add_argument("--full", action="store_true", help="run the lessons at full size (minutes each), not fast mode")
     b.add_argument("--lessons", default=None, metavar="DIR",
                    help="the lessons folder (default: lessons/ beside the package, in a checkout)")

@@ -411,10 +411,12 @@ class Page:
         self.parts, self.figures = [], 0
 
     def markdown(self, text):
+        """Append a markdown cell's HTML (formulas left for MathJax, library names linked)."""
         self.parts.append('<div class="md">' + _link_inline_code(self.md.render(text), self.names, "api/")
                           + "</div>")
 
     def figure(self, data):
+        """Write a base64 PNG output under ``figures/`` and return its ``<figure>``."""
         import base64
 
         self.figures += 1
@@ -424,6 +426,7 @@ class Page:
                 f'</figure>')
 
     def stream(self, text, kind):
+        """Append printed text (`kind`: stdout, stderr or result), the ``[ok]`` claims marked."""
         if self.out_dir:   # the folder the lesson wrote its files to existed only while it ran
             text = text.replace(self.out_dir.rstrip("/") + "/", "")
         lines = []
@@ -436,6 +439,7 @@ class Page:
         self.parts.append(f'<pre class="output {kind}">' + "\n".join(lines) + "</pre>")
 
     def code(self, cell):
+        """Append a code cell, highlighted, and its outputs in place."""
         self.parts.append('<pre class="code highlight">' + highlight(_cell_text(cell), self.names, "api/")
                           + "</pre>")
         for o in cell.get("outputs", []):
@@ -450,6 +454,7 @@ class Page:
                 self.stream(f"{o.ename}: {o.evalue}", "stderr")
 
     def cells(self, cells, drop_heading=False):
+        """Append `cells` in order; with `drop_heading` the first exercise heading is left out (a summary shows it)."""
         for cell in cells:
             if cell.cell_type == "markdown":
                 text = _cell_text(cell)
