@@ -667,7 +667,8 @@ def _add_course(p):
     b.add_argument("--lessons", default=None, metavar="DIR",
                    help="the lessons folder (default: lessons/ beside the package, in a checkout)")
     b.add_argument("--reuse", default=None, metavar="DIR",
-                   help="notebooks/ of a previous build: lessons unchanged since, in the same mode, are not run again")
+                   help="notebooks/ of a previous build: lessons unchanged since, in the same mode, are not run "
+                        "again (default: every lesson runs)")
     _add_quiet(b)
 
 
