@@ -706,6 +706,37 @@ def _bench_objective(args):
     return 0
 
 
+def _add_course(p):
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = actions.add_parser("build", formatter_class=HelpFormatter,
+                           help="execute every lesson as a notebook and write the course site with its API reference",
+                           description="Execute every lesson as a notebook and write a static site that opens "
+                                       "offline: the lessons typeset, every output and figure in place, the API "
+                                       "reference beside them. Needs the course extra.")
+    b.add_argument("--out", required=True, metavar="DIR",
+                   help="the site's folder, required (no default): new, empty, or a site a previous build "
+                        "wrote; open DIR/index.html")
+    b.add_argument("--full", action="store_true", help="run the lessons at full size (minutes each), not fast mode")
+    b.add_argument("--lessons", default=None, metavar="DIR",
+                   help="the lessons folder (default: lessons/ beside the package, in a checkout)")
+    b.add_argument("--reuse", default=None, metavar="DIR",
+                   help="notebooks/ of a previous build: lessons unchanged since, in the same mode, are not run "
+                        "again (default: every lesson runs)")
+    _add_quiet(b)
+
+
+def _run_course(args):
+    from numvae.course import build
+
+    try:
+        build(args.out, lessons=args.lessons, full=args.full, reuse=args.reuse,
+              log=(lambda *a: None) if args.quiet else print)
+    except ImportError as exc:
+        print(f"numvae course: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 # name -> (help, add_arguments, run), in the order of `numvae --help`: the main job first.
 COMMANDS = {
     "compare": ("held-out log-likelihood of pPCA, a linear VAE and a VAE for several latent sizes",
@@ -717,6 +748,8 @@ COMMANDS = {
     "bench": ("time a training step against its matrix-multiply floor, and log_likelihood",
               _add_bench, _run_bench),
     "data": ("list the datasets numvae finds, or fetch MNIST or Fashion-MNIST", _add_data, _run_data),
+    "course": ("build the course as a site to read offline: lessons, outputs, API reference",
+               _add_course, _run_course),
 }
 
 

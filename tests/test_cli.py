@@ -44,12 +44,12 @@ PARSERS = dict(_parsers(cli.build_parser()))
 
 
 def test_subcommands_main_job_first():
-    order = ["compare", "train", "sample", "gradcheck", "bench", "data"]
+    order = ["compare", "train", "sample", "gradcheck", "bench", "data", "course"]
     assert list(cli.COMMANDS) == order
     listed = [line.split()[0] for line in PARSERS["numvae"].format_help().split("COMMAND\n")[-1].splitlines()
               if line.startswith("    ") and not line.startswith("     ")]
     assert listed == order
-    assert {"numvae data list", "numvae data fetch"} <= set(PARSERS)
+    assert {"numvae data list", "numvae data fetch", "numvae course build"} <= set(PARSERS)
 
 
 def test_every_option_has_help_that_shows_its_default():

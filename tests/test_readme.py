@@ -24,7 +24,7 @@ def test_the_readme_opens_with_the_two_set_up_commands():
     assert lang1 == lang2 == "bash"
     assert main_job.strip() == ("python3 -m venv .venv && .venv/bin/pip install -e . "
                                 "&& .venv/bin/numvae compare --data digits")
-    assert tests.strip() == ("python3 -m venv .venv && .venv/bin/pip install -e '.[test,docs,notebooks]' "
+    assert tests.strip() == ("python3 -m venv .venv && .venv/bin/pip install -e '.[test,docs,notebooks,course]' "
                              "&& .venv/bin/python -m pytest -q")
     # CI runs exactly that command (and more after it).
     assert tests.strip() in (ROOT / ".ci" / "run").read_text().splitlines()
