@@ -655,7 +655,8 @@ def _add_bench(p):
 def _run_bench(args):
     import json
 
-    from numvae.fast.bench import DEFAULT_ARCHS, bench, format_table, load_bench_data
+    from numvae.fast.bench import (DEFAULT_ARCHS, bench, bench_objective, format_objective_table, format_table,
+                                   load_bench_data)
     from numvae.io import check_output_file, write_text
     from numvae.progress import Progress
 
@@ -664,44 +665,29 @@ def _run_bench(args):
     if args.plain and args.threads == "2":
         raise ValueError("--plain times the teaching path, which has one thread; drop --threads 2")
 
-    if args.objective != "elbo":
-        return _bench_objective(args)
     archs = [{"hidden": args.hidden, "z_dim": args.z_dim, "activation": args.activation}]
     if not args.only:
         archs += [a for a in DEFAULT_ARCHS[1:] if a != archs[0]]
     batch_sizes = args.batch_size
     X, description = load_bench_data(args.data_root, seed=args.seed)
     print(f"data: {description}", flush=True)
-    # One unit per timed batch size and per timed log_likelihood.
-    tracker = Progress(len(archs) * (len(batch_sizes) + bool(args.k and args.ll_n)), "bench", quiet=args.quiet)
-    results = []
-    for arch in archs:
-        results.append(bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype,
-                             steps=args.steps, warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n,
-                             seed=args.seed, threads=int(args.threads), data=description, progress=tracker,
-                             fast=not args.plain))
-    print(format_table(results))
+    if args.objective != "elbo":   # the IWAE step against the ELBO's with k samples, for the architecture given
+        objective = TRAIN_OBJECTIVES[args.objective](args)
+        results = [bench_objective(X, objective, **archs[0], batch_size=bs, dtype=args.dtype, steps=args.steps,
+                                   warmup_steps=args.warmup_steps, seed=args.seed, fast=not args.plain)
+                   for bs in batch_sizes]
+        table = format_objective_table(results)
+    else:
+        # One unit per timed batch size and per timed log_likelihood.
+        tracker = Progress(len(archs) * (len(batch_sizes) + bool(args.k and args.ll_n)), "bench", quiet=args.quiet)
+        results = [bench(X, **arch, batch_sizes=batch_sizes, dtype=args.dtype, steps=args.steps,
+                         warmup_steps=args.warmup_steps, k=args.k, ll_n=args.ll_n, seed=args.seed,
+                         threads=int(args.threads), data=description, progress=tracker, fast=not args.plain)
+                   for arch in archs]
+        table = format_table(results)
+    print(table)
     if args.json:
         write_text(args.json, json.dumps(results, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    return 0
-
-
-def _bench_objective(args):
-    import json
-
-    from numvae.fast.bench import bench_objective, format_objective_table, load_bench_data
-    from numvae.io import write_text
-
-    X, description = load_bench_data(args.data_root, seed=args.seed)
-    print(f"data: {description}", flush=True)
-    objective = TRAIN_OBJECTIVES[args.objective](args)
-    rows = [bench_objective(X, objective, args.hidden, args.z_dim, args.activation, bs, args.dtype,
-                            steps=args.steps, warmup_steps=args.warmup_steps, seed=args.seed, fast=not args.plain)
-            for bs in args.batch_size]
-    print(format_objective_table(rows))
-    if args.json:
-        write_text(args.json, json.dumps(rows, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -202,3 +202,16 @@ def test_bench_objective_times_iwae_against_the_elbo_with_k_samples_and_their_fl
     # allocations are (k, N) arrays of weights, well under a tenth of the step's peak.
     assert row["traced_peak_bytes"] <= 1.1 * row["elbo_traced_peak_bytes"]
     assert "dreg" in format_objective_table([row])
+
+
+def test_cli_bench_objective_prints_the_iwae_table_and_writes_json(tmp_path, capsys, monkeypatch):
+    import numvae.fast.bench as bench_module
+
+    X = np.random.default_rng(0).random((200, 784))
+    monkeypatch.setattr(bench_module, "load_bench_data", lambda root=None, seed=0: (X, "random test data"))
+    out = tmp_path / "iwae.json"
+    assert main(["bench", "--objective", "dreg", "--iwae-k", "3", "--hidden", "16", "--z-dim", "2",
+                 "--batch-size", "20,40", "--steps", "2", "--warmup-steps", "0", "--json", str(out)]) == 0
+    assert "iwae(dreg, k=3)" in capsys.readouterr().out
+    rows = json.loads(out.read_text())
+    assert [r["batch_size"] for r in rows] == [20, 40] and all(r["k"] == 3 for r in rows)
