@@ -112,6 +112,17 @@ class PPCA:
         The lectures' names for the same arrays: ``W`` is ``components_.T``
         (a view, shape (D, K)), ``b`` is ``mean_``, ``sigma2`` is
         ``noise_variance_``. W is defined only up to a rotation W R, R orthogonal.
+    n_components_ : int
+        K, the number of components `n_components` resolved to in :meth:`fit`.
+    explained_variance_ : ndarray of shape (K,)
+        The K largest eigenvalues of the N − 1 sample covariance, as
+        ``PCA.explained_variance_`` (the ML eigenvalues λ_k times N/(N − 1)).
+    explained_variance_ratio_ : ndarray of shape (K,)
+        ``explained_variance_`` divided by the total variance, as ``PCA``'s.
+    singular_values_ : ndarray of shape (K,)
+        The K largest singular values of the centred data, as ``PCA``'s.
+        These three describe the data, not the fitted W: they are set by
+        :meth:`fit` only, not by :meth:`from_params` / :meth:`load`.
     n_features_in_ : int
         D, the number of columns seen in :meth:`fit`.
     history_ : ndarray
@@ -221,6 +232,7 @@ class PPCA:
         check_positive(sigma2, "sigma2")
         model = cls(K)
         model._set_params(W, b, float(sigma2))
+        model.n_components_ = K
         model.history_, model.n_iter_, model.converged_ = np.array([]), 0, True
         return model
 
@@ -326,8 +338,11 @@ class PPCA:
         if not np.isfinite(trace_S):
             raise ValueError(f"X overflows float64: its squared deviations from the mean are too large "
                              f"(largest |x| = {np.abs(X).max():.3g}); rescale X")
+        # One thin SVD of the centred data gives PCA's spectrum and the closed form's eigenpairs.
+        _, s, Vt = np.linalg.svd(Xc, full_matrices=False)   # s: (min(N, D),), Vt: (min(N, D), D)
+        self._set_spectrum(s, N, trace_S, K)
         if self.method == "closed_form":
-            W, sigma2 = self._fit_closed_form(Xc, K, trace_S)
+            W, sigma2 = self._fit_closed_form(s / np.sqrt(N), Vt, K, trace_S, D)
         else:
             init = None if self.init is None else self._check_init(self.init, D, K)
             W, sigma2 = self._fit_em(Xc, K, trace_S, max_iter, self.tol, rng, init)
@@ -349,9 +364,23 @@ class PPCA:
                              f"(ML sigma2 = {sigma2:.3g}): the likelihood is unbounded; use fewer "
                              f"components or more data")
 
-    def _fit_closed_form(self, Xc, K, trace_S):
-        N, D = Xc.shape
-        _, s, Vt = np.linalg.svd(Xc / np.sqrt(N), full_matrices=False)  # s: (min(N, D),), Vt: (min(N,D), D)
+    def _set_spectrum(self, s, N, trace_S, K):
+        r"""PCA's fitted attributes from the singular values `s` of the centred data, as scikit-learn's PCA.
+
+        ``explained_variance_`` are the top-K eigenvalues :math:`s_k^2/(N-1)` of
+        the *unbiased* (N − 1) sample covariance, as ``PCA``'s, not the 1/N
+        eigenvalues :math:`\lambda_k = s_k^2/N` the ML fit uses: they differ by
+        the factor (N − 1)/N. The ratio divides by the total variance
+        :math:`\operatorname{tr}S \cdot N/(N-1)`, so it is the same for both.
+        """
+        total = trace_S * N / (N - 1)                        # sum of all N − 1 eigenvalues
+        self.n_components_ = K
+        self.singular_values_ = s[:K].copy()                 # (K,)
+        self.explained_variance_ = s[:K] ** 2 / (N - 1)      # (K,)
+        self.explained_variance_ratio_ = self.explained_variance_ / total  # (K,)
+
+    def _fit_closed_form(self, s, Vt, K, trace_S, D):
+        # s: singular values of X_c / sqrt(N), so s² are the eigenvalues of the 1/N covariance S.
         lam = s[:K] ** 2                                     # (K,) largest eigenvalues of S
         sigma2 = (trace_S - lam.sum()) / (D - K)             # PRML eq. 12.46
         self._check_sigma2(sigma2, trace_S, D)
@@ -473,6 +502,36 @@ class PPCA:
             raise ValueError(f"X overflows float64 in log p(x): its squared distance from b is too large "
                              f"(largest |x - b| = {np.abs(Xc).max():.3g}); rescale X")
         return log_px
+
+    def get_covariance(self):
+        r"""The model covariance :math:`C = WW^\top + \sigma^2 I` of x, shape (D, D) (PRML eq. 12.36).
+
+        At the ML fit this is the *maximum-likelihood* covariance, built from the
+        1/N sample covariance: it equals scikit-learn's
+        ``PCA(n_components=K).get_covariance()`` times (N − 1)/N, since ``PCA``
+        uses the N − 1 covariance (and likewise ``sigma2`` is ``PCA``'s
+        ``noise_variance_`` times (N − 1)/N), when N ≥ D. When N < D, ``PCA``'s
+        ``noise_variance_`` averages only the min(N, D) − K trailing eigenvalues it
+        computed, while the ML σ² (PRML eq. 12.46) spreads their sum over all
+        D − K discarded directions: σ² = ``noise_variance_`` × (N − 1)/N ×
+        (N − K)/(D − K), and the covariances differ. Forms the D × D matrix, which
+        :meth:`log_likelihood` never does.
+        """
+        self._check_fitted()
+        return self.W @ self.W.T + self.sigma2 * np.eye(self.W.shape[0])
+
+    def get_precision(self):
+        r"""The inverse of :meth:`get_covariance`, by Woodbury, shape (D, D).
+
+        .. math:: C^{-1} = \sigma^{-2}I - \sigma^{-2}\,W M^{-1} W^\top, \qquad M = W^\top W + \sigma^2 I
+
+        (PRML eqs. 12.40-12.41): only the K × K matrix M is solved with, never the D × D C.
+        """
+        self._check_fitted()
+        M, _ = self._M()
+        D = self.W.shape[0]
+        WMinv = np.linalg.solve(M, self.W.T).T               # (D, K)  W M⁻¹, M symmetric
+        return (np.eye(D) - WMinv @ self.W.T) / self.sigma2
 
     def score_samples(self, X):
         """Alias of :meth:`log_likelihood` (scikit-learn's name): log p(x) per row, shape (N,)."""
