@@ -24,10 +24,12 @@ importing scikit-learn, so it can sit in a ``Pipeline`` or a ``GridSearchCV``.
 """
 
 import inspect
+import numbers
 import warnings
 
 import numpy as np
 from scipy import sparse
+from scipy.special import gammaln
 
 from numvae.checks import as_generator, check_array, check_choice, check_int, check_positive
 from numvae.distributions import LOG_2PI, kl_gaussians
@@ -65,18 +67,96 @@ def _as_data(X, name="X"):
     return check_array(arr, name, ndim=2, dtype=np.float64)
 
 
+def _check_n_components(value):
+    """`value` if it is an int >= 1, a float in (0, 1), ``"mle"`` or None; else ``ValueError`` naming n_components."""
+    if value is None or (isinstance(value, str) and value == "mle"):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        pass
+    elif isinstance(value, numbers.Integral):
+        if value >= 1:
+            return int(value)
+    elif 0 < value < 1:
+        return float(value)
+    raise ValueError(f"n_components must be an integer >= 1, a float in (0, 1), 'mle' or None; got {value!r}")
+
+
+def minka_log_evidence(lam, K, N):
+    r"""Minka's Laplace approximation to :math:`\log p(X\,|\,K)` for PCA with K components.
+
+    Parameters
+    ----------
+    lam : ndarray of shape (D,)
+        All D eigenvalues of the sample covariance, in decreasing order.
+    K : int, 1 <= K < D
+    N : int
+        Number of datapoints.
+
+    Returns
+    -------
+    float
+        The log-evidence; ``-inf`` when :math:`\lambda_K` or the mean of the
+        discarded eigenvalues vanishes (the K-dimensional fit is degenerate).
+
+    Notes
+    -----
+    Minka 2000, *Automatic choice of dimensionality for PCA*, the Laplace
+    approximation of §3 (eq. 30 in the report):
+
+    .. math:: p(X|K) \approx p(U)\Bigl(\prod_{j=1}^K\lambda_j\Bigr)^{-N/2}\hat\sigma^{-N(D-K)}
+              (2\pi)^{(m+K)/2}\,|A_Z|^{-1/2}\,N^{-K/2},
+
+    with :math:`\hat\sigma^2 = \frac1{D-K}\sum_{j>K}\lambda_j`,
+    :math:`m = DK - K(K+1)/2` (the dimension of the Stiefel manifold of U),
+    :math:`p(U) = 2^{-K}\prod_{i=1}^K\Gamma(\frac{D-i+1}2)\,\pi^{-(D-i+1)/2}`
+    (the inverse volume of that manifold) and
+
+    .. math:: |A_Z| = \prod_{i=1}^K\prod_{j=i+1}^D N\,(\hat\lambda_j^{-1}-\hat\lambda_i^{-1})(\lambda_i-\lambda_j),
+              \qquad \hat\lambda_j = \lambda_j\ (j \le K),\ \hat\sigma^2\ (j > K).
+
+    Scaling every λ by c shifts the result by :math:`-\frac{ND}2\log c` for
+    every K, so the 1/N or 1/(N − 1) covariance choose the same K.
+    """
+    D = len(lam)
+    sigma2 = lam[K:].sum() / (D - K)
+    if not (lam[K - 1] > 1e-15 * lam[0] and sigma2 > 1e-12 * lam.mean()):
+        return -np.inf                                       # σ̂² = 0 is refused by pPCA anyway
+    i = np.arange(1, K + 1)
+    log_pU = -K * np.log(2) + np.sum(gammaln((D - i + 1) / 2) - (D - i + 1) / 2 * np.log(np.pi))
+    m = D * K - K * (K + 1) / 2
+    lam_hat = np.r_[lam[:K], np.full(D - K, sigma2)]         # (D,)
+    rows, cols = np.triu_indices(D, 1)
+    keep = rows < K                                          # pairs i <= K < ... , j > i
+    rows, cols = rows[keep], cols[keep]
+    with np.errstate(divide="ignore"):                       # a tie λ_i = λ_j makes |A_Z| = 0: evidence +inf
+        log_AZ = np.sum(np.log(N * (1 / lam_hat[cols] - 1 / lam_hat[rows]) * (lam[rows] - lam[cols])))
+    return (log_pU - N / 2 * np.sum(np.log(lam[:K])) - N * (D - K) / 2 * np.log(sigma2)
+            + (m + K) / 2 * np.log(2 * np.pi) - log_AZ / 2 - K / 2 * np.log(N))
+
+
 class PPCA:
     r"""Probabilistic principal component analysis with K latent dimensions.
 
     Parameters
     ----------
-    n_components : int
-        Latent dimension K (scikit-learn's name; the lectures' K), with
-        1 <= K < D and K < N (checked in :meth:`fit`, where N and D are known):
-        with K = D the noise variance has nothing to be estimated from. The
-        default 1 is the one value valid for every D >= 2; there is no
-        "all components" default as in ``PCA``, since the largest K the data
-        support depends on their rank (digits have constant pixels).
+    n_components : int, float, "mle" or None
+        How to choose the latent dimension K (scikit-learn's name; the lectures'
+        K), resolved by :meth:`fit` into ``n_components_``, as ``PCA`` with
+        ``svd_solver="full"`` does:
+
+        * an int K, with 1 <= K < min(N, D): with K = D the noise variance has
+          nothing to be estimated from;
+        * a float in (0, 1): the smallest K whose cumulative
+          ``explained_variance_ratio_`` exceeds it;
+        * ``"mle"``: the K in 1 .. D − 1 of largest Laplace-approximated
+          evidence (Minka 2000; :func:`minka_log_evidence`), for N >= D;
+        * None (the default): K = min(N − 1, D) − 1, the most components pPCA
+          can keep. ``PCA``'s None keeps min(N, D); pPCA cannot, since the
+          centred data have rank at most min(N − 1, D) and keeping all of it
+          leaves σ² = 0, an unbounded likelihood. Like ``PCA``'s None it is
+          the "keep everything" default of a decomposition; it fails only
+          on data of lower rank (e.g. constant columns), with an error
+          saying so.
     method : {"closed_form", "em"}
         The closed-form eigen-solution, or EM from `init` or a random start.
     max_iter : int, >= 1
@@ -146,7 +226,7 @@ class PPCA:
     by :meth:`__sklearn_tags__`, which only scikit-learn calls.
     """
 
-    def __init__(self, n_components=1, method="closed_form", max_iter=1000, tol=1e-8,
+    def __init__(self, n_components=None, method="closed_form", max_iter=1000, tol=1e-8,
                  random_state=None, init=None, verbose=False):
         self.n_components = n_components
         self.method = method
@@ -255,13 +335,40 @@ class PPCA:
 
     # --- fitting ---------------------------------------------------------------
 
-    def _n_components(self, N, D):
-        """`n_components` checked against the shape (N, D) of the data, in the words scikit-learn's checks expect."""
-        K = check_int(self.n_components, "n_components", 1)
+    @staticmethod
+    def _check_shape(K, N, D):
+        """K components need more than K samples and features, in the words scikit-learn's checks expect."""
         for size, what in ((D, "feature"), (N, "sample")):
             if size <= K:
                 raise ValueError(f"X has {size} {what}(s) (shape={(N, D)}) while a minimum of {K + 1} is "
                                  f"required: pPCA needs more {what}s than n_components = {K}")
+
+    def _n_components(self, spec, s, N, D):
+        """K from the checked `spec` of n_components and the singular values `s` of the centred data."""
+        if isinstance(spec, int):
+            self._check_shape(spec, N, D)
+            return spec
+        self._check_shape(1, N, D)
+        lam = s ** 2 / (N - 1)                               # (min(N, D),)  PCA's explained variances
+        if spec is None:
+            # The centred data have rank <= min(N − 1, D); σ² > 0 needs K below it.
+            K = min(N - 1, D) - 1
+            if K < 1:
+                raise ValueError(f"n_components=None keeps min(N - 1, D) - 1 = {K} components for X of "
+                                 f"shape {(N, D)}: pPCA needs at least 3 samples and 2 features")
+            return K
+        if spec == "mle":
+            if N < D:
+                raise ValueError(f"n_components='mle' is only supported if n_samples >= n_features; "
+                                 f"got X of shape {(N, D)}")
+            evidence = [minka_log_evidence(lam, K, N) for K in range(1, D)]
+            return 1 + int(np.argmax(evidence))
+        # A fraction: the smallest K whose cumulative explained variance ratio exceeds it, as PCA.
+        ratio = np.cumsum(lam) / lam.sum()
+        K = int(np.searchsorted(ratio, spec, side="right")) + 1
+        if K >= min(N, D):
+            raise ValueError(f"n_components={spec} needs {K} components to explain that fraction of the "
+                             f"variance of X (shape {(N, D)}), but pPCA needs fewer than min(N, D)")
         return K
 
     def fit(self, X, y=None):
@@ -328,9 +435,10 @@ class PPCA:
         if not isinstance(self.verbose, (bool, np.bool_)):
             raise ValueError(f"verbose must be True or False; got {self.verbose!r}")
         rng = as_generator(0 if self.random_state is None else self.random_state, "random_state")
+        spec = _check_n_components(self.n_components)
         X = _as_data(X)
         N, D = X.shape
-        K = self._n_components(N, D)
+        self._check_shape(spec if isinstance(spec, int) else 1, N, D)
         b = X.mean(axis=0)                                   # (D,)  the ML mean, PRML §12.2.1
         Xc = X - b                                           # (N, D)
         with np.errstate(over="ignore"):
@@ -340,6 +448,7 @@ class PPCA:
                              f"(largest |x| = {np.abs(X).max():.3g}); rescale X")
         # One thin SVD of the centred data gives PCA's spectrum and the closed form's eigenpairs.
         _, s, Vt = np.linalg.svd(Xc, full_matrices=False)   # s: (min(N, D),), Vt: (min(N, D), D)
+        K = self._n_components(spec, s, N, D)
         self._set_spectrum(s, N, trace_S, K)
         if self.method == "closed_form":
             W, sigma2 = self._fit_closed_form(s / np.sqrt(N), Vt, K, trace_S, D)
@@ -737,21 +846,36 @@ class PPCA:
     # --- files -----------------------------------------------------------------
 
     def save(self, path):
-        """Write W, b and σ² to a numvae checkpoint (kind ``"PPCA"``), atomically."""
+        """Write W, b and σ² to a numvae checkpoint (kind ``"PPCA"``), atomically.
+
+        The config records the hyper-parameter `n_components` (an int, a
+        fraction, ``"mle"`` or None) and the K it resolved to, ``n_components_``.
+        """
         self._check_fitted()
         D, K = self.W.shape
+        config = {"n_components": _check_n_components(self.n_components), "n_components_": K, "n_features": D}
         save_checkpoint(path, {"W": self.W, "b": self.b, "sigma2": np.array(self.sigma2)},
-                        kind="PPCA", config={"n_components": K, "n_features": D})
+                        kind="PPCA", config=config)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; ``ValueError`` naming the file and the mismatch if invalid."""
+        """Read a model written by :meth:`save`; ``ValueError`` naming the file and the mismatch if invalid.
+
+        Files written before ``n_components_`` was recorded (config ``n_components``
+        and ``n_features`` only, n_components the int K) still load.
+        """
         arrays, meta = load_checkpoint(path, "PPCA")
         config = meta.get("config")
-        if not isinstance(config, dict) or set(config) != {"n_components", "n_features"}:
-            raise ValueError(f"checkpoint {path}: config must hold n_components and n_features; got {config!r}")
+        keys = ({"n_components", "n_features"}, {"n_components", "n_components_", "n_features"})
+        if not isinstance(config, dict) or set(config) not in keys:
+            raise ValueError(f"checkpoint {path}: config must hold n_components, n_components_ and n_features "
+                             f"(or n_components and n_features only); got {config!r}")
         try:
-            K = check_int(config["n_components"], "n_components", 1)
+            if "n_components_" in config:
+                spec = _check_n_components(config["n_components"])
+                K = check_int(config["n_components_"], "n_components_", 1)
+            else:
+                spec = K = check_int(config["n_components"], "n_components", 1)
             D = check_int(config["n_features"], "n_features", K + 1)
         except ValueError as exc:
             raise ValueError(f"checkpoint {path}: config {exc}") from None
@@ -762,6 +886,8 @@ class PPCA:
                 raise ValueError(f"checkpoint {path}: {name} has shape {arrays[name].shape}, but its config "
                                  f"(n_features={D}, n_components={K}) requires {shape}")
         try:
-            return cls.from_params(arrays["W"], arrays["b"], float(arrays["sigma2"]))
+            model = cls.from_params(arrays["W"], arrays["b"], float(arrays["sigma2"]))
         except ValueError as exc:
             raise ValueError(f"checkpoint {path}: {exc}") from None
+        model.n_components = spec
+        return model
