@@ -149,7 +149,10 @@ class PPCA:
         * a float in (0, 1): the smallest K whose cumulative
           ``explained_variance_ratio_`` exceeds it;
         * ``"mle"``: the K in 1 .. D − 1 of largest Laplace-approximated
-          evidence (Minka 2000; :func:`minka_log_evidence`), for N >= D;
+          evidence (Minka 2000; :func:`minka_log_evidence`), for N >= D.
+          On data of rank r < D, ``PCA`` may pick K = r (it clamps the
+          discarded variance at 1e-15); there σ² = 0, so here the evidence
+          is −∞ and the choice is at most r − 1;
         * None (the default): K = min(N − 1, D) − 1, the most components pPCA
           can keep. ``PCA``'s None keeps min(N, D); pPCA cannot, since the
           centred data have rank at most min(N − 1, D) and keeping all of it

@@ -205,3 +205,19 @@ def test_save_and_load_keep_n_components_and_old_files_still_load(tmp_path):
                     kind="PPCA", config={"n_components": "foo", "n_components_": 2, "n_features": 10})
     with pytest.raises(ValueError, match="bad.npz: config n_components must be an integer >= 1, a float"):
         PPCA.load(tmp_path / "bad.npz")
+
+
+def test_mle_on_rank_deficient_data_keeps_sigma2_positive_where_pca_does_not(sklearn):
+    from sklearn.decomposition import PCA
+
+    from numvae.data import load_digits
+
+    X = load_digits()[0]                                  # constant pixels: the centred data have rank 61
+    rank = np.linalg.matrix_rank(X - X.mean(0))
+    assert rank == 61
+    # PCA clamps the mean of the discarded eigenvalues at 1e-15 and picks the rank itself, where
+    # pPCA's σ² is 0 and its likelihood unbounded; Minka's evidence is -inf there, so we stop one below.
+    assert PCA(n_components="mle", svd_solver="full").fit(X).n_components_ == rank
+    assert PPCA("mle").fit(X).n_components_ == rank - 1
+    with pytest.raises(ValueError, match="no variance outside"):
+        PPCA(rank).fit(X)
