@@ -11,7 +11,7 @@ that opens from disk with no network:
   typeset, its code (names imported from numvae link to the reference), every
   printed line and figure in place, the exercises with their worked solutions
   folded in ``<details>``, previous/next links;
-* ``notebooks/`` -- the executed notebooks and their ``.py`` sources (with
+* ``notebooks/`` -- the executed notebooks and their Python sources (with
   ``_lesson.py``, so the folder runs in Jupyter as it is);
 * ``api/`` -- the API reference, built by pdoc with a front page;
 * ``_static/`` -- the style sheet and MathJax 2.7, copied from the PyPI package
