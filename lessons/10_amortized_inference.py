@@ -172,16 +172,16 @@ check("quadrature error: a grid 1.5x wider and 1.5x finer moves log p(x) by < 1e
 # mode the prior reaches, and no weight p(x|z)p(z)/r(z) can exceed 4 p(x|z).
 # The estimate is still biased *low* (Burda et al. 2015), so the check is
 # one-sided: never above the quadrature value by more than its noise, and
-# below it by at most 0.05 nats plus 3 standard errors.
+# below it by at most 0.05 nats plus 4 standard errors.
 
 # %%
 k = 10_000
 log_is, se_is = defensive_log_px(vae, x, ("full", q_full.h), k=k, rng=rng)
 print("log p(x): quadrature    ", np.round(log_px, 3),
       "\n          IS, ¾q* + ¼p(z)", np.round(log_is, 3), "± ", np.round(se_is, 4))
-check_that("IS (k = 10⁴, defensive proposal) is not above the quadrature value beyond 3 SE",
-           log_is <= log_px + 3 * se_is + 1e-3, f"max excess {np.max(log_is - log_px):.4f}")
-check_that("…and below it by at most 0.05 nats + 3 SE", log_px - log_is <= 0.05 + 3 * se_is,
+check_that("IS (k = 10⁴, defensive proposal) is not above the quadrature value beyond 4 SE",
+           log_is <= log_px + 4 * se_is + 1e-3, f"max excess {np.max(log_is - log_px):.4f}")
+check_that("…and below it by at most 0.05 nats + 4 SE", log_px - log_is <= 0.05 + 4 * se_is,
            f"max shortfall {np.max(log_px - log_is):.4f} nats")
 
 # %% [markdown]
@@ -294,13 +294,13 @@ steps_gain = np.array([[best_step_gain(i, post, h[i], np.sqrt(np.diagonal(covs[n
                         for i in range(n_img)] for (post, h), name in zip(qs[1:], names[1:])])   # (2, n)
 check_that("q*_diag and q*_full arrived: no small step of any parameter raises the quadrature ELBO by > 1e-3",
            np.all(steps_gain <= 1e-3), f"largest gain of a step {steps_gain.max():.1e} nats")
-check_that("ELBO(q_φ) ≤ ELBO(q*_diag), within Monte Carlo error (3 SE of the paired difference)",
-           elbo_mc[1] - elbo_mc[0] >= -3 * dse_mc[0], f"smallest gain {np.min(elbo_mc[1] - elbo_mc[0]):.4f}")
+check_that("ELBO(q_φ) ≤ ELBO(q*_diag), within Monte Carlo error (4 SE of the paired difference)",
+           elbo_mc[1] - elbo_mc[0] >= -4 * dse_mc[0], f"smallest gain {np.min(elbo_mc[1] - elbo_mc[0]):.4f}")
 # The full family contains the diagonal one, so at the optimum the gain is ≥ 0; where the
 # posterior is nearly axis-aligned it is ~0, and each q* is found to ~1e-3 nats.
 check_that("ELBO(q*_diag) ≤ ELBO(q*_full), within Monte Carlo error and the optimizer's 1e-3",
-           elbo_mc[2] - elbo_mc[1] >= -3 * dse_mc[1] - 1e-3, f"smallest gain {np.min(elbo_mc[2] - elbo_mc[1]):.4f}")
-check_that("ELBO(q*_full) ≤ log p(x), within Monte Carlo error", elbo_mc[2] <= log_px + 3 * se_mc[2] + 1e-3)
+           elbo_mc[2] - elbo_mc[1] >= -4 * dse_mc[1] - 1e-3, f"smallest gain {np.min(elbo_mc[2] - elbo_mc[1]):.4f}")
+check_that("ELBO(q*_full) ≤ log p(x), within Monte Carlo error", elbo_mc[2] <= log_px + 4 * se_mc[2] + 1e-3)
 check_that("the same ordering on the quadrature ELBOs (no sampling), to 1e-3",
            np.all(np.diff(np.vstack([elbo_quad, log_px]), axis=0) >= -1e-3))
 
@@ -324,7 +324,7 @@ print(f"mean: approximation gap {approx_d:.3f}, amortization gap {amort_d:.3f} n
 # %%
 g = gaps(vae, x, k=L.size(5000, 2000), steps=steps, n_eval=n_mc, rng=rng)
 check("inference.gaps: log p̂(x) = the quadrature value (one-sided bias ≤ 0.05 allowed)",
-      g.log_px, log_px - 0.025, atol=0.025 + 3 * g.log_px_se)
+      g.log_px, log_px - 0.025, atol=0.025 + 4 * g.log_px_se)
 # gaps() runs its own optimisation of q*; where a posterior has two modes it
 # may settle on another local optimum than q_diag above, so its gaps are
 # checked against the quadrature ELBO of its own q*.

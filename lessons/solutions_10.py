@@ -125,11 +125,11 @@ def mean_se(v):
 # *Answer:* the approximation gap does not grow, and at most seeds it shrinks a
 # little — by hundredths of a nat per image (this run's change, with its standard
 # error, is printed below) — but against image-to-image noise that is not always
-# beyond 3 standard errors, so the cross-model claim asserted is only "not larger".
+# beyond 4 standard errors, so the cross-model claim asserted is only "not larger".
 # That the full family is what shrinks it shows inside the full model, where the
 # comparison is paired on one decoder: a diagonal q* for its posteriors would leave
-# more (asserted, > 3 SE; the amount is printed). The amortization gap does not
-# shrink (asserted: not smaller beyond 3 SE); at most seeds it grows: the encoder has
+# more (asserted, > 4 SE; the amount is printed). The amortization gap does not
+# shrink (asserted: not smaller beyond 4 SE); at most seeds it grows: the encoder has
 # one more output per image to get right, and the full-covariance q* it is measured
 # against is itself better. Of the total log p(x) − ELBO(q_φ), the full model saves
 # little or nothing.
@@ -160,18 +160,18 @@ d_amort, d_amort_se = mean_se(split_f[2] - split_d[2])
 q_err = split_d[3] + split_f[3]                                                  # quadrature error of a difference
 print(f"full − diagonal model, per image: approximation gap {d_approx:+.3f} ± {d_approx_se:.3f}, "
       f"amortization gap {d_amort:+.3f} ± {d_amort_se:.3f} nats")
-check_that("the full-covariance model's approximation gap is not larger (within 3 SE + the quadrature error)",
-           d_approx < 3 * d_approx_se + q_err, f"change {d_approx:.3f} ± {d_approx_se:.3f} nats")
-check_that("…and its amortization gap is not smaller (within 3 SE + the quadrature error)",
-           d_amort > -3 * d_amort_se - 2 * q_err, f"change {d_amort:.3f} ± {d_amort_se:.3f} nats")
+check_that("the full-covariance model's approximation gap is not larger (within 4 SE + the quadrature error)",
+           d_approx < 4 * d_approx_se + q_err, f"change {d_approx:.3f} ± {d_approx_se:.3f} nats")
+check_that("…and its amortization gap is not smaller (within 4 SE + the quadrature error)",
+           d_amort > -4 * d_amort_se - 2 * q_err, f"change {d_amort:.3f} ± {d_amort_se:.3f} nats")
 # Within the full model (one decoder, so the comparison is paired image by image): the
 # diagonal family's best member leaves more than the full family's, by the theorem that
 # the full family contains it, and measurably.
 q_diag_of_full = optimize_q(full_vae, x, "diagonal", steps=STEPS, n_eval=2, rng=rng)
 extra, extra_se = mean_se(gh_elbo(full_vae, split_f[0].q_star.mu, split_f[0].q_star.cov)
                           - gh_elbo(full_vae, q_diag_of_full.mu, q_diag_of_full.cov))
-check_that("the full model's own posteriors need the full family: a diagonal q* would leave more (> 3 SE)",
-           extra > 3 * extra_se + 2 * split_f[3], f"{extra:.3f} ± {extra_se:.3f} nats more")
+check_that("the full model's own posteriors need the full family: a diagonal q* would leave more (> 4 SE)",
+           extra > 4 * extra_se + 2 * split_f[3], f"{extra:.3f} ± {extra_se:.3f} nats more")
 check_that("(for the full model the gaps are ≥ 0 up to noise: ELBO(q_φ) ≤ ELBO(q*) ≤ log p(x))",
            np.all(split_f[2] > -2e-2) and np.all(split_f[1] > -5 * split_f[0].log_px_se - 1e-2))
 
@@ -289,7 +289,7 @@ check_that("with WᵀW diagonal every diagonal check passes with plain draws (< 
 # noise (Monte Carlo, checked on the first 10 images against Gauss–Hermite).
 #
 # *Answer (seeds 0–4 and 0–2):* yes: the amortization gap is larger after 5 epochs
-# (asserted, > 3 SE of the paired per-image differences): the encoder has not yet
+# (asserted, > 4 SE of the paired per-image differences): the encoder has not yet
 # learnt where each image's posterior is.
 
 # %%
@@ -316,5 +316,5 @@ amort_60, amort_5 = amortization_gaps(diag_vae), amortization_gaps(train(5))
 d_am, d_am_se = mean_se(amort_5 - amort_60)
 print(f"amortization gap on {len(x3)} held-out digits: 5 epochs {amort_5.mean():.3f}, {EPOCHS} epochs "
       f"{amort_60.mean():.3f} nats (change {d_am:.3f} ± {d_am_se:.3f})")
-check_that("fewer epochs leave a larger amortization gap (> 3 SE)", d_am > 3 * d_am_se,
+check_that("fewer epochs leave a larger amortization gap (> 4 SE)", d_am > 4 * d_am_se,
            f"{d_am:.3f} ± {d_am_se:.3f} nats")
