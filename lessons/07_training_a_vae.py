@@ -310,9 +310,9 @@ axes[0].axhline(0.01, color="k", ls=":", label="Burda et al. threshold 0.01")
 axes[0].set(yscale="log", xlabel="latent unit (sorted by the plain model's activity)", ylabel="Var_x E_q[z_u | x]",
             title=f"Active units, K = {K32} VAEs on held-out digits")
 axes[1].set(xlabel="latent unit (same order)", ylabel="mean KL per unit (nats)", title="Where the KL goes")
-axes[0].legend(fontsize=7)
-axes[1].legend(fontsize=7)
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.08, 1, 1))
+handles, labels = axes[0].get_legend_handles_labels()          # one legend, below the bars, for both panels
+fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
 L.savefig(fig, "07_posterior_collapse")
 
 # %% [markdown]
