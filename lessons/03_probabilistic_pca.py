@@ -327,7 +327,16 @@ check_that("σ² decreases with K", np.all(np.diff(s2s) < 0))
 # %%
 Rot, _ = np.linalg.qr(rng.standard_normal((Kd, Kd)))               # random orthogonal (K, K)
 rotated = PPCA.from_params(cf_d.W @ Rot, cf_d.b, cf_d.sigma2)
-check("log p(x) is the same for W and WR", rotated.log_likelihood(Xd[:100]), cf_d.log_likelihood(Xd[:100]), atol=1e-9)
+# Any code that computes log p(x) through WWᵀ (or M) is rotation invariant by construction,
+# so comparing the two log-likelihoods would test nothing. Sampling is not: x = (WR)z + b + ε
+# pushes each z through WR itself. Its samples must have the covariance WWᵀ + σ²I of the
+# unrotated model, entry by entry, within 6 SE (2080 distinct entries are compared at once).
+n_rot = L.size(100_000, 20_000)
+X_rot = rotated.sample(n_rot, rng)                                 # (n, D)  through W R
+C_d = cf_d.W @ cf_d.W.T + cf_d.sigma2 * np.eye(Xd.shape[1])        # (D, D)  the unrotated model's
+se_rot = np.sqrt((np.outer(np.diag(C_d), np.diag(C_d)) + C_d ** 2) / n_rot)
+check("samples of x = (WR)z + b + ε have the unrotated covariance WW^T + σ²I (6 SE)",
+      np.cov(X_rot, rowvar=False, bias=True), C_d, atol=6 * se_rot)
 check("posterior means rotate: E'[z|x] = R^T E[z|x]", rotated.transform(Xd[:100]),
       cf_d.transform(Xd[:100]) @ Rot, atol=1e-10)
 check_that("but W itself changed", np.abs(rotated.W - cf_d.W).max() > 0.1)

@@ -59,7 +59,10 @@ rng = L.rng
 # %% [markdown]
 # ## 1. A linear layer
 #
-# y = xW + b with x of shape (N, n_in), W (n_in, n_out), b (n_out,). Let
+# The decks write a layer for one column vector, y = Wz + b. With a batch
+# stored as rows — x of shape (N, n_in), one datapoint per row, as NumPy and
+# this library keep it — the same layer reads y = xW + b, where W (n_in, n_out)
+# is the decks' matrix transposed and b is (n_out,). Let
 # δ = ∂ℓ/∂y (N, n_out) be whatever gradient arrives from above. Since
 # y_nj = Σ_i x_ni W_ij + b_j,
 #
@@ -118,9 +121,9 @@ check("dx by hand = finite differences (rel. err)", relative_error(dx_hand, dx_n
 # | f | f′ |
 # |---|---|
 # | tanh | 1 − y² |
-# | sigmoid σ | y (1 − y) |
+# | sigmoid, sigm(a) = 1/(1 + e⁻ᵃ) | y (1 − y) |
 # | ReLU | [a > 0] |
-# | softplus log(1 + eᵃ) | σ(a) |
+# | softplus log(1 + eᵃ) | sigm(a) |
 #
 # Inputs are kept away from ReLU's kink at 0, where the finite difference
 # would straddle two slopes.
@@ -192,7 +195,7 @@ check("MLP dx by hand = MLP.backward", dx_mlp, dx_lib, atol=1e-13)
 #
 # Backward:
 #
-#     dl = −(x − σ(l)) / (N L)                    ∂[x l − softplus(l)]/∂l = x − sigmoid(l)
+#     dl = −(x − sigm(l)) / (N L)                 ∂[x l − softplus(l)]/∂l = x − sigm(l)
 #     decoder MLP backward                        → dz (L, N, K)
 #     dμ = Σ_l dz_l + μ / N                       decoder path + KL path
 #     dλ = Σ_l dz_l ⊙ ε_l ⊙ ½σ + ½(e^λ − 1) / N   ∂z/∂λ = ε ⊙ ½σ; ∂KL/∂λ = ½(σ² − 1)
@@ -304,7 +307,8 @@ check_that("…on the encoder only: the decoder's gradients are untouched and pa
 # ## 6. σ vs σ² vs log σ²: a wrong objective passes the check
 #
 # The encoder outputs λ = log σ². Then σ² = e^λ and **σ = e^{λ/2}**. The bug
-# (it has appeared in published NumPy VAE code): sample with
+# (an easy one to make, since both σ and σ² are written "exp(...)" of the
+# encoder's output): sample with
 # z = μ + e^λ ⊙ ε, i.e. use the *variance* as the standard deviation, with
 # the backward written consistently, ∂z/∂λ = ε ⊙ e^λ, while the KL keeps
 # treating e^λ as the variance. Forward and backward agree, so:
@@ -411,12 +415,13 @@ check_that("while the correct model's ELBO stays below its log-likelihood", elbo
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 vv = np.logspace(-2, np.log10(3), 200)
-axes[0].semilogx(vv, 0.5 * (vv ** 2 - vv - np.log(vv)), "C3")
-axes[0].hist(np.exp(lam_te).ravel(), bins=np.logspace(-2, np.log10(3), 40), weights=np.full(lam_te.size, 5.0 / lam_te.size),
-             alpha=0.4, color="C0", label="v of the trained bugged encoder (scaled count)")
+axes[0].semilogx(vv, 0.5 * (vv ** 2 - vv - np.log(vv)), "C3", label="½(v² − v − log v)")
 axes[0].set(xlabel="v = exp(logvar)", ylabel="nats per latent dimension",
             title="true KL − KL the bug uses = ½(v² − v − log v)")
-axes[0].legend(fontsize=8)
+v_te = np.exp(lam_te).ravel()                          # the trained bugged encoder's v, each at its own excess
+axes[0].plot(v_te, 0.5 * (v_te ** 2 - v_te - np.log(v_te)), "o", ms=2, alpha=0.3, color="C0",
+             label="v of the trained bugged encoder (one dot per digit and latent)")
+axes[0].legend(fontsize=8, loc="lower left")
 names = ["bug: reported", "bug: true ELBO", "bug: log p(x)", "correct: ELBO", "correct: log p(x)"]
 vals = [claimed.mean(), true_elbo.mean(), ll_bug.mean(), elbo_ok.mean(), ll_ok.mean()]
 for i, (nm, v) in enumerate(zip(names, vals)):

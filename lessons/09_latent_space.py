@@ -177,33 +177,73 @@ check_that("≥ 80 % of the VAE's prior samples look like data", like_prior >= 0
 # %% [markdown]
 # **Separability** (004, *Separability of VAE*). How well do the classes
 # separate in each 2-D code? A nearest-centroid classifier: class means of
-# the training codes, each held-out digit assigned to the closest one. The
-# labels were never used in training; this only asks how the unsupervised
-# code happens to arrange them. We also measure the spread: the fraction of
-# the codes' bounding box that lies farther from every training code than
-# the typical code spacing — empty space, gaps.
+# the training codes (each axis scaled by its spread), each held-out digit
+# assigned to the closest one. The labels were never used in training; this
+# only asks how the unsupervised code happens to arrange them. "Better than
+# chance" says little: any 2-D view of the pixels keeps some of the class
+# structure. So the same classifier, on the same split, also runs on two
+# codes that learn nothing nonlinear: the top two principal components of
+# the pixels (2-D PCA), and random 2-D projections of the pixels (a Gaussian
+# 64 × 2 matrix each). The comparison with PCA is paired — the same held-out
+# digits — so its standard error is √(number of digits the two classify
+# differently)/n.
+#
+# We also measure the spread: the fraction of the codes' bounding box that
+# lies farther from every training code than five times the typical code
+# spacing — empty space, gaps.
 
 # %%
-acc, gap_frac = {}, {}
-for name in models:
-    ztr, zte = codes_tr[name].astype(np.float64), codes_te[name].astype(np.float64)
+def centroid_accuracy(ztr, zte):
+    """Per held-out digit, whether the nearest class centroid of the training codes (axes scaled) is its class."""
     scale = ztr.std(0)
     ztr_s, zte_s = ztr / scale, zte / scale                       # each axis in units of its spread
     cents = np.stack([ztr_s[ytr == c].mean(0) for c in range(10)])
-    acc[name] = np.mean(np.argmin(((zte_s[:, None] - cents[None]) ** 2).sum(-1), axis=1) == yte)
+    return np.argmin(((zte_s[:, None] - cents[None]) ** 2).sum(-1), axis=1) == yte     # (N_te,) bool
+
+
+correct, gap_frac = {}, {}
+for name in models:
+    ztr, zte = codes_tr[name].astype(np.float64), codes_te[name].astype(np.float64)
+    correct[name] = centroid_accuracy(ztr, zte)
+    ztr_s = ztr / ztr.std(0)
     spacing = np.median(nn_dist(ztr_s[:500], ztr_s[500:]))
     lo, hi = np.quantile(ztr_s, 0.01, axis=0), np.quantile(ztr_s, 0.99, axis=0)
     probe = lo + (hi - lo) * rng.random((4000, 2))
     gap_frac[name] = np.mean(nn_dist(probe, ztr_s) > 5 * spacing)
-    print(f"{name:13s}: nearest-centroid accuracy {100 * acc[name]:5.1f} %;  "
+    print(f"{name:13s}: nearest-centroid accuracy {100 * correct[name].mean():5.1f} %;  "
           f"{100 * gap_frac[name]:5.1f} % of its code box is > 5 spacings from any training code")
-check_that("all three codes separate the digits far better than chance (10 %)", min(acc.values()) > 0.3)
-# Measured at seeds 0-9: the denoising autoencoder's code always had far more empty space
-# than the VAE's (28-41 % against 9-17 %); the plain autoencoder's was sometimes above the
-# VAE's and sometimes below, so no ranking of those two is claimed.
-check_that("the denoising AE's code has more empty space (gaps) than the VAE's, whose KL pulls it towards N(0, I)",
-           gap_frac["denoising AE"] > gap_frac["VAE"],
-           f"{100 * gap_frac['denoising AE']:.1f} % vs {100 * gap_frac['VAE']:.1f} %")
+mean_tr = Xtr.mean(0)
+V2 = np.linalg.svd(Xtr - mean_tr, full_matrices=False)[2][:2].T                 # (D, 2) top two principal directions
+correct["2-D PCA"] = centroid_accuracy((Xtr - mean_tr) @ V2, (Xte - mean_tr) @ V2)
+n_rand = 20
+acc_rand = np.array([centroid_accuracy(Xtr @ P, Xte @ P).mean()
+                     for P in rng.standard_normal((n_rand, D, 2))])              # (n_rand,)
+print(f"2-D PCA of the pixels: nearest-centroid accuracy {100 * correct['2-D PCA'].mean():5.1f} %")
+print(f"{n_rand} random 2-D projections of the pixels: {100 * acc_rand.min():.1f}–{100 * acc_rand.max():.1f} %")
+acc_vae = correct["VAE"].mean()
+differ = np.sum(correct["VAE"] != correct["2-D PCA"])
+diff_se = np.sqrt(differ) / len(yte)
+check_that(f"the VAE's code separates the digits better than each of {n_rand} random 2-D projections of the pixels",
+           acc_vae > acc_rand.max(), f"{100 * acc_vae:.1f} % vs at best {100 * acc_rand.max():.1f} %")
+print(f"VAE − 2-D PCA: {100 * (acc_vae - correct['2-D PCA'].mean()):+.1f} points, SE of the paired difference "
+      f"{100 * diff_se:.1f} points ({differ} of {len(yte)} digits classified differently)")
+check_that("…and at least as well as 2-D PCA (the principal plane of the pixels), within 4 SE of the paired difference",
+           acc_vae > correct["2-D PCA"].mean() - 4 * diff_se,
+           f"{100 * acc_vae:.1f} % vs {100 * correct['2-D PCA'].mean():.1f} %, SE {100 * diff_se:.1f} points")
+
+# %% [markdown]
+# Against PCA the VAE's lead, where it has one, is a few points — the same
+# order as the standard error of 360 held-out digits (printed above), so only
+# "not worse beyond noise" is asserted. A nonlinear 2-D code is not
+# automatically a much better classifier input than the principal plane of
+# the pixels; it is far better than an arbitrary plane.
+#
+# The gap fractions are printed, not ranked: which model's code has the most
+# empty space changes with the seed (at some seeds the denoising
+# autoencoder's code is the emptiest by far, at others the VAE's is not far
+# behind), so this measurement does not support a general claim. What the
+# VAE's KL term does guarantee is the one asserted in section 2: its codes
+# fill N(0, I) as a whole.
 
 # %% [markdown]
 # ## 3. Blending two images: in latent space vs in pixel space
@@ -236,12 +276,29 @@ print(f"distance of the midpoint t = ½ to the training set (median over {n_pair
 print(f"pairs where the latent midpoint is closer to the data: {100 * np.mean(worst_lat < worst_pix):.0f} %")
 check_that("latent blends stay closer to the data than pixel blends (median over pairs)",
            np.median(worst_lat) < np.median(worst_pix))
-check_that("…in most pairs (> 70 %)", np.mean(worst_lat < worst_pix) > 0.7)
+# (The share of pairs printed above varies with the seed — below 70 % at some — so only the
+# median is asserted.)
 
+# %% [markdown]
+# The latent path starts and ends at the VAE's *reconstructions* of x_a and
+# x_b, decode(μ(x_a)) and decode(μ(x_b)), not at the images themselves: a
+# 2-D code keeps only the gist of a digit (in fast mode, after fewer epochs,
+# a blurrier gist). So the figure shows, of the pairs above, the three whose
+# two ends the VAE reconstructs best, with the originals framed in red beside
+# them; the distances printed say how far those ends are from their images,
+# against the typical distance between two held-out digits.
+
+# %%
+recon_err = np.linalg.norm(vae.reconstruct(Xte).astype(np.float64) - Xte, axis=1)      # (N_te,)
+shown = sorted(range(n_pairs), key=lambda p_: recon_err[pairs[p_][0]] + recon_err[pairs[p_][1]])[:3]
+print("distance of decode(μ(x)) to x at the ends of the pairs shown:",
+      ", ".join(f"{recon_err[pairs[p_][0]]:.2f} and {recon_err[pairs[p_][1]]:.2f}" for p_ in shown),
+      f"(two random held-out digits: {typical:.2f} on average; median over all held-out digits "
+      f"{np.median(recon_err):.2f})")
 # One row per path: the original x_a, the blend at each t, the original x_b; a gap between frames.
 fig, axes = plt.subplots(6, len(ts) + 2, figsize=(11, 8.5))
-for r in range(3):
-    i, j = pairs[r]
+for r, p_ in enumerate(shown):
+    i, j = pairs[p_]
     za, zb = codes_te["VAE"][i], codes_te["VAE"][j]
     lat = vae.decode(((1 - ts)[:, None] * za + ts[:, None] * zb).astype(np.float32))
     pix = (1 - ts)[:, None] * Xte[i] + ts[:, None] * Xte[j]
@@ -249,7 +306,9 @@ for r in range(3):
                                       (pix, "pixel blend: (1−t)x_a + t x_b"))):
         row = axes[2 * r + k]
         frames = [Xte[i]] + list(imgs) + [Xte[j]]
-        labels = [f"x_a (a {yte[i]})"] + [f"t = {t:.2g}" for t in ts] + [f"x_b (a {yte[j]})"]
+        labels = ([f"x_a (a {yte[i]})"] + [f"t = {t:.2g}" for t in ts] + [f"x_b (a {yte[j]})"])
+        if k == 0:
+            labels[1], labels[-2] = "t = 0: dec μ(x_a)", "t = 1: dec μ(x_b)"
         for c, (ax, im, lab) in enumerate(zip(row, frames, labels)):
             ax.imshow(np.asarray(im, dtype=float).reshape(8, 8), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])

@@ -8,7 +8,7 @@ A lesson starts with ``L = setup("title")`` and then uses
   default ``lessons/figures/``;
 * ``L.size(full, fast)`` -- pick a size for the current mode;
 * ``L.rng``, ``L.seed`` -- a seeded ``np.random.Generator`` (never the global NumPy state)
-  and its seed;
+  and its seed: ``--seed``, ``NUMVAE_SEED`` or ``setup(..., seed=S)``, default 0;
 * ``L.savefig(fig, name)`` -- write ``<out>/<name>.png`` atomically, print
   ``figure: <path>`` (tests/test_lessons.py collects these lines) and, inside a
   Jupyter kernel, show the picture under the cell that made it;
@@ -117,7 +117,10 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
     ----------
     title : str
     seed : int
-        Default seed; ``--seed`` on the command line overrides it.
+        Default seed. ``NUMVAE_SEED`` in the environment overrides it (so a
+        notebook takes its seed from the environment, as it takes its mode
+        from ``NUMVAE_FAST``, without editing a cell), and ``--seed`` on the
+        command line overrides both.
     argv : list of str, optional
         The arguments to parse; default ``sys.argv[1:]``. Unknown arguments are
         ignored, so the same file runs inside Jupyter (whose kernel passes its
@@ -127,7 +130,7 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         ``setup("...", fast=True)`` for small sizes, ``out="DIR"`` for the
         figures' folder. Given, they take precedence over the arguments.
 
-    A bad ``--seed`` (negative, a float, a word) or an ``--out`` that is an
+    A bad ``--seed`` or ``NUMVAE_SEED`` (negative, a float, a word) or an ``--out`` that is an
     existing file, lies under one or cannot be written stops the run with an
     argparse error naming the option, before any work; the same values given
     as arguments raise ``ValueError``.
@@ -135,13 +138,19 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     parser = argparse.ArgumentParser(description=title)
+    given_default, env_seed = seed, os.environ.get("NUMVAE_SEED", "")
+    if env_seed != "":
+        try:
+            seed = _seed_arg(env_seed)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"NUMVAE_SEED (the default of --seed) {err}")
     parser.add_argument("--fast", action="store_true",
                         help="small sizes, seconds instead of minutes (also: NUMVAE_FAST=1)")
     # No default here: argparse would check (and create) it even when setup(out=...) overrides it.
     parser.add_argument("--out", type=_out_arg, default=None,
                         help=f"folder for figures (default NUMVAE_OUT or {DEFAULT_OUT})")
     parser.add_argument("--seed", type=_seed_arg, default=int(seed),
-                        help=f"seed of the lesson's generator (default {seed})")
+                        help=f"seed of the lesson's generator (default NUMVAE_SEED or {given_default})")
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if fast is None:
         fast = args.fast or os.environ.get("NUMVAE_FAST", "") not in ("", "0")

@@ -16,6 +16,7 @@
 
 # %%
 import numpy as np
+from scipy.integrate import trapezoid
 
 from _lesson import setup, check, check_that
 from numvae.ppca import PPCA
@@ -75,7 +76,24 @@ for c in (2.0, 10.0):
     rel_var = w2.mean() - 1
     check(f"c = {c:g}: Var(w)/p(x)² (Monte Carlo) = (c/√(2c−1))^K − 1 (5 SE)", rel_var,
           (c / np.sqrt(2 * c - 1)) ** K - 1, atol=5 * w2.std() / np.sqrt(S))
-check_that("the formula is infinite for c = ½: (c/√(2c−1)) has a zero denominator", 2 * 0.5 - 1 == 0)
+# Below c = 1/2 the integral itself diverges. Per whitened dimension, with p = N(0, 1) and
+# q = N(0, c), the integrand of E_q[(p/q)²] = ∫ p²/q du is √c/√(2π) · exp(−u²(1 − 1/(2c))):
+# at c = ½ it is the constant 1/(2√π), so ∫ over [−T, T] is T/√π and grows without bound;
+# for c = 2 it converges to c/√(2c − 1). By quadrature on growing ranges:
+def second_moment(c, T, n=200_001):
+    u = np.linspace(-T, T, n)
+    log_p = -0.5 * (u ** 2 + np.log(2 * np.pi))
+    log_q = -0.5 * (u ** 2 / c + np.log(2 * np.pi * c))
+    return trapezoid(np.exp(2 * log_p - log_q), u)
+
+
+Ts = np.array([10.0, 100.0, 1000.0])
+print("∫_{-T}^{T} p²/q du for T =", Ts, ": c = 2:", np.round([second_moment(2.0, T) for T in Ts], 6),
+      " c = ½:", np.round([second_moment(0.5, T) for T in Ts], 3))
+check("c = 2: the integral converges to c/√(2c − 1)", [second_moment(2.0, T) for T in Ts],
+      np.full(len(Ts), 2 / np.sqrt(3)), atol=1e-9)
+check("c = ½: the integral over [−T, T] is T/√π — it grows without bound", [second_moment(0.5, T) for T in Ts],
+      Ts / np.sqrt(np.pi), rtol=1e-9)
 
 # %% [markdown]
 # ## Exercise 3 — ESS of prior sampling as D grows, K = 2, W ~ N(0, 1)

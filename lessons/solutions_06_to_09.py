@@ -265,8 +265,14 @@ var_with, var_without = Nd ** 2 * vals.var() / M, Nd ** 2 * vals.var(ddof=1) * (
 # the SE of a sample variance of (near-)Gaussian draws is var·√(2/R)
 check("its variance = N²σ²/M (5 SE)", with_repl.var(), var_with, atol=5 * var_with * np.sqrt(2 / R))
 check("without replacement: N²S²(1 − M/N)/M (5 SE)", without.var(), var_without, atol=5 * var_without * np.sqrt(2 / R))
-check_that("drawing with replacement costs variance", var_with > var_without,
-           f"ratio {var_with / var_without:.3f}")
+# The ratio of the two closed forms is (N − 1)/(N − M) whatever the values 𝓛_i are, so it says
+# nothing about the draws; the measured ratio does. Its SE: each sample variance has relative
+# SE √(2/R), and the two are independent.
+ratio, ratio_se = with_repl.var() / without.var(), (var_with / var_without) * np.sqrt(4 / R)
+check("measured Var(with) / Var(without) = (N − 1)/(N − M): drawing with replacement costs variance (5 SE)",
+      ratio, (Nd - 1) / (Nd - M), atol=5 * ratio_se)
+check_that("…a tolerance that excludes a ratio of 1 (no cost), so the check can tell", 1 + 5 * ratio_se < (Nd - 1) / (Nd - M),
+           f"1 + 5 SE = {1 + 5 * ratio_se:.3f} < {(Nd - 1) / (Nd - M):.3f}")
 
 # %% [markdown]
 # ## Lesson 7, exercises 1 and 2 — binarized digits, and free bits, with K = 32

@@ -95,8 +95,15 @@ def split_gaps(model):
     q_err = np.abs(elbo_star[first] - gh_elbo(model, g.q_star.mu, g.q_star.cov, 60, first))
     check_that(f"{family.name} q: Gauss–Hermite has converged (40 vs 60 nodes per axis, < 1e-2 nats per image)",
                q_err.max() < 1e-2, f"largest change {q_err.max():.1e}, mean {q_err.mean():.1e}")
-    check(f"{family.name} q: gaps()' amortization gap = the quadrature one, per image (5 SE + 1e-2)",
-          g.amortization, elbo_star - elbo_phi, atol=5 * g.amortization_se + 1e-2)
+    # Per image, gaps()' Monte Carlo standard errors are as large as the gaps themselves, so the
+    # comparison is made on the mean over the images, whose SE is ten times smaller.
+    diff = g.amortization - (elbo_star - elbo_phi)                               # (n,)
+    diff_se = np.sqrt(np.sum(g.amortization_se ** 2)) / n_img
+    tol = 5 * diff_se + 2 * q_err.max()                                          # + both ELBOs' quadrature error
+    check(f"{family.name} q: gaps()' mean amortization gap = the quadrature one (5 SE + quadrature error)",
+          g.amortization.mean(), (elbo_star - elbo_phi).mean(), atol=tol)
+    check_that("…a tolerance well below the gap itself, so a wrong gap would show", tol < 0.5 * (elbo_star - elbo_phi).mean(),
+               f"tolerance {tol:.4f} < half the gap, {0.5 * (elbo_star - elbo_phi).mean():.4f} nats")
     return g, g.log_px - elbo_star, elbo_star - elbo_phi, q_err.mean()                # (n,) each, and the error
 
 
@@ -110,21 +117,39 @@ def mean_se(v):
 # Train the same VAE with `posterior="full"` (the encoder outputs μ and a Cholesky
 # factor) and split its gaps, q* now sought in the full family.
 #
-# *Answer (seeds 0–4 in fast mode, 0–2 in full mode):* the approximation gap
-# shrinks, a little — by 0.02–0.04 nats per image, to about 0.03 — at every seed, but
-# against image-to-image noise that is not always beyond 3 standard errors, so the
-# cross-model claim asserted is only "not larger". That the full family is what
-# shrinks it shows inside the full model, where the comparison is paired on one
-# decoder: a diagonal q* for its posteriors would leave 0.03–0.07 nats more
-# (asserted, > 3 SE). The amortization gap does not shrink (asserted: not smaller
-# beyond 3 SE); at most seeds it grows, by up to 0.13 nats: the encoder has one more
-# output per image to get right, and the full-covariance q* it is measured against
-# is itself better. Of the total log p(x) − ELBO(q_φ), the full model saves little
-# or nothing.
+# First, that the full model is one: its encoder must tilt q_φ where the posterior
+# tilts. We compare the correlation of its q_φ, image by image, with that of the full
+# model's own per-image optimum q*_full. (Trained with a diagonal posterior, q_φ's
+# correlation would be 0 everywhere.)
+#
+# *Answer:* the approximation gap does not grow, and at most seeds it shrinks a
+# little — by hundredths of a nat per image (this run's change, with its standard
+# error, is printed below) — but against image-to-image noise that is not always
+# beyond 4 standard errors, so the cross-model claim asserted is only "not larger".
+# That the full family is what shrinks it shows inside the full model, where the
+# comparison is paired on one decoder: a diagonal q* for its posteriors would leave
+# more (asserted, > 4 SE; the amount is printed). The amortization gap does not
+# shrink (asserted: not smaller beyond 4 SE); at most seeds it grows: the encoder has
+# one more output per image to get right, and the full-covariance q* it is measured
+# against is itself better. Of the total log p(x) − ELBO(q_φ), the full model saves
+# little or nothing.
 
 # %%
 diag_vae, full_vae = train(EPOCHS), train(EPOCHS, "full")
 split_d, split_f = split_gaps(diag_vae), split_gaps(full_vae)
+# Is the full model's encoder really full? Its q_φ must tilt where the posterior tilts: the
+# correlation of q_φ against that of the full model's own per-image optimum q*_full.
+# (Trained with a diagonal posterior, q_φ's correlation would be 0 for every image.)
+full_family = make_posterior("full", 2)
+cov_phi = full_family.covariance(full_family.split(encoder_outputs(full_vae, x, "full")))      # (n, 2, 2)
+cov_star = split_f[0].q_star.cov
+corr_phi, corr_star = (c[:, 0, 1] / np.sqrt(c[:, 0, 0] * c[:, 1, 1]) for c in (cov_phi, cov_star))
+agree = np.mean(np.sign(corr_phi) == np.sign(corr_star))
+r_corr = np.corrcoef(corr_phi, corr_star)[0, 1]
+print(f"full model: correlation of q_φ, median |·| {np.median(np.abs(corr_phi)):.2f}; of q*_full {np.median(np.abs(corr_star)):.2f}; "
+      f"same sign in {100 * agree:.0f} % of the images; Pearson r between them {r_corr:.2f}")
+check_that("the full encoder tilts q_φ: median |correlation| of q_φ > 0.05 (a diagonal encoder gives 0)",
+           np.median(np.abs(corr_phi)) > 0.05, f"{np.median(np.abs(corr_phi)):.2f}")
 for name, (g, approx, amort, _) in (("diagonal", split_d), ("full", split_f)):
     (a, a_se), (m, m_se) = mean_se(approx), mean_se(amort)
     print(f"{name:8s} encoder: log p(x) {g.log_px.mean():.3f}, approximation gap {a:.3f} ± {a_se:.3f}, "
@@ -132,18 +157,20 @@ for name, (g, approx, amort, _) in (("diagonal", split_d), ("full", split_f)):
 d_approx, d_approx_se = mean_se(split_f[1] - split_d[1])                         # paired: the same images
 d_amort, d_amort_se = mean_se(split_f[2] - split_d[2])
 q_err = split_d[3] + split_f[3]                                                  # quadrature error of a difference
-check_that("the full-covariance model's approximation gap is not larger (within 3 SE + the quadrature error)",
-           d_approx < 3 * d_approx_se + q_err, f"change {d_approx:.3f} ± {d_approx_se:.3f} nats")
-check_that("…and its amortization gap is not smaller (within 3 SE + the quadrature error)",
-           d_amort > -3 * d_amort_se - 2 * q_err, f"change {d_amort:.3f} ± {d_amort_se:.3f} nats")
+print(f"full − diagonal model, per image: approximation gap {d_approx:+.3f} ± {d_approx_se:.3f}, "
+      f"amortization gap {d_amort:+.3f} ± {d_amort_se:.3f} nats")
+check_that("the full-covariance model's approximation gap is not larger (within 4 SE + the quadrature error)",
+           d_approx < 4 * d_approx_se + q_err, f"change {d_approx:.3f} ± {d_approx_se:.3f} nats")
+check_that("…and its amortization gap is not smaller (within 4 SE + the quadrature error)",
+           d_amort > -4 * d_amort_se - 2 * q_err, f"change {d_amort:.3f} ± {d_amort_se:.3f} nats")
 # Within the full model (one decoder, so the comparison is paired image by image): the
 # diagonal family's best member leaves more than the full family's, by the theorem that
 # the full family contains it, and measurably.
 q_diag_of_full = optimize_q(full_vae, x, "diagonal", steps=STEPS, n_eval=2, rng=rng)
 extra, extra_se = mean_se(gh_elbo(full_vae, split_f[0].q_star.mu, split_f[0].q_star.cov)
                           - gh_elbo(full_vae, q_diag_of_full.mu, q_diag_of_full.cov))
-check_that("the full model's own posteriors need the full family: a diagonal q* would leave more (> 3 SE)",
-           extra > 3 * extra_se + 2 * split_f[3], f"{extra:.3f} ± {extra_se:.3f} nats more")
+check_that("the full model's own posteriors need the full family: a diagonal q* would leave more (> 4 SE)",
+           extra > 4 * extra_se + 2 * split_f[3], f"{extra:.3f} ± {extra_se:.3f} nats more")
 check_that("(for the full model the gaps are ≥ 0 up to noise: ELBO(q_φ) ≤ ELBO(q*) ≤ log p(x))",
            np.all(split_f[2] > -2e-2) and np.all(split_f[1] > -5 * split_f[0].log_px_se - 1e-2))
 
@@ -206,12 +233,23 @@ def errors(W_case, design):
         inference.sign_design = sign_design
     gap = ppca.log_likelihood(xl) - ppca.elbo(xl, diag.mu, diag.cov)
     mean_field_gap = 0.5 * (np.log(np.diag(Lam)).sum() - np.linalg.slogdet(Lam)[1])
+    # What q*'s errors cost beyond the mean-field gap, per image, in closed form: the KL of lesson
+    # 10's derivation minus its minimum, with r_j = Λ_jj v_j − 1 and δ = μ − m,
+    # ½[Σ_j (r_j − log(1 + r_j)) + δᵀΛδ] ≈ ¼Σ_j r_j² + ½δᵀΛδ — second order in both.
+    r = np.exp(diag.logvar) * np.diag(Lam) - 1                                   # (n, K)
+    delta = diag.mu - mean                                                       # (n, K)
+    excess = 0.5 * (np.sum(r - np.log1p(r), axis=1) + np.einsum("ni,ij,nj->n", delta, Lam, delta))
+    check("gap − mean-field gap = ½[Σ_j (r_j − log(1 + r_j)) + δᵀΛδ], per image", gap - mean_field_gap, excess,
+          atol=1e-9)
+    second_order.append((np.abs(gap - mean_field_gap).max(), 0.25 * np.max(np.sum(r ** 2, axis=1)
+                         + 2 * np.einsum("ni,ij,nj->n", delta, Lam, delta))))
     return {"diagonal variances vs 1/Λ_jj (relative)": np.abs(np.exp(diag.logvar) * np.diag(Lam) - 1).max(),
             "diagonal means vs m (relative to max |m|)": np.abs(diag.mu - mean).max() / np.abs(mean).max(),
             "diagonal gap vs ½(Σ log Λ_jj − log det Λ) (nats)": np.abs(gap - mean_field_gap).max(),
             "full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)": np.abs(full.cov - cov).max() / np.abs(cov).max()}
 
 
+second_order = []
 # The lesson ran the sign design on both W; here the rotated W with both designs, and
 # plain draws on the W whose WᵀW is diagonal.
 err = {(label, name): errors(W_case, design) for label, W_case, name, design in
@@ -225,10 +263,14 @@ for what in (var_key, mean_key):
     check_that(f"W rotated, plain draws: {what} fails the lesson's 1e-3", rot_plain[what] > 1e-3,
                f"{rot_plain[what]:.2e} (sign design: {rot_design[what]:.1e})")
     check_that("…where the sign design passes it", rot_design[what] <= 1e-3)
-# The ELBO is stationary at q*, so an error ε in q's parameters costs only O(ε²) nats: the
-# gap check, the last to notice, fails or nearly fails (errors of 1e-3 to 1e-2 measured).
-check_that("W rotated, plain draws: the gap's error is smaller than the variances' (second order)",
-           rot_plain[gap_key] < rot_plain[var_key], f"{rot_plain[gap_key]:.1e} < {rot_plain[var_key]:.1e}")
+# The ELBO is stationary at q*, so an error in q's parameters costs only its square in nats:
+# the gap error is the closed-form excess checked inside errors(), image by image, and for small
+# errors that is ¼Σ_j r_j² + ½δᵀΛδ — a number in nats computed from the parameters' errors.
+gap_err, quadratic = second_order[1]                                             # W rotated, plain draws
+print(f"W rotated, plain draws: largest gap error {gap_err:.2e} nats; ¼Σr² + ½δᵀΛδ at most {quadratic:.2e} nats, "
+      f"from relative errors up to {rot_plain[var_key]:.1e} (variances) and {rot_plain[mean_key]:.1e} (means)")
+check("…the gap's error is the quadratic form of the parameters' errors (second order, to 10 %)", gap_err, quadratic,
+      rtol=0.1)
 check_that("the full-covariance q* is exact with plain draws too (< 1e-6)",
            max(err[(label, "plain draws")]["full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)"]
                for label in ("W rotated", "WᵀW diagonal")) < 1e-6)
@@ -246,7 +288,7 @@ check_that("with WᵀW diagonal every diagonal check passes with plain draws (< 
 # noise (Monte Carlo, checked on the first 10 images against Gauss–Hermite).
 #
 # *Answer (seeds 0–4 and 0–2):* yes: the amortization gap is larger after 5 epochs
-# (asserted, > 3 SE of the paired per-image differences): the encoder has not yet
+# (asserted, > 4 SE of the paired per-image differences): the encoder has not yet
 # learnt where each image's posterior is.
 
 # %%
@@ -273,5 +315,5 @@ amort_60, amort_5 = amortization_gaps(diag_vae), amortization_gaps(train(5))
 d_am, d_am_se = mean_se(amort_5 - amort_60)
 print(f"amortization gap on {len(x3)} held-out digits: 5 epochs {amort_5.mean():.3f}, {EPOCHS} epochs "
       f"{amort_60.mean():.3f} nats (change {d_am:.3f} ± {d_am_se:.3f})")
-check_that("fewer epochs leave a larger amortization gap (> 3 SE)", d_am > 3 * d_am_se,
+check_that("fewer epochs leave a larger amortization gap (> 4 SE)", d_am > 4 * d_am_se,
            f"{d_am:.3f} ± {d_am_se:.3f} nats")

@@ -5,6 +5,9 @@ tested without editing this file. Each runs in its own interpreter, exactly as
 a student would run it (``python lessons/NN_x.py --fast --out DIR``); a failed
 ``assert`` in a lesson - a numerical claim that no longer holds - fails here
 with the lesson's output in the message.
+
+The tests that run a lesson or a solutions file are marked ``lessons`` (they
+are most of the suite's time); ``pytest -m "not lessons"`` leaves them out.
 """
 
 import os
@@ -12,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +34,7 @@ def test_lessons_are_found():
 SEEDS = (0, 1)
 
 
+@pytest.mark.lessons
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
 def test_lesson_runs_and_writes_its_figures(lesson, seed, run_lesson):
@@ -47,6 +52,7 @@ def test_lesson_runs_and_writes_its_figures(lesson, seed, run_lesson):
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, f"{fig} is not a non-empty PNG ({len(data)} bytes)"
 
 
+@pytest.mark.lessons
 @pytest.mark.parametrize("solutions", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
 def test_worked_solutions_run_and_their_answers_hold(solutions, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg", NUMVAE_FAST="1")
@@ -127,3 +133,24 @@ def test_lessons_check_only_the_out_they_will_use(tmp_path, capsys, monkeypatch)
     assert lesson.out == tmp_path / "mine" and lesson.out.is_dir()
     err = _setup_error(capsys, [])                        # the default is used, so it is checked, by name
     assert "argument --out (not given, so NUMVAE_OUT" in err and "must be a folder the figures can be written" in err
+
+
+def test_lessons_take_their_seed_from_numvae_seed(monkeypatch, capsys, tmp_path):
+    # A notebook has no command line: NUMVAE_SEED sets the seed as NUMVAE_FAST sets the mode,
+    # and --seed, where there is one, still wins.
+    sys.path.insert(0, str(REPO / "lessons"))
+    try:
+        import _lesson
+    finally:
+        sys.path.remove(str(REPO / "lessons"))
+    monkeypatch.setenv("NUMVAE_SEED", "7")
+    lesson = _lesson.setup("a lesson", argv=[], out=tmp_path)
+    assert lesson.seed == 7 and "seed 7" in capsys.readouterr().out
+    assert lesson.rng.random() == np.random.default_rng(7).random()
+    assert _lesson.setup("a lesson", argv=["--seed", "3"], out=tmp_path).seed == 3
+    monkeypatch.setenv("NUMVAE_SEED", "")
+    assert _lesson.setup("a lesson", argv=[], out=tmp_path).seed == 0           # empty: the default
+    for bad in ("-1", "seven", "1.5"):
+        monkeypatch.setenv("NUMVAE_SEED", bad)
+        err = _setup_error(capsys, [])
+        assert "NUMVAE_SEED" in err and "non-negative integer" in err and repr(bad) in err, err

@@ -3,8 +3,10 @@
 The executed notebook must hold no error output, at least one ``image/png``
 output for every figure the lesson saves (figures are shown inline, not only
 written to disk), and exactly as many ``[ok]`` claims as the script run of the
-same lesson at the same seed. Lessons are discovered by file name, as in
-tests/test_lessons.py, so a lesson added later is executed here without edits.
+same lesson at the same seed. The kernel takes that seed, 1, from
+``NUMVAE_SEED``, as it takes fast mode from ``NUMVAE_FAST`` (no cell is
+edited). Lessons are discovered by file name, as in tests/test_lessons.py, so
+a lesson added later is executed here without edits. Marked ``lessons``.
 
 Needs the ``notebooks`` extra (jupytext, nbclient, ipykernel); skipped with the
 reason without it. ``.ci/run`` installs the extra, so CI always runs this.
@@ -22,10 +24,12 @@ pytest.importorskip("ipykernel", reason="the notebook test needs the 'notebooks'
 REPO = Path(__file__).resolve().parent.parent
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.py"))
 TIMEOUT = 300  # seconds per cell; fast mode takes seconds, this only stops a hang
+SEED = 1       # not the lessons' default 0, so the test sees that NUMVAE_SEED is used
+pytestmark = pytest.mark.lessons
 
 
 def _env(out):
-    env = dict(os.environ, NUMVAE_FAST="1", NUMVAE_OUT=str(out))
+    env = dict(os.environ, NUMVAE_FAST="1", NUMVAE_OUT=str(out), NUMVAE_SEED=str(SEED))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
@@ -39,7 +43,7 @@ def _ok_count(text):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
 def test_lesson_executes_as_a_notebook_with_its_figures_inline(lesson, tmp_path, monkeypatch, run_lesson):
-    script, _ = run_lesson(lesson, 0)   # the script run at the kernel's default seed (shared with test_lessons)
+    script, _ = run_lesson(lesson, SEED)   # the script run at the kernel's seed (shared with test_lessons)
     assert script.returncode == 0, f"{lesson.name} fails as a script:\n{script.stdout[-3000:]}{script.stderr[-3000:]}"
 
     nb = jupytext.read(lesson)
@@ -55,6 +59,7 @@ def test_lesson_executes_as_a_notebook_with_its_figures_inline(lesson, tmp_path,
     stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
     assert "Traceback" not in stderr, f"{lesson.name} wrote a traceback:\n{stderr[-3000:]}"
     stdout = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
+    assert f"fast mode, seed {SEED}," in stdout, f"{lesson.name} did not run at NUMVAE_SEED={SEED}:\n{stdout[:500]}"
 
     saved = sorted((tmp_path / "notebook").glob("*.png"))
     announced = [line for line in stdout.splitlines() if line.startswith("figure: ")]
