@@ -725,9 +725,9 @@ def build(out, lessons=None, full=False, reuse=None, log=print):
     Path
         The site's ``index.html``.
     """
+    folder = find_lessons(lessons)     # first: a wheel without lessons is the more basic problem
     check_requirements()
     out = Path(out)
-    folder = find_lessons(lessons)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise FileExistsError(f"out {str(out)!r} exists and is not a course site a previous build wrote "
                               f"(no {MARKER} in it); choose a new or empty folder")
