@@ -14,7 +14,8 @@ class History:
     Fields (ELBOs, rec and KL are per datapoint, in nats; ELBO = rec - KL):
 
     ``epoch``           1, 2, ...
-    ``beta``            KL weight at the epoch's last step
+    ``beta``            KL weight at the epoch's last step; ``None`` for an
+                        objective without one (IWAE, the autoencoder's)
     ``train_loss``      mean of the minimised (annealed, free-bits) batch losses
     ``train_elbo``, ``train_rec``, ``train_kl``
                         means over the epoch's datapoints of the true ELBO terms

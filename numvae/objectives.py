@@ -264,7 +264,7 @@ class IWAE:
         return self
 
     def log_weights(self, model, p):
-        r""":math:`\log w_{in} = \log p(x_n|z_{in}) + \log p(z_{in}) - \log q(z_{in}|x_n)`, shape (k, N), float64-free: the model's dtype."""
+        r""":math:`\log w_{in} = \log p(x_n|z_{in}) + \log p(z_{in}) - \log q(z_{in}|x_n)`, shape (k, N), in the model's dtype."""
         return (model.likelihood.log_prob(p.x, p.out) + log_prior(p.z) - model.posterior.log_q(p.z, p.q))
 
     def bound(self, log_w):

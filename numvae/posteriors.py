@@ -244,7 +244,7 @@ class FullGaussian:
         From :math:`z = \mu + L\epsilon`: :math:`\partial/\partial\mu = \sum_s\partial/\partial z^{(s)}`,
         :math:`\partial/\partial L_{ij} = \sum_s(\partial/\partial z_i^{(s)})\,\epsilon_j^{(s)}` (i ≥ j).
         """
-        mu, L = params
+        L = params[1]
         return self._to_outputs(L, dz.sum(axis=0), np.einsum("sni,snj->nij", dz, eps))
 
     def kl_backward(self, params, kl_weight):

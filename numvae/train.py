@@ -68,7 +68,7 @@ from numvae.checks import check_choice, check_data, check_int, check_positive
 from numvae.data import binarize as _binarize
 from numvae.history import History
 from numvae.io import check_output_file
-from numvae.objectives import ELBO, kl_weight
+from numvae.objectives import ELBO, kl_weight  # noqa: F401 (kl_weight: still numvae.train.kl_weight)
 from numvae.optim import OPTIMIZERS, Optimizer
 from numvae.progress import Progress
 from numvae.resume import fingerprint, read_run, restore_run, run_settings, save_run, write_history
@@ -307,7 +307,6 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     for epoch in range(start_epoch + 1, epochs + 1):
         epoch_start, train_time = time.perf_counter(), 0.0
         sums = np.zeros(3)  # loss * batch size, rec, kl
-        step_objective = objective
         order = rng.permutation(N)                                      # a uniform draw of every batch
         for b in range(n_batches):
             t0 = time.perf_counter()
@@ -324,11 +323,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
             train_time += time.perf_counter() - t0
             tracker.update((epoch - 1 - start_epoch) * n_batches + b + 1,   # batches of this call
                            f"epoch {epoch}/{epochs}  batch {b + 1}/{n_batches}  loss {loss:.2f}"
-                           + _beta_text(step_objective))
+                           + _beta_text(getattr(step_objective, "beta", None)))
 
         def fail(what, batch=0):
             return _divergence(epoch, epochs, batch, n_batches, what, opt.lr, checkpoint, last_saved)
-        row = _epoch_row(model, epoch, getattr(step_objective, "beta", None), sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
+        beta = getattr(step_objective, "beta", None)                    # at the epoch's last step; None for IWAE
+        row = _epoch_row(model, epoch, beta, sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
         row.update(seconds=time.perf_counter() - epoch_start, samples_per_s=N / max(train_time, 1e-12))
         history.append(row)
         if checkpoint is not None:
@@ -358,8 +358,8 @@ def _objective(model, objective, kl_warmup_epochs, free_bits, n_samples):
         objective = ELBO(free_bits=free_bits, n_samples=n_samples, warmup_epochs=kl_warmup_epochs)
         objective.check_model(model)
         return objective
-    given = {k: v for k, v in (("kl_warmup_epochs", kl_warmup_epochs), ("free_bits", free_bits),
-                               ("n_samples", n_samples)) if v != (1 if k == "n_samples" else 0)}
+    shorthands = {"kl_warmup_epochs": (kl_warmup_epochs, 0), "free_bits": (free_bits, 0), "n_samples": (n_samples, 1)}
+    given = {k: v for k, (v, default) in shorthands.items() if v != default}
     if given:
         where = ("the ELBO's: give them to objective=ELBO(...)" if isinstance(objective, ELBO)
                  else f"the ELBO's; {objective!r} has no KL term to weigh, warm up or free")
@@ -425,6 +425,7 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
             problem = f"validation ELBO: {exc}"
         if problem is not None:
             raise fail(problem)
+
     def number(v):
         return float(v) if has_elbo else None
     return {"epoch": epoch, "beta": None if beta is None else float(beta), "train_loss": float(loss_mean),
@@ -433,9 +434,8 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
             "active_units": active_units(model, X_eval)[0] if has_elbo else None}
 
 
-def _beta_text(objective):
-    """``"  beta 0.250"`` for an objective with a KL weight, else ``""``."""
-    beta = getattr(objective, "beta", None)
+def _beta_text(beta):
+    """``"  beta 0.250"`` for a KL weight, ``""`` for None (an objective without one)."""
     return "" if beta is None else f"  beta {beta:.3f}"
 
 
@@ -447,8 +447,7 @@ def _epoch_line(row, epochs):
         valid = f"  valid ELBO {row['valid_elbo']:.2f}" if row["valid_elbo"] is not None else ""
         terms = (f"train ELBO {row['train_elbo']:.2f} (rec {row['train_rec']:.2f}, "
                  f"KL {row['train_kl']:.2f}){valid}  AU {row['active_units']}")
-    beta = "" if row["beta"] is None else f"  beta {row['beta']:.3f}"
-    return (f"epoch {row['epoch']}/{epochs}  {terms}{beta}  "
+    return (f"epoch {row['epoch']}/{epochs}  {terms}{_beta_text(row['beta'])}  "
             f"{row['seconds']:.1f} s ({row['samples_per_s']:.0f} samples/s)")
 
 

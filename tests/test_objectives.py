@@ -170,7 +170,9 @@ def test_elbo_object_is_the_models_loss_and_its_settings_round_trip():
 def test_elbo_warmup_anneals_beta_per_step():
     obj = ELBO(beta=2.0, warmup_epochs=1.5)
     assert [obj.at_step(t, 2).beta for t in range(5)] == [2 / 3, 4 / 3, 2.0, 2.0, 2.0]
-    assert ELBO().at_step(10, 3) is not None and ELBO().at_step(0, 3).beta == 1.0
+    plain = ELBO(beta=0.5)
+    assert plain.at_step(10, 3) is plain                 # no warm-up: the same objective, β untouched
+    assert ELBO(warmup_epochs=1).at_step(0, 4).beta == 0.25
     assert IWAE(3).at_step(0, 5).k == 3
 
 
