@@ -572,6 +572,12 @@ def _add_compare(p):
     p.add_argument("--lr", type=_number(strict=True), default=3e-3, help="Adam learning rate")
     p.add_argument("--k", type=_int_at_least(1), default=500,
                    help="importance samples per test image for the VAE log p(x)")
+    p.add_argument("--objective", choices=list(TRAIN_OBJECTIVES), default="elbo",
+                   help="what every VAE is trained on: the ELBO; the importance-weighted bound L_k (Burda et al. "
+                        "2015) with its gradient (iwae) or the doubly reparameterized one (dreg; Tucker et al. "
+                        "2019); recorded in the table's 'trained on' column")
+    p.add_argument("--iwae-k", type=_int_at_least(1), default=5, metavar="K",
+                   help="importance samples k of --objective iwae or dreg (not --k, the test log p(x)'s)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the split, dequantization, weights and batches")
     p.add_argument("--out", default="runs/compare", metavar="DIR",
                    help="folder for comparison.csv, comparison.md and the figures (created); one that holds "
@@ -602,7 +608,8 @@ def _compare_in(args):
     try:
         result = compare(args.data, z_dim=z_dims, epochs=args.epochs, hidden=args.hidden,
                          k=args.k, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                         data_root=args.data_root, progress=not args.quiet)
+                         data_root=args.data_root, progress=not args.quiet,
+                         objective=TRAIN_OBJECTIVES[args.objective](args))
     except ValueError as exc:   # the one left after parsing: a K not below the data's dimension
         message = str(exc)
         raise ValueError("--z-dim" + message[len("z_dim"):] if message.startswith("z_dim:") else message) from None

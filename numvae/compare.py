@@ -13,7 +13,10 @@ the baseline a VAE has to beat. :func:`compare` fits, for each latent size K,
   learned variance per pixel, once with a diagonal Gaussian posterior and once
   with a full-covariance one (``posterior="full"``);
 
-and scores all of them on the same held-out images: pPCA exactly, the VAEs by
+every VAE trained on one objective of ``numvae.objectives`` (the ELBO by
+default; ``IWAE(k)`` for the importance-weighted bound of Burda, Grosse &
+Salakhutdinov 2015, or with DReG's encoder gradient, Tucker et al. 2019), and
+scores all of them on the same held-out images: pPCA exactly, the VAEs by
 the importance-sampled estimate :math:`\log\frac1k\sum_i p(x,z_i)/q(z_i|x)`
 (lecture 002, eq. 9; Burda et al. 2015), which is itself a lower bound on
 :math:`\log p(x)` that tightens as k grows.
@@ -53,6 +56,7 @@ from numvae.checks import as_generator, check_int, check_positive, is_real
 from numvae.data import dequantize, dequantized_bits_per_dim, load_digits, load_mnist_like, split
 from numvae.inference import gaps
 from numvae.io import write_text
+from numvae.objectives import ELBO, IWAE, from_settings
 from numvae.posteriors import POSTERIORS, FullGaussian
 from numvae.ppca import PPCA
 from numvae.progress import Progress
@@ -69,7 +73,25 @@ _VAES = (("linear VAE", (), "shared", "diagonal"), ("VAE", None, "pixel", "diago
 # drawn from one generator in turn, give bitwise the numbers of a single call.
 _LL_BLOCK = 100
 COLUMNS = ("model", "K", "test_loglik", "bits_per_dim", "test_elbo", "gap", "approx_gap", "approx_gap_se",
-           "amort_gap", "amort_gap_se", "k", "seconds")
+           "amort_gap", "amort_gap_se", "k", "seconds", "objective")
+
+
+def _elbo_label(settings):
+    """``"ELBO"``, followed by what differs from ``ELBO()``: β, free bits, L samples, warm-up epochs."""
+    parts = [f"{name} {settings[key]:g}" for key, name, default in
+             (("beta", "β", 1.0), ("free_bits", "free bits", 0.0), ("n_samples", "L", 1),
+              ("warmup_epochs", "warm-up", 0.0)) if settings[key] != default]
+    return " ".join(["ELBO", *parts])
+
+
+# What the tables call the objectives a VAE may train on, by settings()["name"] (pPCA's is its closed form).
+_LABELS = {"elbo": _elbo_label, "iwae": lambda s: f"{'DReG' if s['estimator'] == 'dreg' else 'IWAE'} k={s['k']}"}
+
+
+def objective_label(objective):
+    """What the comparison's tables call `objective`: ``"ELBO"``, ``"IWAE k=5"``, ``"DReG k=5"`` (no commas: a CSV cell)."""
+    settings = objective.settings()
+    return _LABELS[settings["name"]](settings)
 
 
 @dataclass
@@ -84,6 +106,7 @@ class Comparison:
     k: int
     epochs: int
     gap_n: int = 0
+    objective: dict = None      # the VAEs' training objective, as its settings() (None: the ELBO)
     X_test: np.ndarray = None   # the dequantized test images, for figures
     y_test: np.ndarray = None   # their labels
     rows: list = field(default_factory=list)
@@ -111,18 +134,25 @@ class Comparison:
         This is the table ``numvae compare`` prints and saves as ``comparison.md``.
         """
         head = ["model", "K", "test log p(x) (nats)", "bits/dim", "test ELBO (nats)",
-                "log p(x) − ELBO", "approximation gap", "amortization gap", "IS samples k", "seconds"]
+                "log p(x) − ELBO", "approximation gap", "amortization gap", "IS samples k", "seconds",
+                "trained on"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             cells = [_fmt(r[c]) for c in ("model", "K", "test_loglik", "bits_per_dim", "test_elbo", "gap")]
             cells += [_fmt_se(r["approx_gap"], r["approx_gap_se"]), _fmt_se(r["amort_gap"], r["amort_gap_se"]),
-                      _fmt(r["k"]), _fmt(r["seconds"])]
+                      _fmt(r["k"]), _fmt(r["seconds"]), _fmt(r["objective"])]
             lines.append("| " + " | ".join(cells) + " |")
         note = (f"\n{self.data}: {self.n_train} train / {self.n_test} test images, D = {self.n_dims}, "
-                f"dequantized from {self.levels} levels; VAEs trained {self.epochs} epochs; "
+                f"dequantized from {self.levels} levels; VAEs trained {self.epochs} epochs on "
+                f"{self.objective_label}; "
                 f"pPCA exact, VAE log p(x) importance-sampled with k = {self.k}; VAE gaps (± one standard "
                 f"error) over the first {self.gap_n} test images.\n")
         return "\n".join(lines) + "\n" + note
+
+    @property
+    def objective_label(self):
+        """The VAEs' training objective as the tables name it (:func:`objective_label`)."""
+        return objective_label(ELBO() if self.objective is None else from_settings(self.objective))
 
     def __str__(self):
         return self.to_markdown()
@@ -165,7 +195,7 @@ def load_dequantized(data, seed=0, test_fraction=0.2, data_root=None):
 
 def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500, lr=3e-3,
             batch_size=32, seed=0, test_fraction=0.2, data_root=None, progress=False, gap_n=50,
-            gap_steps=200):
+            gap_steps=200, objective=None):
     r"""Held-out log-likelihood of pPCA, a linear VAE and a VAE for each latent size.
 
     Parameters
@@ -194,6 +224,11 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
         Test images the VAEs' inference gaps are computed on (the first ones).
     gap_steps : int
         Steps of each per-image optimisation (``inference.optimize_q``).
+    objective : ELBO or IWAE, optional
+        What every VAE is trained on (``numvae.train.fit``'s `objective`):
+        ``ELBO()`` (the default), ``IWAE(k)`` or ``IWAE(k, estimator="dreg")``.
+        Their held-out log p(x), ELBO and gaps are measured the same way
+        whatever they were trained on; the rows record it (``objective``).
 
     Returns
     -------
@@ -204,7 +239,9 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
         computed apart from the log-likelihood so the gap of 0 is a check),
         ``gap`` = log p(x) − ELBO, ``approx_gap`` and ``amort_gap`` with their
         standard errors ``*_se`` (see the module docstring), importance samples
-        ``k`` and wall-clock ``seconds`` (fit + scoring + gaps).
+        ``k``, wall-clock ``seconds`` (fit + scoring + gaps) and the
+        ``objective`` the model was trained on (:func:`objective_label`; None
+        for pPCA, fitted in closed form).
     """
     latent = [check_int(K, "z_dim", 1) for K in z_dim]
     if not latent:
@@ -213,19 +250,24 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
     k = check_int(k, "k", 1)
     gap_n = check_int(gap_n, "gap_n", 1)
     check_positive(lr, "lr")
+    objective = ELBO() if objective is None else objective
+    if not isinstance(objective, (ELBO, IWAE)):
+        raise ValueError(f"objective must be ELBO(...) or IWAE(k, estimator) of numvae.objectives (a VAE's "
+                         f"training objective); got {objective!r}")
     X_train, y_train, X_test, y_test, levels = load_dequantized(data, seed, test_fraction, data_root)
     D = X_train.shape[1]
     if max(latent) >= D:
         raise ValueError(f"z_dim: latent sizes must be smaller than the data dimension {D}; got {max(latent)}")
     gap_n = min(gap_n, len(X_test))
-    result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, gap_n, X_test, y_test)
+    result = Comparison(data, len(X_train), len(X_test), D, levels, k, epochs, gap_n, objective.settings(),
+                        X_test, y_test)
     # The decoder's variance starts at the data's mean pixel variance rather than
     # 1: dequantized pixels have variance ~0.1, and a decoder variance 10x too
     # large wastes the first epochs shrinking it.
     logvar0 = float(np.log(X_train.var(axis=0).mean()))
 
     plans = {(K, name): work_plan(D, K, tuple(hidden) if hid is None else hid, posterior, len(X_train),
-                                  len(X_test), epochs, batch_size, k, gap_n, gap_steps)
+                                  len(X_test), epochs, batch_size, k, gap_n, gap_steps, objective.n_samples)
              for K in latent for name, hid, _, posterior in _VAES}
     ppca_work = {K: len(X_train) * D * D + D ** 3 + len(X_test) * D * K for K in latent}   # covariance, eigh, scores
     total = sum(ppca_work.values()) + sum(p["batch"] * p["n_batches"] * epochs + p["elbo"] + p["ll_row"] * len(X_test)
@@ -239,7 +281,7 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
         elbo = ppca.elbo(X_test, *ppca.posterior(X_test))                            # (N,) at the exact posterior
         # The exact posterior is both the amortized q and each image's optimum: no amortization gap.
         gaps_ = (float((ll - elbo).mean()), 0.0, 0.0, 0.0)
-        _add_row(result, "pPCA", K, ll.mean(), elbo.mean(), gaps_, None, time.perf_counter() - t0, ppca)
+        _add_row(result, "pPCA", K, ll.mean(), elbo.mean(), gaps_, None, time.perf_counter() - t0, ppca, None)
         done += ppca_work[K]
         tracker.line(f"K={K:<3} {'pPCA':<12} log p(x) {ll.mean():9.2f} nats (exact)", done=done)
 
@@ -248,7 +290,7 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
             hid, plan, prefix = tuple(hidden) if hid is None else hid, plans[(K, name)], f"K={K:<3} {name:<12}"
             model = VAE(D, hidden=hid, z_dim=K, decoder="gaussian", decoder_var=var,
                         decoder_logvar=logvar0, seed=seed, posterior=posterior)
-            fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+            fit(model, X_train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, objective=objective,
                 progress=_Stage(tracker, done, plan["batch"], prefix) if progress else False)
             done += plan["batch"] * plan["n_batches"] * epochs + plan["elbo"]
             elbo = model.elbo(X_test, rng=seed)[0].mean()
@@ -262,7 +304,7 @@ def compare(data="digits", z_dim=(2, 4, 8, 16), epochs=40, hidden=(128,), k=500,
             g = gaps(model, X_test[:gap_n], k=max(4, k), steps=gap_steps, n_eval=500, rng=seed)
             done += plan["gaps"]
             gaps_ = (_mean_se(g.approximation, g.approximation_se) + _mean_se(g.amortization, g.amortization_se))
-            _add_row(result, name, K, ll, elbo, gaps_, k, time.perf_counter() - t0, model)
+            _add_row(result, name, K, ll, elbo, gaps_, k, time.perf_counter() - t0, model, objective_label(objective))
             tracker.line(f"{prefix} log p(x) {ll:9.2f}  ELBO {elbo:9.2f}  gaps: approximation "
                          f"{gaps_[0]:6.2f}, amortization {gaps_[2]:6.2f} nats", done=done)
     return result
@@ -283,14 +325,15 @@ def _row_work(sizes):
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def work_plan(D, K, hidden, posterior, n_train, n_test, epochs, batch_size, k, gap_n, gap_steps):
+def work_plan(D, K, hidden, posterior, n_train, n_test, epochs, batch_size, k, gap_n, gap_steps, n_samples=1):
     """Expected work of each step of one VAE of :func:`compare`, in multiply-adds (and element-wise ops).
 
     What the progress's ETA weighs its steps by, so that a step's share of the
     bar is its share of the work, not 1/(number of models): a training batch
     is a forward and a backward pass (about 3x the forward products) of
-    `batch_size` rows through the encoder and the decoder, plus the step's
-    fixed cost; an importance-sampling block of B images is B encoder rows
+    `batch_size` rows through the encoder and ``n_samples`` times as many
+    through the decoder (the training objective's samples of z per image: the
+    ELBO's 1, IWAE's k), plus the step's fixed cost; an importance-sampling block of B images is B encoder rows
     and B·k decoder rows with their likelihoods; the gaps are their
     optimisations' decoder passes (``inference.gaps``). Times would follow if
     every unit took as long; measured, they do within about 1.5x.
@@ -306,7 +349,7 @@ def work_plan(D, K, hidden, posterior, n_train, n_test, epochs, batch_size, k, g
     while S <= K:   # rows of inference.sign_design: each step's draws per image
         S *= 2
     optimisations = 1 if posterior == FullGaussian.name else 2   # q* in the model's family, and the full one
-    return {"batch": 3 * (enc + dec) * batch_size + _STEP_WORK, "n_batches": math.ceil(n_train / batch_size),
+    return {"batch": 3 * (enc + n_samples * dec) * batch_size + _STEP_WORK, "n_batches": math.ceil(n_train / batch_size),
             "elbo": n_test * (enc + dec), "ll_row": enc + k * sampled,
             "gaps": gap_n * sampled * (3 * optimisations * gap_steps * S + max(4, k) + 2 * 500)}
 
@@ -335,13 +378,13 @@ def _mean_se(values, ses):
     return float(values.mean()), float(np.sqrt(np.sum(ses ** 2)) / len(values))
 
 
-def _add_row(result, name, K, ll, elbo, gaps_, k, seconds, model):
+def _add_row(result, name, K, ll, elbo, gaps_, k, seconds, model, objective):
     approx, approx_se, amort, amort_se = gaps_
     result.rows.append({
         "model": name, "K": K, "test_loglik": float(ll),
         "bits_per_dim": float(dequantized_bits_per_dim(ll, result.n_dims, result.levels)),
         "test_elbo": float(elbo), "gap": float(ll - elbo), "approx_gap": approx, "approx_gap_se": approx_se,
-        "amort_gap": amort, "amort_gap_se": amort_se, "k": k, "seconds": float(seconds)})
+        "amort_gap": amort, "amort_gap_se": amort_se, "k": k, "seconds": float(seconds), "objective": objective})
     result.models[(name, K)] = model
 
 
@@ -367,7 +410,8 @@ def write_report(result, out):
     curves = {m: result.column("test_loglik", m) for m in MODELS}
     elbos = {m: result.column("test_elbo", m) for m in MODELS}
     plots.loglik_vs_latent(curves, elbos=elbos, k=result.k, path=out / "loglik_vs_latent.png",
-                           title=f"{result.data}: held-out log p(x) and ELBO ({result.n_test} test images)")
+                           title=f"{result.data}: held-out log p(x) and ELBO ({result.n_test} test images; "
+                                 f"VAEs trained on {result.objective_label})")
     paths.append(out / "loglik_vs_latent.png")
 
     K = max(r["K"] for r in result.rows)

@@ -236,6 +236,7 @@ def test_malformed_lists_and_numbers_are_refused_naming_the_option_and_leave_no_
               (["train", "--kl-warmup-epochs", "-1"], "--kl-warmup-epochs"), (["train", "--free-bits", "nan"],
                                                                               "--free-bits"),
               (["compare", "--k", "0"], "--k"), (["compare", "--epochs", "0"], "--epochs"),
+              (["compare", "--iwae-k", "0"], "--iwae-k"),
               (["sample", "m.npz", "--n", "0"], "--n"), (["gradcheck", "--tol", "0"], "--tol"),
               (["bench", "--steps", "0"], "--steps"), (["bench", "--k", "-1"], "--k")]
     for argv, option in cases:
@@ -618,3 +619,28 @@ def test_train_objective_dreg_is_recorded_and_kept_by_resume(tmp_path, capsys):
     assert cli.main(["train", "--objective", "iwae", "--free-bits", "0.5", "--out", str(tmp_path / "c"),
                      "--quiet"]) == 2
     assert "--free-bits and --kl-warmup-epochs belong to --objective elbo" in capsys.readouterr().err
+
+
+def test_compare_objective_reaches_the_comparison_and_its_table(tmp_path, capsys, monkeypatch):
+    import numvae.compare
+
+    real, seen = numvae.compare.compare, {}
+
+    def small(*args, **kwargs):   # the real comparison, with few per-image optimisation steps
+        seen.update(kwargs)
+        return real(*args, **kwargs, gap_n=2, gap_steps=4)
+    monkeypatch.setattr(numvae.compare, "compare", small)
+    argv = ["compare", "--z-dim", "2", "--epochs", "1", "--hidden", "8", "--k", "2", "--quiet"]
+    assert cli.main([*argv, "--objective", "dreg", "--iwae-k", "3", "--out", str(tmp_path / "a")]) == 0
+    assert repr(seen["objective"]) == "IWAE(k=3, estimator='dreg')"
+    out = capsys.readouterr().out
+    assert "| DReG k=3 |" in out and "on DReG k=3;" in out
+    assert "DReG k=3" in (tmp_path / "a" / "comparison.csv").read_text()
+    assert cli.main([*argv, "--out", str(tmp_path / "b")]) == 0          # the default: the ELBO
+    assert seen["objective"] is None and "| ELBO |" in capsys.readouterr().out
+
+
+def test_compare_refuses_an_unknown_objective_naming_the_option(capsys, tmp_path):
+    err = _refused(capsys, ["compare", "--objective", "elbo2", "--out", tmp_path / "c"])
+    assert "numvae compare: error: argument --objective: invalid choice: 'elbo2' (choose from " in err, err
+    assert not (tmp_path / "c").exists()

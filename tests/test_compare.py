@@ -222,3 +222,64 @@ def test_compare_overwrites_its_own_outputs(tmp_path):
     paths = write_report(compare("digits", z_dim=(3,), epochs=1, hidden=(8,), k=2), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)   # no K=2 leftovers
     assert (tmp_path / "comparison.csv").read_text() != first
+
+
+# --- the training objective (compare's `objective`, numvae compare --objective) ---
+
+def test_compare_trains_every_vae_on_the_objective_it_is_given_and_records_it(tmp_path):
+    from numvae.objectives import IWAE
+
+    result = compare("digits", z_dim=(2,), epochs=1, hidden=(8,), k=3, gap_n=2, gap_steps=4,
+                     objective=IWAE(3, estimator="dreg"))
+    assert [r["objective"] for r in result.rows] == [None, "DReG k=3", "DReG k=3", "DReG k=3"]
+    assert result.objective == {"name": "iwae", "k": 3, "estimator": "dreg"}
+    # The VAE is bitwise the one fit trains with that objective from the same seed and data:
+    # the objective reached fit (an ELBO-trained VAE would differ).
+    X_train = load_dequantized("digits", seed=0)[0]
+    logvar0 = float(np.log(X_train.var(axis=0).mean()))
+    for objective, same in ((IWAE(3, estimator="dreg"), True), (None, False)):
+        model = VAE(64, hidden=(8,), z_dim=2, decoder="gaussian", decoder_var="pixel", decoder_logvar=logvar0,
+                    seed=0)
+        fit(model, X_train, epochs=1, batch_size=32, lr=3e-3, seed=0, objective=objective, progress=False)
+        equal = all(np.array_equal(v, result.models[("VAE", 2)].params[name]) for name, v in model.params.items())
+        assert equal == same, objective
+    write_report(result, tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "comparison.csv").read_text())))
+    assert [r["objective"] for r in rows] == ["", "DReG k=3", "DReG k=3", "DReG k=3"]
+    md = (tmp_path / "comparison.md").read_text()
+    assert md.splitlines()[0].endswith("| seconds | trained on |") and "| DReG k=3 |" in md
+    assert "VAEs trained 1 epochs on DReG k=3;" in md
+
+
+def test_compare_records_the_elbo_by_default():
+    result = compare("digits", z_dim=(2,), epochs=1, hidden=(8,), k=2, gap_n=2, gap_steps=4)
+    assert [r["objective"] for r in result.rows] == [None, "ELBO", "ELBO", "ELBO"]
+    assert result.objective == {"name": "elbo", "beta": 1.0, "free_bits": 0.0, "n_samples": 1, "warmup_epochs": 0.0}
+
+
+def test_objective_labels_have_no_commas_and_name_what_differs_from_the_default():
+    from numvae.compare import objective_label
+    from numvae.objectives import ELBO, IWAE
+
+    assert objective_label(ELBO()) == "ELBO"
+    assert objective_label(ELBO(beta=2, n_samples=5)) == "ELBO β 2 L 5"
+    assert objective_label(IWAE(50)) == "IWAE k=50" and objective_label(IWAE(5, "dreg")) == "DReG k=5"
+
+
+def test_compare_refuses_an_objective_that_is_not_a_vaes():
+    from numvae.objectives import SquaredError
+
+    for bad in (SquaredError(), "iwae"):
+        with pytest.raises(ValueError, match=r"objective must be ELBO\(...\) or IWAE\(k, estimator\) of "
+                                             r"numvae.objectives \(a VAE's training objective\); got "):
+            compare("digits", z_dim=(2,), epochs=1, objective=bad)
+
+
+def test_work_plan_counts_the_objectives_samples_through_the_decoder():
+    from numvae.compare import work_plan
+
+    args = (64, 4, (16,), "diagonal", 1437, 360, 3, 32, 10, 2, 4)
+    one, five = work_plan(*args), work_plan(*args, n_samples=5)
+    decoder_row = (4 * 16 + 16) + (16 * 64 + 64)
+    assert five["batch"] - one["batch"] == 3 * 4 * decoder_row * 32    # 4 more decoder rows per image, 3x for backward
+    assert {k: v for k, v in five.items() if k != "batch"} == {k: v for k, v in one.items() if k != "batch"}
