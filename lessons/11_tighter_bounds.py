@@ -442,7 +442,9 @@ print(f"lesson time {time.perf_counter() - t_start:.1f} s")
 # 1. Show numerically that IWAE(1) is the ELBO with a Monte Carlo KL, and that
 #    E[L_k] rises with k toward log p(x) for one trained model (k = 1, 5, 50).
 # 2. The effective sample size of the weights, 1/Σ w̃_i², says how many of the
-#    k samples count. Measure it against k for the ELBO model and the IWAE k = 50
-#    model of section 2. Which encoder proposes better samples?
-# 3. Train a K = 2 VAE with `IWAE(50)` and with the ELBO and compare their
-#    encoder variances exp(logvar): which is wider, and why does L_k allow it?
+#    k samples count. Measure ESS/k at k = 5 and 50 for an ELBO-trained and an
+#    IWAE(50)-trained model. Which encoder proposes better samples?
+# 3. Set a linear VAE to a pPCA model with its encoder at the exact posterior
+#    (lesson 10, section 4). What are L_k, DReG's encoder gradient and IWAE's
+#    encoder gradient at every draw, and what does that say about their
+#    variances as q approaches p(z|x)?
