@@ -249,9 +249,17 @@ def established(a, b):
     return ok, f"per seed {np.round(d, 3)} nats (4 SE ≤ {4 * d_se.max():.3f}), spread {max(spread[a], spread[b]):.3f}"
 
 
-for a, b in (("IWAE k=5", "ELBO"), ("IWAE k=50", "IWAE k=5"), ("IWAE k=50", "ELBO")):
+for a, b in (("IWAE k=50", "IWAE k=5"), ("IWAE k=50", "ELBO")):
     ok, detail = established(a, b)
     check_that(f"{a} beats {b} on held-out log p(x), beyond the SE and the seed spread", ok, detail)
+# IWAE k=5 over the ELBO: at every training seed beyond 4 SE, but not always beyond the seed spread:
+# how many units the ELBO switches off varies from seed to seed, and its log p(x) with it (in the
+# sweep over lesson seeds, once by 1.7 nats against a mean difference of 1.5).
+d5 = ll["IWAE k=5"] - ll["ELBO"]
+check_that("IWAE k=5 beats the ELBO on held-out log p(x) at every training seed, beyond 4 SE",
+           np.all(d5 > 4 * np.sqrt(se["IWAE k=5"] ** 2 + se["ELBO"] ** 2)), f"per seed {np.round(d5, 3)} nats")
+ok5, detail = established("IWAE k=5", "ELBO")
+print(f"…and beyond the seed spread too in this run: {ok5} ({detail})")
 ok, detail = established("DReG k=50", "IWAE k=50")
 ok_rev, _ = established("IWAE k=50", "DReG k=50")
 print(f"DReG k=50 vs IWAE k=50: {'DReG better' if ok else 'IWAE better' if ok_rev else 'no established difference'}"
@@ -430,8 +438,10 @@ print(f"lesson time {time.perf_counter() - t_start:.1f} s")
 #   holds a path term and a score term. Removing the score term by the
 #   score/pathwise identity leaves DReG's Σ w̃_i² ∂log w_i/∂z_i ∂z_i/∂φ, equal in
 #   expectation (checked), different draw by draw.
-# - Training on L_5 and L_50 improves held-out log p(x) over the ELBO beyond
-#   both the estimate's SE and the seed-to-seed spread, keeps latent units
+# - Training on L_50 improves held-out log p(x) over the ELBO and over L_5
+#   beyond both the estimate's SE and the seed-to-seed spread; L_5 beats the
+#   ELBO beyond the SE at every seed, but the ELBO's own spread (how many
+#   units it switches off) can be as large. Both keep latent units
 #   alive that the ELBO switches off, and leaves a larger gap
 #   log p(x) − ELBO: q is no longer the posterior's best Gaussian fit.
 # - At a fixed parameter vector the decoder's gradient SNR rises with k, IWAE's
