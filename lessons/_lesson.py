@@ -266,6 +266,17 @@ def _same(got, value, atol, rtol):
         return bool(np.all(np.isclose(got, value, atol=atol, rtol=rtol, equal_nan=True)))
 
 
+def _mistake_value(value):
+    """A mistake's wrong answer: `value` itself, or what it returns if callable (None if that raises)."""
+    if not callable(value):
+        return value
+    try:
+        with np.errstate(all="ignore"):
+            return value()
+    except Exception:                       # a slip that does not even compute at these shapes
+        return None
+
+
 def _describe(a):
     """A short account of an answer for the FAIL line: its shape, or its value if it is a number."""
     try:
@@ -291,10 +302,12 @@ def grade(task, got, expected, mistakes=(), hint="", atol=1e-10, rtol=1e-8):
         The reference: the library's function, a closed form, a brute force --
         computed without the student's code, and without drawing from the
         lesson's generator (so the lesson's numbers do not depend on the grading).
-    mistakes : sequence of (array_like, str)
+    mistakes : sequence of (array_like or callable, str)
         Plausible wrong answers, each computed from the same inputs, with the
         hint that names the step that produces it ("the −1 per dimension is
-        missing"). The first one the answer equals gives the hint.
+        missing"). The first one the answer equals gives the hint. A callable
+        is called only if the answer is wrong, and skipped if it raises (a
+        transposed matrix that does not multiply at these shapes).
     hint : str
         The hint when the answer matches none of the mistakes.
     atol, rtol : float
@@ -308,7 +321,7 @@ def grade(task, got, expected, mistakes=(), hint="", atol=1e-10, rtol=1e-8):
         print(f"  [ok] your turn, {task}: equals the reference")
         return np.asarray(got, dtype=float)
     expected = np.asarray(expected, dtype=float)
-    why = next((h for value, h in mistakes if _same(got, value, atol, rtol)), None)
+    why = next((h for value, h in mistakes if _same(got, _mistake_value(value), atol, rtol)), None)
     if why is None:
         try:
             got_shape = np.asarray(got, dtype=float).shape
