@@ -47,7 +47,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from scipy.special import logsumexp
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae import plots
 from numvae.compare import compare, load_dequantized
 from numvae.data import make_manifold_data, make_ppca_data
@@ -141,6 +141,66 @@ L.savefig(fig, "08_loglik_vs_latent")
 #
 # (002, eq. 9; `VAE.log_likelihood`) for growing k, and the same estimator
 # with the *prior* as proposal (004, *VAE Likelihood*).
+#
+# **Your turn.** Write the estimator. The weights p(x|z)p(z)/q(z|x) of a
+# 64-pixel digit are exponentials of numbers in the hundreds, so the sum is
+# taken in log space: log (1/k) Σ_i e^{a_i} = m + log (1/k) Σ_i e^{a_i − m}
+# with m = max_i a_i, which is exact for any m and, for this one, never
+# overflows (the largest term is e⁰ = 1) nor underflows to log 0. First
+# `log_mean_exp` (along axis 0), then the estimate from the per-sample
+# log p(x|z_i), log p(z_i) and log q(z_i|x), arrays of shape (k, n): one
+# column per digit. Graded against SciPy's `logsumexp`, at ordinary values and
+# at values near ±1000, where e^a is 0 or inf in float64, and on the K = 2 VAE
+# of the comparison.
+
+# %%
+def log_mean_exp(a, axis=0):
+    """log((1/k) Σ exp(a)) along `axis` (k = a.shape[axis]), shifted by the maximum so nothing overflows."""
+    # your turn: log (1/k) Σ_i exp(a_i) along axis, shifted by the maximum so it neither overflows nor underflows
+    ### BEGIN SOLUTION
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.mean(np.exp(a - m), axis=axis))
+    ### END SOLUTION
+
+
+def is_log_likelihood(log_lik, log_prior, log_q):
+    """The importance-sampled log p̂(x) of 002 eq. 9 from per-sample log densities of shape (k, n): shape (n,)."""
+    # your turn: the importance-sampled log p(x), from log p(x|z_i), log p(z_i) and log q(z_i|x) (002, eq. 9)
+    ### BEGIN SOLUTION
+    return log_mean_exp(log_lik + log_prior - log_q, axis=0)
+    ### END SOLUTION
+
+
+b8 = np.array([[0.3, -2.0], [1.7, 0.4], [-0.5, 2.2], [1.1, -1.3]])          # (4, 2) ordinary values
+for where, a8 in (("ordinary values", b8), ("values near −1000", b8 - 1000.0), ("values near +1000", b8 + 1000.0)):
+    k8 = len(a8)
+    grade(f"log_mean_exp at {where}", log_mean_exp(a8, axis=0), logsumexp(a8, axis=0) - np.log(k8), mistakes=[
+        (lambda: np.log(np.mean(np.exp(a8), axis=0)),
+         "without the max shift exp(a) underflows to 0 (log 0 = −inf) or overflows to inf: compute "
+         "m + log mean exp(a − m) with m the maximum along the axis"),
+        (lambda: logsumexp(a8, axis=0), "that is log Σ exp(a), the log of the sum: the mean subtracts log k"),
+        (lambda: np.mean(a8, axis=0), "that is the mean of a, the log of a geometric mean (lower, by Jensen): "
+                                      "take the exp, the mean, then the log"),
+        (lambda: np.log(np.mean(np.exp(a8 - a8.max(0)), axis=0)), "after shifting by the maximum m, add m back"),
+    ], hint="log_mean_exp(a) = m + log(mean(exp(a − m))) with m = max(a, axis), along the given axis")
+
+vae2_g, Xq_g = cmp.models[("VAE", 2)], cmp.X_test[:3]                      # the K = 2 VAE of the table above
+g8 = L.rng_for("your turn: importance sampling")
+mu_g, lv_g = vae2_g.encode(Xq_g)                                          # (n, 2) each
+z_g = mu_g + np.exp(0.5 * lv_g) * g8.standard_normal((50, *mu_g.shape))  # (k, n, 2)  z ~ q(z|x)
+ll_g, lp_g, lq_g = (np.asarray(a, dtype=np.float64) for a in (
+    gaussian_log_density(Xq_g, vae2_g.decoder.forward(z_g), vae2_g.params["dec.logvar"]),   # (k, n)  log p(x|z)
+    gaussian_log_density(z_g, 0.0, np.zeros(2)),                                           # (k, n)  log p(z)
+    gaussian_log_density(z_g, mu_g, lv_g)))                                                # (k, n)  log q(z|x)
+grade("the importance-sampled log p(x) of three digits", is_log_likelihood(ll_g, lp_g, lq_g),
+      logsumexp(ll_g + lp_g - lq_g, axis=0) - np.log(50), atol=1e-8, mistakes=[
+          (logsumexp(ll_g, axis=0) - np.log(50), "the weight p(z)/q(z|x) is missing: that is 004's "
+                                                 "∫ p(x|z) q(z|x) dz, not p(x)"),
+          (logsumexp(ll_g + lp_g + lq_g, axis=0) - np.log(50), "divide by q(z|x): the log weight is "
+                                                              "log p(x|z) + log p(z) − log q(z|x)"),
+          (np.mean(ll_g + lp_g - lq_g, axis=0), "that is the ELBO estimate (the mean of the log weights); "
+                                                "the IS estimate is the log of the mean of the weights"),
+      ], hint="log p̂(x) = log_mean_exp(log p(x|z) + log p(z) − log q(z|x)) over the k samples (axis 0)")
 
 # %%
 vae2 = cmp.models[("VAE", 2)]
