@@ -156,7 +156,7 @@ L.savefig(fig, "08_loglik_vs_latent")
 # %%
 def log_mean_exp(a, axis=0):
     """log((1/k) Σ exp(a)) along `axis` (k = a.shape[axis]), shifted by the maximum so nothing overflows."""
-    # your turn: log (1/k) Σ_i exp(a_i) along axis, shifted by the maximum so it neither overflows nor underflows
+    # your turn: log (1/k) Σ_i exp(a_i) along axis, shifted by the maximum so it neither overflows nor underflows (section 2)
     ### BEGIN SOLUTION
     m = np.max(a, axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.mean(np.exp(a - m), axis=axis))
