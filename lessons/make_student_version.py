@@ -21,6 +21,7 @@ In DIR the lines between the markers (the markers too) become::
 indented as the markers are. The comment that says what to write must be the
 line just above ``### BEGIN SOLUTION``; a block without one, or markers that do
 not pair up, stop the script with the file and line, and nothing is written.
+A lesson without any block (one being written) is copied unchanged, with a note.
 
 DIR also gets ``_lesson.py`` (which defines ``YourTurn`` and grades the answers),
 this folder's README.md and the worked solutions of the exercises
@@ -32,6 +33,7 @@ is included without editing this script. Each file is written atomically.
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 from numvae.io import atomic_open
@@ -94,8 +96,8 @@ def write_student_version(dest, folder=HERE):
     texts = {}
     for path in lessons(folder):
         text, blocks = student_text(path.read_text(encoding="utf-8"), path.name)
-        if blocks == 0:
-            raise ValueError(f"{path.name} has no '{BEGIN}' block: every lesson has at least one your-turn cell")
+        if blocks == 0:   # copied as it is: a lesson being written may not have its cell yet
+            print(f"note: {path.name} has no your-turn cell ('{BEGIN}'); copied unchanged", file=sys.stderr)
         texts[path.name] = text
     for pattern in COPIED:                      # everything is read and checked before anything is written
         for path in sorted(folder.glob(pattern)):
