@@ -177,7 +177,7 @@ def test_a_student_lesson_stops_at_its_first_stub_with_one_line_and_status_2(tmp
     msv.write_student_version(tmp_path / "student")
     first = tmp_path / "student" / LESSONS[0].name
     proc = _run(first, tmp_path, tmp_path / "student")
-    first_task = msv.TASK.match(LESSONS[0].read_text().split(BEGIN)[0].splitlines()[-1]).group("what")
+    first_task = msv.TASK.match(LESSONS[0].read_text().split(BEGIN)[0].rstrip().splitlines()[-1]).group("what")
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stderr.splitlines() == [f"your turn: {first_task} — lesson {LESSONS[0].name[:2]}"], proc.stderr
     assert "Traceback" not in proc.stderr and "[ok]" in proc.stdout    # the cells before the stub ran
