@@ -147,6 +147,10 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         ``setup("...", fast=True)`` for small sizes, ``out="DIR"`` for the
         figures' folder. Given, they take precedence over the arguments.
 
+    Run as a script (`argv` not given, no kernel), it also installs the
+    ``sys.excepthook`` that reports an unfilled :class:`YourTurn` stub or a
+    :class:`WrongAnswer` by its message alone, with exit status 2 or 1.
+
     A bad ``--seed`` or ``NUMVAE_SEED`` (negative, a float, a word) or an ``--out`` that is an
     existing file, lies under one or cannot be written stops the run with an
     argparse error naming the option, before any work; the same values given
@@ -185,7 +189,7 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         except argparse.ArgumentTypeError as err:
             raise ValueError(f"out {err}") from None
     np.set_printoptions(precision=5, suppress=True)
-    if not in_kernel():
+    if argv is None and not in_kernel():   # a script's run (a kernel renders them by _render_traceback_)
         sys.excepthook = _answer_hook
     print(f"== {title}  ({'fast' if fast else 'full'} mode, seed {args.seed}, figures in {out})")
     return Lesson(bool(fast), out, args.seed)
