@@ -514,7 +514,9 @@ rho = np.prod(1 + m2)
 mu3 = np.prod(1 + 3 * m2 + m3) - 3 * rho + 2                                      # E(Πr − 1)³
 kl_q = np.sum(np.log(s8 / qs) + (qs ** 2 + (qm - a8) ** 2) / (2 * s8 ** 2) - 0.5)  # KL(q ‖ p(z|x)), closed form
 print(f"ρ − 1 = {rho - 1:.4f}, μ₃ = {mu3:.4f}, KL(q ‖ p(z|x)) = {kl_q:.4f}")
-reps8 = {1: L.size(100_000, 20_000), 10: L.size(100_000, 20_000), 100: L.size(40_000, 8_000)}
+# At k = 100 the bias, ≈ (ρ − 1)/200 ≈ 0.008 nats, must stand ≥ 5 SE clear of zero at any seed:
+# SE ≈ √((ρ − 1)/100/R), so R = 24 000 puts it ≈ 9.5 SE out (8 000 gave ≈ 5.5: a coin flip).
+reps8 = {1: L.size(100_000, 20_000), 10: L.size(100_000, 20_000), 100: L.size(40_000, 24_000)}
 for k, R in reps8.items():
     est = lin8.log_likelihood(np.repeat(x8, R, axis=0), k=k, rng=rng,
                               proposal=(proposal8[0], np.repeat(proposal8[1], R, axis=0)))   # (R,) log p̂_k
@@ -738,11 +740,19 @@ check("remaining KL to the posterior = ½[log|Σ| + Σ log Λ_jj] = 0", 0.5 * (n
 # digits: KL, reconstruction term, squared reconstruction error, and the lesson's
 # nearest-centroid accuracy of the posterior means.
 #
-# *Answer (seeds 0–4 and 0–2):* worse on both counts. With K = 2 on these digits
-# β = 4 switches the code almost off (KL ≈ 0.01 nat against ≈ 2.2): the decoder
-# draws nearly the same average digit whatever x is, the squared error about
-# doubles, and the clusters separate far worse (33–43 % nearest-centroid accuracy
-# against 68–72 %).
+# *Answer:* worse on both counts. With K = 2 on these digits β = 4 switches the
+# code almost off (this run's KL is printed below; at every seed we ran it was
+# under 0.03 nats against about 2 for β = 1): the decoder draws nearly the same
+# average digit whatever x is, and the squared error about doubles. The posterior
+# means still separate the classes worse at every seed we ran (nearest-centroid
+# accuracy about a quarter to a half, against about two thirds), but how much
+# worse varies with the seed, so what is asserted is a bound that holds at any
+# seed. A code whose mean KL is KL̄ carries at most KL̄ nats about x,
+# I(x; z) ≤ E_x KL(q(z|x) ‖ N(0, I)); by Pinsker's inequality the joint law of
+# (x, z) is then within √(KL̄/2) in total variation of x and z drawn independently,
+# under which no classifier of z beats the largest class share. So a classifier of
+# a *sampled* code is right at most max_c p(c) + √(KL̄/2) of the time — about 0.2
+# for β = 4, and no limit at all (above 1) for β = 1.
 
 # %%
 from numvae.autoencoder import Autoencoder
@@ -807,9 +817,28 @@ check_that("…with a worse reconstruction term, by at least the KL it saves (wi
            (rec1 - rec4).mean() >= (kl1 - kl4).mean() - 5 * (rec1 - rec4 - kl1 + kl4).std(ddof=1) / np.sqrt(n9))
 check_that("…and a larger squared reconstruction error (> 5 SE)",
            (sq4 - sq1).mean() > 5 * (sq4 - sq1).std(ddof=1) / np.sqrt(n9), f"{sq1.mean():.2f} → {sq4.mean():.2f}")
-acc_se = np.sqrt((sep9[1][0] * (1 - sep9[1][0]) + sep9[4][0] * (1 - sep9[4][0])) / n9)
-check_that("the classes separate worse: lower nearest-centroid accuracy (> 5 SE)",
-           sep9[1][0] - sep9[4][0] > 5 * acc_se, f"{100 * sep9[1][0]:.1f} % → {100 * sep9[4][0]:.1f} %")
+
+
+def sampled_accuracy(m, draws=20):
+    """Nearest-centroid accuracy of codes z ~ q(z|x) on the held-out digits (centroids of sampled training codes)."""
+    mu_tr, lv_tr = (a.astype(np.float64) for a in m.encode(Xtr9))
+    z_tr = mu_tr + np.exp(0.5 * lv_tr) * rng.standard_normal(mu_tr.shape)
+    cents = np.stack([z_tr[ytr9 == c].mean(0) for c in range(10)])
+    mu, lv = (a.astype(np.float64) for a in m.encode(Xte9))
+    z = mu + np.exp(0.5 * lv) * rng.standard_normal((draws,) + mu.shape)          # (draws, n, 2)
+    per_digit = np.mean(np.argmin(((z[..., None, :] - cents) ** 2).sum(-1), axis=-1) == yte9, axis=0)
+    return per_digit.mean(), per_digit.std(ddof=1) / np.sqrt(len(per_digit))
+
+
+top_share, pinsker = np.bincount(yte9, minlength=10).max() / n9, {}
+for beta, (_, kl_b, _) in terms.items():
+    acc_s, acc_s_se = sampled_accuracy(beta_vaes[beta])
+    pinsker[beta] = acc_s, acc_s_se, top_share + np.sqrt(kl_b.mean() / 2)
+    print(f"β = {beta}: sampled-code accuracy {100 * acc_s:.1f} ± {100 * acc_s_se:.1f} %, "
+          f"bound max_c p(c) + √(KL̄/2) = {100 * pinsker[beta][2]:.1f} % (KL̄ {kl_b.mean():.3f} nats)")
+acc_s, acc_s_se, bound = pinsker[4]
+check_that("β = 4's sampled code cannot classify: accuracy ≤ max_c p(c) + √(KL̄/2) (Pinsker; + 4 SE)",
+           acc_s <= bound + 4 * acc_s_se, f"{100 * acc_s:.1f} % against {100 * bound:.1f} %")
 
 # %% [markdown]
 # ## Lesson 9, exercise 2 — Gaussian corruption in the denoising autoencoder
@@ -820,11 +849,16 @@ check_that("the classes separate worse: lower nearest-centroid accuracy (> 5 SE)
 # spacings from every training code, estimated from 4000 uniform probes — a
 # binomial proportion, with standard error √(p(1 − p)/4000).
 #
-# *Answer (seeds 0–4 and 0–2):* mostly, but not always: its code had fewer gaps than
-# the masking denoiser's at most seeds (14–33 % of the box against 29–51 %) and as
-# many, within noise, at one; never more beyond noise (asserted). It still has more than the VAE's (asserted), whose KL term
-# pulls the codes together towards N(0, I): Gaussian noise makes neighbouring inputs
-# overlap, which smooths the code, but nothing fills the space between clusters.
+# *Answer:* not reliably. At most seeds its code has fewer gaps than the masking
+# denoiser's and more than the VAE's, whose KL term pulls the codes together
+# towards N(0, I): Gaussian noise makes neighbouring inputs overlap, which smooths
+# the code, but nothing fills the space between clusters. Yet across 30 seeds each
+# ordering reversed somewhere, by more than the probes' noise (fewer gaps than the
+# VAE's at one, more than the masking denoiser's at another): one trained network
+# per corruption is a sample of one, and the spread between training runs, which
+# the probes' standard error does not see, is as large as the differences. So the
+# three fractions are printed, not ranked; what is asserted is that the corruption
+# is the one described.
 
 # %%
 daes = {name: Autoencoder(X7.shape[1], hidden=(128,), z_dim=2, output="sigmoid", corruption=name,
@@ -840,7 +874,4 @@ for name, dae in daes.items():
 se9 = {name: np.sqrt(p * (1 - p) / 4000) for name, p in gap9.items()}
 print("fraction of the code box that is gap: " + ", ".join(f"{n} {100 * p:.1f} ± {100 * se9[n]:.1f} %"
                                                             for n, p in gap9.items()))
-check_that("Gaussian noise leaves no more gaps than masking noise (within 5 SE)",
-           gap9["gaussian"] <= gap9["masking"] + 5 * np.hypot(se9["gaussian"], se9["masking"]))
-check_that("…but more than the VAE (> 5 SE)",
-           gap9["gaussian"] > gap9["VAE"] + 5 * np.hypot(se9["gaussian"], se9["VAE"]))
+# Not ranked (see above): a seed-to-seed spread the probes' standard error does not measure.
