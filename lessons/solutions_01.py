@@ -126,7 +126,7 @@ for D_ in Ds:
     G, Wx = W2.T @ W2, W2.T @ x2
     top = -0.5 * np.sum((x2 - W2 @ z_hat) ** 2) / sigma2
     moments = np.zeros(4)                                          # Σ w, Σ w², Σ w³, Σ w⁴
-    S_total = L.size(16_000_000, 4_000_000)
+    S_total = L.size(16_000_000, 2_000_000)
     for _ in range(S_total // 1_000_000):
         z = rng.standard_normal((1_000_000, 2))
         log_lik = -0.5 * (x2 @ x2 - 2 * z @ Wx + np.einsum("sk,kl,sl->s", z, G, z)) / sigma2
