@@ -412,13 +412,13 @@ L.savefig(fig, "solutions_07_free_bits")
 # The continuous Bernoulli with logit l has density p(x|l) = C(l) e^{lx} on [0, 1]
 # (the Bernoulli's λˣ(1 − λ)^{1−x} times its normalizer; λˣ(1 − λ)^{1−x} ∝ e^{lx}).
 # Its mean is ∫₀¹ x e^{lx} dx / ∫₀¹ e^{lx} dx = 1/(1 − e^{−l}) − 1/l, which is not
-# σ(l) = λ: it is pulled towards ½ (at l = 5, σ(l) = 0.993 but the mean is 0.807).
+# sigm(l) = 1/(1 + e⁻ˡ) = λ: it is pulled towards ½ (at l = 5, sigm(l) = 0.993 but the mean is 0.807).
 # `decode` returns the mean of p(x|z), so for this decoder it is that pulled mean.
 # We train a continuous-Bernoulli VAE (K = 8, as the lesson's Bernoulli one), check
 # `decode` against the mean computed by quadrature of the density, and show its
 # samples beside a Bernoulli VAE's. (A Bernoulli decoder of grey digits learns
-# σ(l) ≈ x; a continuous Bernoulli one has to push its logits further out to get
-# the same mean, so σ of its logits is far more extreme than the image it means.)
+# sigm(l) ≈ x; a continuous Bernoulli one has to push its logits further out to get
+# the same mean, so the sigmoid of its logits is far more extreme than the image it means.)
 
 # %%
 from scipy import integrate
@@ -447,17 +447,17 @@ by_quad = np.array([quadrature_mean(l) for l in l_pick])
 print(f"logits of the decoded samples range over [{logits.min():.1f}, {logits.max():.1f}]")
 check("decode = the continuous Bernoulli's mean by quadrature of its density", means.ravel()[picked], by_quad,
       rtol=1e-8, atol=1e-12)
-check_that("…which is pulled towards ½: |mean − ½| < |σ(l) − ½| wherever l ≠ 0",
+check_that("…which is pulled towards ½: |mean − ½| < |sigm(l) − ½| wherever l ≠ 0",
            np.all(np.abs(means - 0.5) < np.abs(expit(logits) - 0.5)))
 gap_sigma = np.abs(means - expit(logits)).max()
-check_that("…by far more than rounding: σ(logits) differs from the mean by > 0.1 somewhere", gap_sigma > 0.1,
-           f"largest |σ(l) − mean| {gap_sigma:.3f}")
+check_that("…by far more than rounding: sigm(logits) differs from the mean by > 0.1 somewhere", gap_sigma > 0.1,
+           f"largest |sigm(l) − mean| {gap_sigma:.3f}")
 bern_samples = models_cb["bernoulli"].decode(z8)
 print(f"mean |pixel − ½| of the samples: Bernoulli VAE {np.abs(bern_samples - 0.5).mean():.3f}, continuous "
       f"Bernoulli means {np.abs(means - 0.5).mean():.3f}, σ of its logits {np.abs(expit(logits) - 0.5).mean():.3f}")
 fig = plots.image_grid(np.concatenate([bern_samples, means, expit(logits)]), ncols=16,
-                       row_labels=["Bernoulli VAE: σ(logits)", "cont. Bernoulli: decode (mean)",
-                                   "cont. Bernoulli: σ(logits)"],
+                       row_labels=["Bernoulli VAE: sigm(logits)", "cont. Bernoulli: decode (mean)",
+                                   "cont. Bernoulli: sigm(logits)"],
                        title=f"Samples z ~ N(0, I) of two K = 8 VAEs on the digits ({EP_CB} epochs)")
 L.savefig(fig, "solutions_07_continuous_bernoulli")
 
