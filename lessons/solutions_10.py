@@ -203,10 +203,12 @@ check_that("(…and ELBO(q*) ≥ ELBO(q_φ) at > 70 % of the images)", np.mean(s
 # WᵀW is diagonal, Λ is too and the diagonal family has no noise either.
 #
 # *Answer:* the diagonal checks on the rotated W fail: the variances miss 1/Λ_jj by
-# a few percent and the means miss m by 0.5–3 % (the lesson's tolerance is 1e-3),
-# while the gap misses ½(Σ log Λ_jj − log det Λ) by only 1e-3 to 1e-2 nats — the ELBO
-# is stationary at q*, so its error is second order. The full-covariance checks,
-# and all checks with WᵀW diagonal, still pass to rounding.
+# a few percent and the means miss m by up to a few percent (the lesson's tolerance
+# is 1e-3; this run's errors are printed below), while the gap misses
+# ½(Σ log Λ_jj − log det Λ) by only 1e-4 to 1e-2 nats — the ELBO is stationary at q*,
+# so its error is second order. The full-covariance q* still passes, by orders of
+# magnitude (its error, 1e-6 or less, is what the optimizer's steps leave, not
+# noise: at 30 seeds up to 1.7e-6), and all checks with WᵀW diagonal pass to rounding.
 
 # %%
 from scipy.stats import ortho_group
@@ -281,9 +283,10 @@ print(f"W rotated, plain draws: largest gap error {gap_err:.2e} nats; ¼Σr² + 
       f"from relative errors up to {rot_plain[var_key]:.1e} (variances) and {rot_plain[mean_key]:.1e} (means)")
 check("…the gap's error is the quadratic form of the parameters' errors (second order, to 10 %)", gap_err, quadratic,
       rtol=0.1)
-check_that("the full-covariance q* is exact with plain draws too (< 1e-6)",
-           max(err[(label, "plain draws")]["full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)"]
-               for label in ("W rotated", "WᵀW diagonal")) < 1e-6)
+full_plain = max(err[(label, "plain draws")]["full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)"]
+                 for label in ("W rotated", "WᵀW diagonal"))
+check_that("the full-covariance q* needs no design: with plain draws it passes the lesson's 1e-3 with room (< 1e-4)",
+           full_plain < 1e-4, f"{full_plain:.1e}, against the diagonal's {rot_plain[var_key]:.1e}")
 check_that("with WᵀW diagonal every diagonal check passes with plain draws (< 1e-6)",
            max(list(err[("WᵀW diagonal", "plain draws")].values())[:3]) < 1e-6)
 
