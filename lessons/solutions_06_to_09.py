@@ -293,11 +293,11 @@ check_that("…a tolerance that excludes a ratio of 1 (no cost), so the check ca
 # grey one: after 80 epochs the grey model too shows more active units on binary
 # inputs than on grey ones).
 #
-# *Answer (measured at seeds 0–4 in fast mode, 0–2 in full mode):* the binarized
-# model uses more units — about twice as many carry more than 0.1 nat (7–11
-# against 4–5), though most of the 32 stay unused; Burda's count says the same
-# (after 200 epochs 15–23 active against 5; after 80, when the unused units' means
-# have not quite faded, 31–32 against 15–22). The reason: a grey target x is fixed,
+# *Answer:* the binarized model uses more units — about twice as many carry more
+# than 0.1 nat (6–11 against 4–6 over fast-mode seeds 0–29; this run's counts are
+# printed below), though most of the 32 stay unused; Burda's count says the same
+# (after 200 epochs, full mode at seeds 0–2, 15–23 active against 5; after 80, when
+# the unused units' means have not quite faded, 25–32 against 11–26). The reason: a grey target x is fixed,
 # and a Bernoulli reconstruction of it is capped at −H(x) (lesson 7, section 4),
 # which a few units reach; a binary image carries, beyond its digit, its own
 # pattern of coin flips, and describing part of that pattern in the code buys
@@ -557,12 +557,12 @@ for k, R in reps8.items():
 # infinite and the estimate creeps up by rare huge weights; q₂ is immune to that
 # unless q is too narrow by a factor 2√2.
 #
-# *Answer (measured at seeds 0–4 and 0–2):* yes, q₂ converges to the quadrature
-# value. It starts slower — at k = 1 it is ELBO(q₂), below ELBO(q) (asserted) —
-# and for a digit whose posterior q covers, the two are alike by k ≈ 100. For a
-# digit whose posterior q is too narrow for (in fast mode at seeds 0, 2 and 3 one
-# digit of four, still 0.25–0.35 nats short with q at k = 1000, within 0.02 with
-# q₂), q₂ gets there orders of magnitude sooner. So: slower at
+# *Answer:* yes, q₂ converges to the quadrature value. It starts slower — at k = 1
+# it is ELBO(q₂), below ELBO(q) (asserted) — and for a digit whose posterior q
+# covers, the two are alike by k ≈ 100. For a digit whose posterior q is too
+# narrow for (in fast mode, one to three digits of four at most seeds, still a
+# tenth of a nat to a nat short with q at k = 1000, within 0.05 with q₂; this
+# run's shortfalls are printed below), q₂ gets there orders of magnitude sooner. So: slower at
 # first, faster in the end where q misses mass, never slower in the end (asserted
 # on the mean over digits at the largest k).
 
