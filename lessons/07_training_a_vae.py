@@ -458,7 +458,7 @@ check_that("the 'ELBO' keeps climbing with it", elbo_track[-1] > elbo_track[n_ep
 # ## 8. Samples from the prior
 #
 # 000, *Testing VAE*: remove the encoder, sample z ~ N(0, I), decode. We show
-# the decoder's mean σ(logits) (a Bernoulli sample of grey images would be
+# the decoder's mean sigm(logits) (a Bernoulli sample of grey images would be
 # salt and pepper). A collapsed dimension does no harm here: the decoder
 # ignores it.
 
@@ -498,6 +498,6 @@ check_that("samples lie much closer to the data than noise does", np.median(nn) 
 # 2. Plot active units against the free-bits λ in {0, 0.1, 0.25, 0.5, 1}.
 #    Where does the ELBO start to suffer?
 # 3. Replace the Bernoulli by `decoder="continuous_bernoulli"` and compare the
-#    samples; why are its decoded means (`decode`) not σ(logits)?
+#    samples; why are its decoded means (`decode`) not sigm(logits), the sigmoid?
 # 4. Redo section 2 with batches drawn *with* replacement. Is (N/M)Σ still
 #    unbiased? Is its variance larger or smaller?
