@@ -169,7 +169,7 @@ class VAEEstimator(Estimator):
         return float(self.decoder_logvar)
 
     def _seeds(self):
-        """``(model seed, training seed)`` from `random_state`: the int itself, None, or two draws from the Generator."""
+        """``(model seed, training seed)`` from random_state: the int itself, None, or two draws of the Generator."""
         rng = as_generator(self.random_state, "random_state", none_ok=True)   # validates random_state
         if isinstance(self.random_state, np.random.Generator):
             return tuple(int(s) for s in rng.integers(2 ** 63, size=2))

@@ -169,7 +169,8 @@ def test_bad_data_in_scikit_learn_words(X):
 
 
 def test_scikit_learn_is_not_imported_to_fit_and_use_the_estimator():
-    code = ("import sys, numpy as np; from numvae import VAEEstimator; X = np.random.default_rng(0).normal(size=(30, 3)); "
+    code = ("import sys, numpy as np; from numvae import VAEEstimator; "
+            "X = np.random.default_rng(0).normal(size=(30, 3)); "
             "m = VAEEstimator(hidden=(4,), epochs=1, k=2, random_state=0).fit(X); m.score(X); m.sample(2); "
             "print(sorted(n for n in sys.modules if n.split('.')[0] == 'sklearn'))")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
