@@ -21,6 +21,7 @@ from numvae.base import NotFittedError
 from numvae.compare import compare, load_dequantized
 from numvae.estimator import VAEEstimator
 from numvae.objectives import ELBO, IWAE
+from numvae.ppca import PPCA
 from numvae.train import fit
 from numvae.vae import VAE
 
@@ -123,18 +124,20 @@ def test_before_fit_every_method_raises_not_fitted(X):
         with pytest.raises(NotFittedError, match="this VAEEstimator is not fitted yet: call fit"):
             call()
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    with pytest.raises(NotFittedError, match="this PPCA is not fitted yet"):     # the same error, shared
+        PPCA(2).score(X)
 
 
 @pytest.mark.parametrize("param, value, message", [
     ("n_components", 0, "n_components must be an integer >= 1; got 0"),
-    ("hidden", (8, 0), "hidden"),
-    ("decoder", "gauss", "decoder must be one of"),
+    ("hidden", (8, 0), "hidden widths must be an integer >= 1; got 0"),
+    ("decoder", "gauss", "decoder must be one of .*; got 'gauss'"),
     ("decoder_var", "row", "decoder_var must be one of"),
     ("decoder_logvar", "big", "decoder_logvar must be a finite number or 'auto'; got 'big'"),
     ("decoder_logvar", np.inf, "decoder_logvar must be a finite number or 'auto'"),
     ("posterior", "flow", "posterior must be one of"),
     ("activation", "swish9", "activation must be one of"),
-    ("objective", "kl", "objective must be one of"),
+    ("objective", "kl", "objective must be one of \\['dreg', 'elbo', 'iwae'\\]; got 'kl'"),
     ("objective", 3, "objective must be 'elbo', 'iwae', 'dreg' or an objective of numvae.objectives"),
     ("iwae_k", 0, "iwae_k must be an integer >= 1; got 0"),
     ("epochs", -1, "epochs must be an integer >= 0; got -1"),
@@ -145,7 +148,7 @@ def test_before_fit_every_method_raises_not_fitted(X):
     ("random_state", "a", "random_state must be"),
     ("verbose", "yes", "verbose must be True or False; got 'yes'"),
     ("fast", "no", "fast must be True or False"),
-    ("dtype", "int32", "dtype"),
+    ("dtype", "int32", "dtype must be a floating dtype, float32 or float64"),
 ])
 def test_bad_hyper_parameters_are_refused_by_fit_naming_them(X, param, value, message):
     est = VAEEstimator(**{**SMALL, "objective": "iwae", param: value})   # iwae: so that iwae_k is read
