@@ -171,22 +171,26 @@ def test_bad_data_in_scikit_learn_words(X):
         est.sample(0)
 
 
-def test_scikit_learn_is_not_imported_to_fit_and_use_the_estimator():
-    code = ("import sys, numpy as np; from numvae import VAEEstimator; "
-            "X = np.random.default_rng(0).normal(size=(30, 3)); "
-            "m = VAEEstimator(hidden=(4,), epochs=1, k=2, random_state=0).fit(X); m.score(X); m.sample(2); "
+# Both estimators are scikit-learn estimators without scikit-learn: fitting and using one
+# must not import it (it stays a test-only reference).
+WITHOUT_SKLEARN = {
+    "VAEEstimator": "from numvae import VAEEstimator; X = np.random.default_rng(0).normal(size=(30, 3)); "
+                    "m = VAEEstimator(hidden=(4,), epochs=1, k=2, random_state=0).fit(X); m.score(X); m.sample(2)",
+    "PPCA": "from numvae.ppca import PPCA; m = PPCA(1).fit(np.random.default_rng(0).normal(size=(9, 3))); "
+            "m.score(m.sample(4, rng=0))",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WITHOUT_SKLEARN))
+def test_scikit_learn_is_not_imported_to_fit_and_use(name):
+    code = (f"import sys, numpy as np; {WITHOUT_SKLEARN[name]}; "
             "print(sorted(n for n in sys.modules if n.split('.')[0] == 'sklearn'))")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
 
-# --- with scikit-learn (a test-only reference) ---------------------------------------
-
-@pytest.fixture(scope="module")
-def sklearn():
-    return pytest.importorskip("sklearn", reason="scikit-learn, a test-only reference, is not installed")
-
+# --- with scikit-learn (a test-only reference; the `sklearn` fixture is in conftest.py) ---
 
 # The checks a stochastic density estimator cannot pass: score_samples is an importance-sampled
 # estimate whose noise for a row depends on the row's place in X.
