@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from _lesson import check, check_that, setup
+from _lesson import check, check_that, grade, setup, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.data import binarize, load_digits, split
 from numvae.gradcheck import VAE_EPS, gradcheck, iwae_case
 from numvae.objectives import IWAE, log_prior
@@ -155,6 +155,48 @@ check("log p(z) from the formulas = objectives.log_prior", log_prior(z), log_pz,
 w_tilde = softmax(log_w, axis=0)                                                   # (k, N)
 check("the normalized weights w̃ sum to 1 over the k samples", w_tilde.sum(0), 1.0, atol=1e-12)
 print("w̃ of the three images (columns):\n", w_tilde)
+
+
+def iwae_bound(log_w):
+    """L_k = log (1/k) Σ_i w_i from the log weights log_w (k, N), over the k samples: shape (N,)."""
+    # your turn: L_k = log (1/k) Σ_i exp(log w_i) over the k samples (axis 0), shifted by the largest log w_i (section 1)
+    ### BEGIN SOLUTION
+    top = log_w.max(axis=0)
+    return top + np.log(np.mean(np.exp(log_w - top), axis=0))
+    ### END SOLUTION
+
+
+def normalized_weights(log_w):
+    """w̃_i = w_i / Σ_j w_j = ∂L_k/∂log w_i from the log weights log_w (k, N): shape (k, N), columns summing to 1."""
+    # your turn: the normalized weights w̃_i = w_i / Σ_j w_j over the k samples (axis 0), shifted by the largest log w_i (section 1)
+    ### BEGIN SOLUTION
+    w = np.exp(log_w - log_w.max(axis=0))
+    return w / w.sum(axis=0)
+    ### END SOLUTION
+
+
+# Your turn: `iwae_bound` and `normalized_weights` above. They are graded against the library's
+# IWAE(5) bound on the draw above and SciPy's softmax, and on log weights log w_i = log i − 1000
+# (i = 1..5), where L_5 = log 3 − 1000 and w̃_i = i/15 exactly, and where exp(log w) without the
+# shift underflows to 0 (a bound of −inf, weights 0/0).
+tiny = np.log(np.arange(1.0, k5 + 1))[:, None] - 1000.0                            # (k, 1)
+for where, lw, bound_ref, w_ref in (("the draw above", log_w, small.last_terms["bound"], w_tilde),
+                                    ("log w_i = log i − 1000", tiny, np.array([np.log(3.0) - 1000.0]),
+                                     np.arange(1.0, k5 + 1)[:, None] / 15.0)):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grade(f"L_5 at {where}", iwae_bound(lw), bound_ref, mistakes=[
+            (lambda: logsumexp(lw, axis=0), "that is log Σ_i w_i: the 1/k (− log k) is missing"),
+            (lambda: lw.mean(axis=0), "that is the mean of log w_i, the k-sample ELBO: the log goes outside the mean"),
+            (lambda: np.log(np.mean(np.exp(lw), axis=0)), "exp(log w_i) underflows: subtract the largest log w_i "
+                                                          "before exp and add it back after the log"),
+        ], hint="L_k = m + log mean_i exp(log w_i − m), with m the largest log w_i of each column", atol=1e-9)
+        grade(f"w̃ at {where}", normalized_weights(lw), w_ref, mistakes=[
+            (lambda: np.exp(lw - lw.max(axis=0)), "not normalized: divide by the sum over the k samples"),
+            (lambda: np.exp(lw) / np.exp(lw).sum(axis=0), "exp(log w_i) underflows: subtract the largest log w_i "
+                                                          "first, which cancels in the ratio"),
+            (lambda: np.exp(lw - lw.max(axis=1, keepdims=True)) / np.exp(lw - lw.max(axis=1, keepdims=True)).sum(
+                axis=1, keepdims=True), "normalized along the images: the sum is over the k samples, axis 0"),
+        ], hint="w̃_i = exp(log w_i − m) / Σ_j exp(log w_j − m), along axis 0", atol=1e-12)
 
 # The finite-difference check runs on the library's own tiny case (`gradcheck.iwae_case`: 6 pixels,
 # biases redrawn until no gradient entry is small enough to drown in rounding), which the
@@ -328,9 +370,15 @@ L.savefig(fig, "11_units_and_loglik")
 # so its SNR grows like √k instead of falling (Tucker et al. 2019) — once k is
 # large enough for the weights to average, which a poor q delays.
 #
-# We fix the parameters of the ELBO model of the first training seed
-# (20 epochs: briefly trained, q still far from the posterior), take a
-# minibatch of n = 4 test digits, and estimate g's mean and standard deviation
+# We fix the parameters of the ELBO model with the most active units among
+# the training seeds (20 epochs: briefly trained, q still far from the
+# posterior). Not any ELBO model will do: one that has switched off every
+# unit (it happens, at lesson seed 19 the first training seed keeps none) has
+# q(z|x) = p(z) = p(z|x), so the encoder's expected gradient is zero at every
+# k and its SNR sits at the noise floor of the measurement, the median of
+# |N(0, 1)|/√(B·m) = 0.674/√(B·m), with no slope to find. We check that the
+# encoder's SNR at k = 1 is well above that floor. We take a minibatch of
+# n = 4 test digits, and estimate g's mean and standard deviation
 # from B repeated calls. Each call holds the minibatch m times over (fresh ε
 # for every copy), so it returns the *average* of m independent gradient
 # estimates, whose variance is σ²/m: B calls give the mean of B·m draws and
@@ -340,8 +388,10 @@ L.savefig(fig, "11_units_and_loglik")
 # error from a bootstrap over the B calls.
 
 # %%
-snr_model = runs["ELBO", SEEDS[0]]["model"]
-n_img, m_rep, B = 4, 20, L.size(60, 30)
+snr_seed = max(SEEDS, key=lambda s: runs["ELBO", s]["au"])
+snr_model = runs["ELBO", snr_seed]["model"]
+print(f"SNR measured on the ELBO model of training seed {snr_seed}: {runs['ELBO', snr_seed]['au']}/{K} units active")
+n_img, m_rep, B = 4, 20, L.size(400, 200)
 KS = np.array([1, 2, 4, 8, 16, 32])
 N_BOOT = 200
 x_rep = np.tile(X_te[:n_img], (m_rep, 1)).astype(np.float32)                      # (m n, D)
@@ -376,6 +426,9 @@ for k in KS:
         snr[p].append(full)
         snr_boot[p].append(bs)
 print(f"SNR over {B} x {m_rep} draws per k: {time.perf_counter() - t0:.1f} s")
+floor = 0.674 / np.sqrt(B * m_rep)                   # median of |mean|/sd where E g = 0: |N(0, 1)|/√(B m)
+check_that("the measurement resolves the encoder's SNR: IWAE's at k = 1 is above 4× the noise floor 0.674/√(B m)",
+           snr["IWAE encoder"][0] > 4 * floor, f"{snr['IWAE encoder'][0]:.4f} > 4 × {floor:.4f}")
 logk = np.log(KS)
 slope, slope_se, boot_slopes = {}, {}, {}
 for p in snr:

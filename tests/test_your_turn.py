@@ -208,6 +208,7 @@ PLANTED = [  # lesson, wrong answer, the hint's words, run only the setup and th
      "dx uses W transposed: dx = δ Wᵀ", False),
     ("08_vae_versus_ppca.py", "return np.log(np.mean(np.exp(a), axis=axis))",
      "without the max shift exp(a) underflows to 0", True),
+    ("11_tighter_bounds.py", "return logsumexp(log_w, axis=0)", "the 1/k (− log k) is missing", False),
 ]
 
 
