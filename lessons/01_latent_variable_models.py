@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 from scipy.integrate import trapezoid
 from scipy.special import ndtri
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.distributions import gaussian_log_density, logmeanexp
 from numvae.ppca import PPCA
 
@@ -238,6 +238,47 @@ check("with the weight p(z)/r(z), samples from r ≠ p(z|x) still average to p(x
 # estimates of S samples each: the mean error of log p̂(x) (bias), its
 # standard deviation, and the effective sample size ESS = (Σw)²/Σw² of the
 # weights w_s = p(x|z_s) (S if all samples count equally, 1 if one dominates).
+#
+# **Your turn.** Write this estimator: given one datapoint x (shape (D,)),
+# prior samples z (shape (S, K)) and a pPCA `model` (with `model.W` of shape
+# (D, K), `model.b`, `model.sigma2`), return log p̂(x). Use
+# `gaussian_log_density(x, mean, logvar)` for log N(x; mean, diag exp(logvar))
+# and `logmeanexp` for log((1/S) Σ_s exp(a_s)). It is graded against p(x|z)
+# written out by hand and averaged, on section 2's model; the study below then
+# uses your function.
+
+# %%
+def log_px_from_prior(x, z, model):
+    """log p̂(x) = log (1/S) Σ_s p(x|z_s), for prior samples z of shape (S, K): a number."""
+    # your turn: the Monte Carlo estimate log (1/S) Σ_s p(x|z_s) from prior samples z (section 3)
+    ### BEGIN SOLUTION
+    logvar_x = np.full(x.shape[-1], np.log(model.sigma2))
+    log_w = gaussian_log_density(x, z @ model.W.T + model.b, logvar_x)    # (S,)  log p(x|z_s)
+    return logmeanexp(log_w)
+    ### END SOLUTION
+
+
+def log_lik_by_hand(x, z, W, b, var):
+    """log N(x; Wz + b, var I) for each row of z, written out: (S,)."""
+    r = x - z @ W.T - b                                                    # (S, D)
+    return -0.5 * (x.size * np.log(2 * np.pi * var) + np.sum(r * r, axis=1) / var)
+
+
+S_check = 1000
+z_check = L.rng_for("your turn: Monte Carlo p(x)").standard_normal((S_check, 1))   # (S, 1)  z ~ p(z)
+ll = log_lik_by_hand(x[0], z_check, model.W, model.b, model.sigma2)                # (S,)
+grade("the Monte Carlo estimate of log p(x) from the prior", log_px_from_prior(x[0], z_check, model),
+      np.log(np.mean(np.exp(ll))), mistakes=[
+          (np.log(np.sum(np.exp(ll))), "your estimate is log S too large: average the S likelihoods "
+                                       "(divide by S, or use logmeanexp), do not sum them"),
+          (np.mean(ll), "you averaged log p(x|z_s); the estimate is the log of the average of p(x|z_s) "
+                        "(logmeanexp of the log-likelihoods). By Jensen the average of logs is lower"),
+          (np.log(np.mean(np.exp(log_lik_by_hand(x[0], z_check, model.W, model.b, np.sqrt(model.sigma2))))),
+           "p(x|z) has variance σ² = model.sigma2, so logvar = log(model.sigma2), not log of its square root"),
+          (np.log(np.mean(np.exp(log_lik_by_hand(x[0], z_check, model.W, 0.0, model.sigma2)))),
+           "the mean of p(x|z) is Wz + b: the offset b is missing"),
+      ], hint="log p(x|z_s) = log N(x; W z_s + b, σ² I) for each sample (z @ model.W.T + model.b), then "
+              "logmeanexp over the S samples")
 
 # %%
 Ks = L.size([1, 2, 4, 8, 16, 32], [1, 2, 4, 8, 16])
@@ -259,7 +300,7 @@ for K in Ks:
     for j, r in np.ndindex(n_x, R):
         z = rng.standard_normal((S, K))                           # (S, K)  z ~ p(z)
         log_w = gaussian_log_density(X[j], z @ model.W.T + model.b, logvar_x)  # (S,)  log p(x|z)
-        est[j, r] = logmeanexp(log_w)
+        est[j, r] = log_px_from_prior(X[j], z, model)             # your function, the same log_w
         w = np.exp(log_w - log_w.max())
         ess[j, r] = w.sum() ** 2 / np.sum(w * w)
     cases.append((K, model, X, log_px))

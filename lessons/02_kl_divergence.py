@@ -51,7 +51,7 @@ from scipy.integrate import trapezoid
 from scipy.optimize import minimize
 from scipy.special import rel_entr
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.distributions import (gaussian_log_density, kl_gaussians, kl_standard_normal,
                                   kl_standard_normal_grad, kl_standard_normal_terms)
 
@@ -230,6 +230,46 @@ z = mu + np.exp(0.5 * logvar) * rng.standard_normal((n_mc, K))               # (
 log_ratio = gaussian_log_density(z, mu, logvar) - gaussian_log_density(z, 0.0, np.zeros(K))
 se = log_ratio.std() / np.sqrt(n_mc)
 check("KL(q||N(0,I)) vs Monte Carlo E_q[log q - log p] (5 SE)", log_ratio.mean(), kl_diag, atol=5 * se)
+
+# %% [markdown]
+# **Your turn.** Write the closed form above as a function of `mu` and
+# `logvar` (shape (..., K), one KL per row: sum over the last axis). It is
+# graded against the general formula of section 2 (`kl_gaussians` with
+# Σ₁ = diag(exp(logvar)), Σ₂ = I), at this section's (μ, log σ²) and at a
+# batch of rows; a wrong answer stops here with a hint.
+
+# %%
+def kl_to_standard_normal(mu, logvar):
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) summed over the last axis: shape (...,)."""
+    # your turn: the KL of N(mu, diag exp(logvar)) to N(0, I), summed over the last axis (section 3)
+    ### BEGIN SOLUTION
+    return 0.5 * np.sum(mu ** 2 + np.exp(logvar) - 1 - logvar, axis=-1)
+    ### END SOLUTION
+
+
+def kl_parts(mu, var, log_var, minus_one=1.0, half=0.5):
+    """½Σ(μ² + var − 1 − log_var) with each part given, to compute the answers of common mistakes."""
+    return half * np.sum(mu ** 2 + var - minus_one - log_var, axis=-1)
+
+
+g = L.rng_for("your turn: the Gaussian KL")
+for where, m_, lv in (("section 3's (μ, log σ²)", mu, logvar),
+                      ("a batch of 4 rows", g.normal(0, 1, (4, K)), g.normal(0, 1, (4, K)))):
+    rows_ = np.atleast_2d(m_), np.atleast_2d(lv)
+    reference = np.array([kl_gaussians(r, np.diag(np.exp(v)), np.zeros(K), np.eye(K)) for r, v in zip(*rows_)])
+    reference = reference.reshape(np.shape(m_)[:-1])
+    grade(f"the Gaussian KL at {where}", kl_to_standard_normal(m_, lv), reference, mistakes=[
+        (kl_parts(m_, np.exp(lv), lv, minus_one=0.0),
+         "your KL is K/2 too large: the −1 of every dimension is missing (½Σ(μ² + σ² − 1 − log σ²) "
+         "holds −K/2 in total)"),
+        (-reference, "the sign is flipped: 000's ½Σ(1 + log σ² − μ² − σ²) is −KL; the KL is "
+                     "½Σ(μ² + σ² − 1 − log σ²), never negative"),
+        (kl_parts(m_, np.exp(lv), lv, half=1.0), "twice the KL: the factor ½ in front of the sum is missing"),
+        (kl_parts(m_, np.exp(0.5 * lv), lv), "σ² is exp(logvar), not exp(logvar / 2): logvar is the log of "
+                                             "the variance, and the formula needs the variance"),
+        (kl_parts(m_, np.exp(lv), 0.5 * lv), "log σ² is logvar itself, not logvar / 2"),
+    ], hint="write ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²) with σ_j² = exp(logvar_j), summed over the last "
+            "axis (axis=-1)")
 
 # %% [markdown]
 # Its gradient, used by every VAE backward pass: ∂KL/∂μ_j = μ_j and

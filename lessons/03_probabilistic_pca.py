@@ -38,7 +38,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.data import load_digits, make_ppca_data
 from numvae.distributions import gaussian_log_density, kl_gaussians
 from numvae.ppca import PPCA
@@ -123,6 +123,41 @@ check("posterior covariance: conditioning vs σ²M⁻¹ (library)", post_cov, co
 check_that("the slide's σ⁻²M is not the posterior covariance",
            np.abs(cov_slide - cov_cond).max() > 1.0, f"max |difference| = {np.abs(cov_slide - cov_cond).max():.3g}")
 check("the slide's σ⁻²M is the posterior precision: (σ²M⁻¹)⁻¹", np.linalg.inv(post_cov), cov_slide, rtol=1e-10)
+
+# %% [markdown]
+# **Your turn.** Write the posterior with the K × K matrix M, as the library
+# does: given rows x (shape (N, D)), W (shape (D, K)), b and σ², return
+# E[z|x] for each row (shape (N, K)) and cov(z|x) (shape (K, K), the same for
+# every x). It is graded against the conditioning formulas above, which never
+# form M.
+
+# %%
+def ppca_posterior(x, W, b, sigma2):
+    """p(z|x) of pPCA: (mean of shape (N, K), covariance of shape (K, K)) via M = WᵀW + σ²I."""
+    # your turn: E[z|x] = M⁻¹Wᵀ(x − b) per row and cov(z|x) = σ²M⁻¹, with M = WᵀW + σ²I (section 2)
+    ### BEGIN SOLUTION
+    M = W.T @ W + sigma2 * np.eye(W.shape[1])                      # (K, K)
+    mean = np.linalg.solve(M, W.T @ (x - b).T).T                   # (N, K)  M⁻¹Wᵀ(x − b)
+    return mean, sigma2 * np.linalg.inv(M)                         # (N, K), (K, K)
+    ### END SOLUTION
+
+
+my_mean, my_cov = ppca_posterior(x5, W_true, b_true, sigma2_true)
+M_without_s2 = W_true.T @ W_true + np.eye(K)                       # a common slip: the σ² of M forgotten
+grade("the pPCA posterior covariance", my_cov, cov_cond, mistakes=[
+    (cov_slide, "that is σ⁻²M, the slide's misprint: it is the posterior *precision*; the covariance is "
+                "its inverse σ²M⁻¹"),
+    (np.linalg.inv(M), "the factor σ² is missing: cov(z|x) = σ²M⁻¹, not M⁻¹"),
+    (sigma2_true * M, "σ²M is not inverted: cov(z|x) = σ² M⁻¹"),
+    (sigma2_true * np.linalg.inv(M_without_s2), "M = WᵀW + σ²I: the σ²I inside M is missing"),
+], hint="cov(z|x) = σ² M⁻¹ with M = WᵀW + σ²I (K × K)")
+grade("the pPCA posterior mean", my_mean, mean_cond, mistakes=[
+    (x5 @ np.linalg.solve(M, W_true.T).T, "b is not subtracted: E[z|x] = M⁻¹Wᵀ(x − b)"),
+    ((x5 - X.mean(0)) @ np.linalg.solve(M, W_true.T).T,
+     "you subtracted the data's mean; the model's offset is b (the slide's μ), not a sample mean"),
+    ((x5 - b_true) @ np.linalg.solve(M_without_s2, W_true.T).T, "M = WᵀW + σ²I: the σ²I inside M is missing"),
+    ((x5 - b_true) @ W_true, "M⁻¹ is missing: E[z|x] = M⁻¹Wᵀ(x − b), not Wᵀ(x − b)"),
+], hint="E[z|x] = M⁻¹Wᵀ(x − b) for each row: with rows, (x − b) @ W @ M⁻ᵀ, or np.linalg.solve(M, W.T @ (x − b).T).T")
 
 # %% [markdown]
 # Two more checks that need no algebra at all.

@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.data import load_digits
 from numvae.distributions import gaussian_entropy, gaussian_log_density, kl_gaussians
 from numvae.ppca import PPCA
@@ -134,6 +134,42 @@ rhs = log_lik - (log_q - log_prior)
 se = rhs.std() / np.sqrt(n_mc)
 check("log p(x) − KL(q||p(z|x)) = E_q[log p(x|z)] − E_q[log q/p(z)] (MC, 5 SE)",
       rhs.mean(), log_px[i] - kl_post, atol=5 * se)
+
+# %% [markdown]
+# **Your turn.** The identity log p(x) = ELBO + KL(q‖p(z|x)) holds sample by
+# sample before any average is taken. From the per-sample log p(x|z_s),
+# log p(z_s), log q(z_s|x) (arrays of shape (S,)) and the number log p(x),
+# return the two integrands: the ELBO's, whose average is the ELBO, and the
+# KL's, rewritten with Bayes' rule so that it needs no log p(z|x). They are
+# graded against log q − log p(z|x) with the exact pPCA posterior, which your
+# formulas do not use.
+
+# %%
+def elbo_and_kl_integrands(log_lik, log_prior, log_q, log_px):
+    """Per-sample integrands of the ELBO and of KL(q||p(z|x)), both of shape (S,); they add to log p(x)."""
+    # your turn: the ELBO's integrand and the KL(q||p(z|x)) integrand by Bayes' rule, sample by sample (section 1)
+    ### BEGIN SOLUTION
+    elbo_s = log_lik + log_prior - log_q                           # log p(x, z) − log q(z|x)
+    kl_s = log_q - log_lik - log_prior + log_px                    # log q − log p(z|x), p(z|x) = p(x|z)p(z)/p(x)
+    return elbo_s, kl_s
+    ### END SOLUTION
+
+
+my_elbo_s, my_kl_s = elbo_and_kl_integrands(log_lik, log_prior, log_q, log_px[i])
+grade("the KL(q||p(z|x)) integrand, sample by sample", my_kl_s, log_q - log_post, atol=1e-8, mistakes=[
+    (log_q - log_lik - log_prior - log_px[i], "log p(z|x) = log p(x|z) + log p(z) − log p(x), so "
+                                              "−log p(z|x) brings +log p(x), not −log p(x)"),
+    (log_q - log_lik + log_px[i], "the prior is missing: p(z|x) = p(x|z) p(z) / p(x)"),
+    (log_q - log_lik - log_prior, "log p(x) is missing: Bayes' rule divides by p(x)"),
+    (-(log_q - log_post), "the sign is flipped: the KL's integrand is log q − log p(z|x)"),
+], hint="KL(q||p(z|x)) = E_q[log q(z|x) − log p(z|x)] with log p(z|x) = log p(x|z) + log p(z) − log p(x)")
+grade("the ELBO integrand, sample by sample", my_elbo_s, log_px[i] - (log_q - log_post), atol=1e-8, mistakes=[
+    (log_lik + log_prior + log_q, "−log q(z|x), not +log q(z|x): the ELBO is E_q[log p(x, z) − log q(z|x)]"),
+    (log_lik - log_q, "log p(z) is missing: the joint is log p(x|z) + log p(z)"),
+    (log_lik, "that is only the reconstruction term; the ELBO also has −log q(z|x)/p(z) (the KL to the prior)"),
+], hint="ELBO integrand = log p(x|z) + log p(z) − log q(z|x), one number per sample")
+check("log p(x) = ELBO integrand + KL integrand, for every sample", my_elbo_s + my_kl_s,
+      np.full(n_mc, log_px[i]), atol=1e-8)
 
 # %% [markdown]
 # ## 2. Three forms of the ELBO, all exact

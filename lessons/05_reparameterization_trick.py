@@ -46,9 +46,10 @@
 # %%
 import numpy as np
 from scipy.integrate import trapezoid
+from scipy.stats import norm
 import matplotlib.pyplot as plt
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.distributions import gaussian_log_density, gaussian_log_density_grad, kl_standard_normal
 from numvae.posteriors import make_posterior
 
@@ -144,12 +145,57 @@ def score_estimates(eps, mu, logvar, c):
     return fz * s_mu, fz * s_lv
 
 
+# Your turn: the two functions below. `reparameterize` is z = μ + σ ⊙ ε; it is graded
+# against SciPy's quantile transform, which maps ε to N(μ, σ²) without the formula.
+# `pathwise_estimates` is the chain rule above, one estimate per row of eps; it is graded
+# against central differences of f(μ + exp(½ logvar) ⊙ ε) with ε held fixed, which is what
+# "pathwise" means. Neither grading draws from the lesson's generator.
+def reparameterize(mu, logvar, eps):
+    """z = mu + sigma * eps with sigma = exp(logvar / 2): a sample of N(mu, diag exp(logvar)), shape of eps."""
+    # your turn: the reparameterized sample z = μ + σ ⊙ ε from mu, logvar and eps (section 2)
+    ### BEGIN SOLUTION
+    return mu + np.exp(0.5 * logvar) * eps
+    ### END SOLUTION
+
+
 def pathwise_estimates(eps, mu, logvar, c):
     """Single-sample pathwise estimates of (∇_mu, ∇_logvar) E[f], shapes (n, K)."""
+    # your turn: the pathwise gradients f'(z) and f'(z) ⊙ ∂z/∂logvar for each row of eps (section 2)
+    ### BEGIN SOLUTION
     sigma = np.exp(0.5 * logvar)                                  # (K,)
     z = mu + sigma * eps                                          # (n, K)
     df_dz = -(z - c)                                              # (n, K)
     return df_dz, df_dz * eps * 0.5 * sigma                       # dz/dmu = 1, dz/dlogvar = ½ σ ε
+    ### END SOLUTION
+
+
+eps_g = L.rng_for("your turn: reparameterization").standard_normal((6, K))    # (6, K), not from L.rng
+mu_g, lv_g = mu + np.linspace(-1, 1, K), logvar + np.linspace(0.5, -0.5, K)   # not all equal, so slips show
+sd_g = np.exp(0.5 * lv_g)
+grade("the reparameterized sample", reparameterize(mu_g, lv_g, eps_g),
+      norm.ppf(norm.cdf(eps_g), loc=mu_g, scale=sd_g), atol=1e-8, mistakes=[
+          (mu_g + np.exp(lv_g) * eps_g, "exp(logvar) is the variance σ², not σ: σ = exp(logvar / 2)"),
+          (mu_g + lv_g * eps_g, "logvar is log σ²: σ = exp(logvar / 2), not logvar itself"),
+          (mu_g + eps_g, "ε must be scaled by σ before adding μ"),
+      ], hint="z = mu + exp(0.5 * logvar) * eps, element by element")
+hd = 1e-5
+fd_path_mu = np.stack([(f(reparameterize(mu_g + hd * e, lv_g, eps_g), c) - f(reparameterize(mu_g - hd * e, lv_g, eps_g), c))
+                       / (2 * hd) for e in np.eye(K)], axis=1)            # (6, K)  ∂f(z(μ, ε))/∂μ_j, ε fixed
+fd_path_lv = np.stack([(f(reparameterize(mu_g, lv_g + hd * e, eps_g), c) - f(reparameterize(mu_g, lv_g - hd * e, eps_g), c))
+                       / (2 * hd) for e in np.eye(K)], axis=1)            # (6, K)  ∂f(z(logvar, ε))/∂logvar_j
+my_path_mu, my_path_lv = pathwise_estimates(eps_g, mu_g, lv_g, c)
+df_g = -(mu_g + sd_g * eps_g - c)                                         # f'(z) at the true z, for the slips
+grade("the pathwise gradient with respect to mu", my_path_mu, fd_path_mu, atol=1e-6, rtol=1e-6, mistakes=[
+    (-df_g, "the sign of f'(z) is flipped: f = −½‖z − c‖², so f'(z) = −(z − c)"),
+    (-(mu_g + np.exp(lv_g) * eps_g - c), "z uses σ = exp(logvar / 2), not exp(logvar)"),
+], hint="∂f(z)/∂μ_j = f'(z)_j · ∂z_j/∂μ_j, and ∂z/∂μ = 1")
+grade("the pathwise gradient with respect to logvar", my_path_lv, fd_path_lv, atol=1e-6, rtol=1e-6, mistakes=[
+    (df_g * eps_g * sd_g, "twice the answer: ∂z/∂logvar = ½σε (σ = exp(logvar/2) brings the ½), not σε"),
+    (df_g * eps_g * 0.5 * sd_g ** 2, "∂z/∂logvar = ½σε with σ = exp(logvar/2): σ², not σ, is in your answer"),
+    (df_g * eps_g, "∂z/∂logvar is ½σε, not ε: z = μ + exp(logvar/2) ε"),
+    (df_g * 0.5 * sd_g, "ε is missing: ∂z/∂logvar = ½σε depends on the sample's ε"),
+    (-df_g * eps_g * 0.5 * sd_g, "the sign of f'(z) is flipped: f'(z) = −(z − c)"),
+], hint="∂f(z)/∂logvar_j = f'(z)_j · ∂z_j/∂logvar_j with ∂z_j/∂logvar_j = ½ σ_j ε_j, one row per ε")
 
 
 n = L.size(400_000, 200_000)

@@ -44,9 +44,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 from scipy.special import expit
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.data import load_digits, split
-from numvae.distributions import kl_standard_normal
+from numvae.distributions import kl_standard_normal, kl_standard_normal_grad
 from numvae.gradcheck import VAE_EPS, gradcheck, relative_error, vae_reports
 from numvae.nn import MLP, Linear, make_activation
 from numvae.optim import Adam
@@ -84,9 +84,58 @@ lin.params["b"][:] = rng.normal(size=n_out)          # biases away from zero
 y = lin.forward(x)
 dx_lib = lin.backward(delta)
 
-dW_hand = x.T @ delta                                  # (n_in, n_out)
-db_hand = delta.sum(axis=0)                            # (n_out,)
-dx_hand = delta @ lin.params["W"].T                    # (N, n_in)
+
+
+def linear_backward(x, W, delta):
+    """Backward of y = xW + b: (dW of shape (n_in, n_out), db of shape (n_out,), dx of shape (N, n_in))."""
+    # your turn: dW, db and dx of the linear layer y = xW + b, given δ = ∂ℓ/∂y (section 1)
+    ### BEGIN SOLUTION
+    dW = x.T @ delta                                   # (n_in, n_out)
+    db = delta.sum(axis=0)                             # (n_out,)
+    dx = delta @ W.T                                   # (N, n_in)
+    return dW, db, dx
+    ### END SOLUTION
+
+
+def linear_grads_by_differences(x, W, b, delta, h=1e-6):
+    """dW, db, dx of ℓ = Σ δ ⊙ (xW + b) by central differences, entry by entry: the grading's reference."""
+    loss = lambda x, W, b: np.sum(delta * (x @ W + b))             # noqa: E731
+    grads = []
+    for which, arr in enumerate((W, b, x)):
+        g = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            args = [W.copy(), b.copy(), x.copy()]
+            args[which][idx] += h
+            up = loss(args[2], args[0], args[1])
+            args[which][idx] -= 2 * h
+            g[idx] = (up - loss(args[2], args[0], args[1])) / (2 * h)
+        grads.append(g)
+    return grads                                                    # dW, db, dx
+
+
+# Graded first on a square layer (n_in = n_out), where a transposed W or δ still multiplies and
+# only its values are wrong, then on this section's layer. The inputs of the square case come
+# from a generator of their own, so the lesson's numbers do not depend on the grading.
+g6 = L.rng_for("your turn: Linear backward")
+square = (g6.normal(size=(N, 3)), g6.normal(size=(3, 3)), g6.normal(size=3), g6.normal(size=(N, 3)))
+for where, (x_, W_, b_, d_) in (("a square layer", square),
+                                ("this section's layer", (x, lin.params["W"], lin.params["b"], delta))):
+    dW_ref, db_ref, dx_ref = linear_grads_by_differences(x_, W_, b_, d_)
+    dW_my, db_my, dx_my = linear_backward(x_, W_, d_)
+    grade(f"the Linear backward's dW, {where}", dW_my, dW_ref, atol=1e-7, rtol=1e-7, mistakes=[
+        (d_.T @ x_, "your dW is transposed: it must have W's shape (n_in, n_out), dW = xᵀδ, not δᵀx"),
+        (x_.T @ d_ / len(x_), "dW sums over the batch (every row used the same W): xᵀδ, not its mean over rows"),
+    ], hint="∂ℓ/∂W_ij = Σ_n x_ni δ_nj, that is dW = x.T @ delta")
+    grade(f"the Linear backward's db, {where}", db_my, db_ref, atol=1e-7, rtol=1e-7, mistakes=[
+        (d_.mean(axis=0), "db sums δ over the batch, it does not average it"),
+        (d_.sum(axis=1), "sum δ over the batch axis (axis=0), one entry per output unit"),
+    ], hint="∂ℓ/∂b_j = Σ_n δ_nj: delta.sum(axis=0)")
+    grade(f"the Linear backward's dx, {where}", dx_my, dx_ref, atol=1e-7, rtol=1e-7, mistakes=[
+        (lambda: d_ @ W_, "dx uses W transposed: dx = δ Wᵀ (delta @ W.T), since y_nj = Σ_i x_ni W_ij"),
+        (lambda: x_ @ W_, "that is the forward xW, not the gradient δWᵀ"),
+    ], hint="∂ℓ/∂x_ni = Σ_j δ_nj W_ij, that is dx = delta @ W.T")
+
+dW_hand, db_hand, dx_hand = linear_backward(x, lin.params["W"], delta)
 check("dW by hand = Linear.backward", dW_hand, lin.grads["W"], atol=1e-14)
 check("db by hand = Linear.backward", db_hand, lin.grads["b"], atol=1e-14)
 check("dx by hand = Linear.backward", dx_hand, dx_lib, atol=1e-14)
@@ -203,6 +252,45 @@ check("MLP dx by hand = MLP.backward", dx_mlp, dx_lib, atol=1e-13)
 #
 # μ and λ each feed two paths — every sample z_l, and the KL — and their
 # gradients are the sums. That is the whole of "backprop through z".
+#
+# **Your turn.** The KL path first. Write the gradient of
+# KL_n = −½ Σ_j (1 + λ_j − μ_j² − e^{λ_j}) with respect to μ and λ = log σ²
+# (arrays of shape (N, K), one KL per row, so each row's gradient is its
+# own). It is graded against central differences of the library's
+# `kl_standard_normal`.
+
+# %%
+def kl_grad(mu, lam):
+    """(∂KL/∂μ, ∂KL/∂λ) of KL(N(μ, diag e^λ) || N(0, I)) for each row: two arrays of the shape of mu."""
+    # your turn: the gradient of the closed-form KL with respect to mu and to lam = log σ²
+    ### BEGIN SOLUTION
+    return mu, 0.5 * (np.exp(lam) - 1)
+    ### END SOLUTION
+
+
+g6k = L.rng_for("your turn: KL gradient")
+mu_k, lam_k = g6k.normal(size=(4, 3)), g6k.normal(size=(4, 3))
+hk = 1e-6
+fd_kl = [np.zeros_like(mu_k), np.zeros_like(lam_k)]
+for idx in np.ndindex(mu_k.shape):
+    e = np.zeros_like(mu_k)
+    e[idx] = hk
+    fd_kl[0][idx] = (kl_standard_normal(mu_k + e, lam_k)[idx[0]] - kl_standard_normal(mu_k - e, lam_k)[idx[0]]) / (2 * hk)
+    fd_kl[1][idx] = (kl_standard_normal(mu_k, lam_k + e)[idx[0]] - kl_standard_normal(mu_k, lam_k - e)[idx[0]]) / (2 * hk)
+my_dmu, my_dlam = kl_grad(mu_k, lam_k)
+grade("the KL's gradient with respect to mu", my_dmu, fd_kl[0], atol=1e-7, rtol=1e-7, mistakes=[
+    (-mu_k, "the sign is flipped: the KL grows with μ², so ∂KL/∂μ = +μ (000's ½Σ(1 + …) is −KL)"),
+    (0.5 * mu_k, "∂(½μ²)/∂μ = μ: the ½ cancels against the 2 of the square"),
+], hint="KL = ½Σ(μ² + e^λ − 1 − λ), so ∂KL/∂μ_j = μ_j")
+grade("the KL's gradient with respect to lam = log σ²", my_dlam, fd_kl[1], atol=1e-7, rtol=1e-7, mistakes=[
+    (0.5 * np.exp(lam_k), "the −½ is missing: ∂(−½λ)/∂λ = −½, so ∂KL/∂λ = ½(e^λ − 1)"),
+    (np.exp(lam_k) - 1, "twice the answer: the ½ in front of the KL stays, ∂KL/∂λ = ½(e^λ − 1)"),
+    (0.5 * (np.exp(0.5 * lam_k) - 1), "e^λ = σ² is the variance: its derivative with respect to λ is e^λ, "
+                                      "not e^{λ/2}"),
+    (-0.5 * (np.exp(lam_k) - 1), "the sign is flipped: ∂KL/∂λ = ½(e^λ − 1), positive when σ² > 1"),
+], hint="KL = ½Σ(μ² + e^λ − 1 − λ), so ∂KL/∂λ_j = ½(e^{λ_j} − 1)")
+check("your KL gradient = the library's kl_standard_normal_grad", np.stack(kl_grad(mu_k, lam_k)),
+      np.stack(kl_standard_normal_grad(mu_k, lam_k)), atol=1e-14)
 
 # %%
 D, Hd, K, Nb, Ls = 6, 5, 3, 7, 2
@@ -284,7 +372,7 @@ for title, r in vae_reports()[:n_cases]:
 #
 # Forget the ½ of ∂σ/∂λ = ½σ — a very common slip (d exp(½λ)/dλ written as
 # exp(½λ)). Everything else is right. The check does not report "slightly
-# off": the encoder's relative errors are of order 0.1–1, five or more
+# off": the encoder's largest relative errors are 1e-2 to 1, four or more
 # orders of magnitude above the 1e-6 a correct gradient reaches, while the
 # decoder's parameters, which the slip does not touch, still pass.
 
@@ -443,7 +531,7 @@ L.savefig(fig, "06_sigma_bug")
 #   — each the sum of the sampling path and the KL path. The exploded version
 #   equals `VAE.loss_and_grads` to ~1e-15, and both pass `gradcheck` at 1e-6.
 # - A wrong backward fails the check by orders of magnitude (here a missing ½
-#   gives relative errors ~0.1–1 on the encoder, ≤ 1e-6 elsewhere).
+#   gives relative errors of 1e-3 to 1 on the encoder, ≤ 1e-6 elsewhere).
 # - A wrong *forward* with a consistent backward passes. σ = exp(logvar)
 #   optimizes an objective that exceeds the true ELBO by ½Σ(v² − v − log v)
 #   and even exceeds log p(x): test the forward against the math (sample

@@ -39,11 +39,13 @@
 # if you need them used. A NaN means an exponent ran away.
 
 # %%
+from itertools import combinations
+
 import numpy as np
 import matplotlib.pyplot as plt
 from scipy import integrate
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae import plots
 from numvae.data import load_digits, split
 from numvae.distributions import bernoulli_log_likelihood, continuous_bernoulli_log_density
@@ -144,6 +146,39 @@ print(f"variance of (N/M) Σ_B: measured {est_right.var():.4g}, N²(1 − M/N)S�
       f"with replacement it would be N²σ²/M = {N ** 2 * elbo_i.var() / M:.4g}")
 check("Var (N/M) Σ_B = N²(1 − M/N) S²/M: batches without replacement (5 SE)", est_right.var(), var_finite,
       atol=5 * dev2.std() / np.sqrt(R))
+
+# %% [markdown]
+# **Your turn.** Write the minibatch estimator of the full-data sum: given the
+# per-datapoint values of the M points of a batch (the last axis; any axes
+# before it are other batches) and the size N of the data set, return
+# (N/M) Σ_{x∈𝓑} 𝓛(x). It is graded exactly, with no sampling: on a data set
+# of N = 7 values, the average of your estimator over *every* batch of
+# M = 3 distinct points (all 35 of them) must be the full sum.
+
+# %%
+def minibatch_estimate(batch_values, N):
+    """(N/M) Σ over the last axis (the M points of a batch): an unbiased estimate of the sum over N points."""
+    # your turn: the minibatch estimator of the full-data sum, (N/M) times the batch's sum (section 2)
+    ### BEGIN SOLUTION
+    M = batch_values.shape[-1]
+    return (N / M) * batch_values.sum(axis=-1)
+    ### END SOLUTION
+
+
+values7 = np.linspace(-3.0, 5.0, 7) ** 2 - 4.0                     # a small data set, not all equal
+batches7 = np.array(list(combinations(range(7), 3)))               # (35, 3) every batch of 3 distinct points
+mean_over_batches = minibatch_estimate(values7[batches7], 7).mean()
+total7, frac = values7.sum(), 3 / 7
+grade("the minibatch estimator, averaged over every batch", mean_over_batches, total7, mistakes=[
+    (frac ** 2 * total7, "your estimator averages to (M/N)² times the sum: that is the slide's (M/N)Σ_B; "
+                         "the scale is N/M, the inverse of the chance M/N that a point is in the batch"),
+    (total7 / 7, "that is the full-data *mean*: the batch mean (1/M)Σ_B estimates the average; the sum "
+                 "needs N times it, (N/M)Σ_B"),
+    (frac * total7, "the batch sum alone averages to (M/N) times the full sum: scale it by N/M"),
+], hint="each point is in the batch with probability M/N, so (N/M) Σ_B has mean Σ_i 𝓛(x_i); M is the "
+        "length of the last axis")
+check("your estimator on this section's batches = (N/M) Σ_B", minibatch_estimate(elbo_i[idx], N),
+      (N / M) * elbo_i[idx].sum(axis=1), rtol=1e-12)
 
 # %% [markdown]
 # ## 3. L samples per datapoint
@@ -263,6 +298,41 @@ print(f"averaged (β = {D}): valid ELBO {la['valid_elbo']:.2f}, rec {la['valid_r
 check_that("averaging switches the code off: KL < 1 nat and at most 1 active unit",
            la["valid_kl"] < 1.0 and au_avg <= 1, f"KL {la['valid_kl']:.3f}, AU {au_avg}")
 check_that("…and costs ELBO: the summed model is > 2 nats better", last["valid_elbo"] > la["valid_elbo"] + 2)
+
+# %% [markdown]
+# **Your turn.** Count the active units yourself (Burda et al. 2015): from the
+# encoder means μ(x) of the held-out images (shape (N, K)), the variance of
+# each unit's mean over the images, and the number of units whose variance
+# exceeds 0.01. Return both, as `numvae.train.active_units` does. It is
+# graded on the two models just trained (summed and averaged), against the
+# variances written as a mean of squared deviations and against the
+# library's count.
+
+# %%
+def count_active_units(mu, threshold=0.01):
+    """(number of units u with Var_x μ_u(x) > threshold, the variances of shape (K,)) for mu of shape (N, K)."""
+    # your turn: the variance over the images of each unit's encoder mean, and the count above the threshold
+    ### BEGIN SOLUTION
+    var = np.var(mu, axis=0)                                       # (K,)  over the images, one per unit
+    return int(np.sum(var > threshold)), var
+    ### END SOLUTION
+
+
+for name, model_, au_lib in (("the summed model", vae, au_sum), ("the averaged model", avg, au_avg)):
+    mu_au = model_.encode(Xte)[0].astype(np.float64)               # (N, K)
+    dev = mu_au - mu_au.mean(axis=0)
+    var_ref = np.mean(dev * dev, axis=0)                           # (K,)
+    my_count, my_var = count_active_units(mu_au)
+    grade(f"the variances of the encoder means, {name}", my_var, var_ref, atol=1e-12, rtol=1e-9, mistakes=[
+        (np.std(mu_au, axis=0), "that is the standard deviation; the criterion is on the variance"),
+        (np.mean(mu_au ** 2, axis=0), "subtract each unit's mean over the images first: Var = E[(μ − E μ)²]"),
+        (np.var(mu_au, axis=0, ddof=1), "use the population variance (ddof=0), as numvae.train.active_units"),
+        (np.var(mu_au, axis=1), "the variance is over the images (axis 0), one per unit, not over the units"),
+    ], hint="Var_x μ_u(x): np.var(mu, axis=0), one number per latent unit")
+    grade(f"the active-unit count, {name}", my_count, int(np.sum(var_ref > 0.01)), mistakes=[
+        (int(np.sum(var_ref <= 0.01)), "that counts the inactive units: active means variance > 0.01"),
+    ], hint="count the units whose variance is above the threshold: np.sum(var > threshold)")
+    check(f"your count = numvae.train.active_units, {name}", my_count, au_lib)
 
 # %% [markdown]
 # ## 6. Posterior collapse, KL warm-up and free bits
@@ -388,7 +458,7 @@ check_that("the 'ELBO' keeps climbing with it", elbo_track[-1] > elbo_track[n_ep
 # ## 8. Samples from the prior
 #
 # 000, *Testing VAE*: remove the encoder, sample z ~ N(0, I), decode. We show
-# the decoder's mean σ(logits) (a Bernoulli sample of grey images would be
+# the decoder's mean sigm(logits) (a Bernoulli sample of grey images would be
 # salt and pepper). A collapsed dimension does no harm here: the decoder
 # ignores it.
 
@@ -428,6 +498,6 @@ check_that("samples lie much closer to the data than noise does", np.median(nn) 
 # 2. Plot active units against the free-bits λ in {0, 0.1, 0.25, 0.5, 1}.
 #    Where does the ELBO start to suffer?
 # 3. Replace the Bernoulli by `decoder="continuous_bernoulli"` and compare the
-#    samples; why are its decoded means (`decode`) not σ(logits)?
+#    samples; why are its decoded means (`decode`) not sigm(logits), the sigmoid?
 # 4. Redo section 2 with batches drawn *with* replacement. Is (N/M)Σ still
 #    unbiased? Is its variance larger or smaller?

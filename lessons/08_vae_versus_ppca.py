@@ -47,7 +47,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 from scipy.special import logsumexp
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae import plots
 from numvae.compare import compare, load_dequantized
 from numvae.data import make_manifold_data, make_ppca_data
@@ -82,7 +82,7 @@ for K in latents:
     for m in ("linear VAE", "VAE"):
         # The table's ELBO is one draw of z per test image; its standard error, measured from
         # 20 more draws, dominates that of the k-sample IS estimate. A linear VAE's true gap can
-        # be a few hundredths of a nat (full mode, seed 7: the table showed −0.05).
+        # be a few hundredths of a nat, less than that noise, so the table can show it negative.
         draws = [cmp.models[(m, K)].elbo(cmp.X_test, rng=1000 + r)[0].mean() for r in range(20)]
         se = np.std(draws, ddof=1)
         check_that(f"K = {K}, {m}: IS log-likelihood ≥ ELBO (within 5 SE of the ELBO's one-draw noise)",
@@ -141,6 +141,66 @@ L.savefig(fig, "08_loglik_vs_latent")
 #
 # (002, eq. 9; `VAE.log_likelihood`) for growing k, and the same estimator
 # with the *prior* as proposal (004, *VAE Likelihood*).
+#
+# **Your turn.** Write the estimator. The weights p(x|z)p(z)/q(z|x) of a
+# 64-pixel digit are exponentials of numbers in the hundreds, so the sum is
+# taken in log space: log (1/k) Σ_i e^{a_i} = m + log (1/k) Σ_i e^{a_i − m}
+# with m = max_i a_i, which is exact for any m and, for this one, never
+# overflows (the largest term is e⁰ = 1) nor underflows to log 0. First
+# `log_mean_exp` (along axis 0), then the estimate from the per-sample
+# log p(x|z_i), log p(z_i) and log q(z_i|x), arrays of shape (k, n): one
+# column per digit. Graded against SciPy's `logsumexp`, at ordinary values and
+# at values near ±1000, where e^a is 0 or inf in float64, and on the K = 2 VAE
+# of the comparison.
+
+# %%
+def log_mean_exp(a, axis=0):
+    """log((1/k) Σ exp(a)) along `axis` (k = a.shape[axis]), shifted by the maximum so nothing overflows."""
+    # your turn: log (1/k) Σ_i exp(a_i) along axis, shifted by the maximum so it neither overflows nor underflows (section 2)
+    ### BEGIN SOLUTION
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.mean(np.exp(a - m), axis=axis))
+    ### END SOLUTION
+
+
+def is_log_likelihood(log_lik, log_prior, log_q):
+    """The importance-sampled log p̂(x) of 002 eq. 9 from per-sample log densities of shape (k, n): shape (n,)."""
+    # your turn: the importance-sampled log p(x), from log p(x|z_i), log p(z_i) and log q(z_i|x) (002, eq. 9)
+    ### BEGIN SOLUTION
+    return log_mean_exp(log_lik + log_prior - log_q, axis=0)
+    ### END SOLUTION
+
+
+b8 = np.array([[0.3, -2.0], [1.7, 0.4], [-0.5, 2.2], [1.1, -1.3]])          # (4, 2) ordinary values
+for where, a8 in (("ordinary values", b8), ("values near −1000", b8 - 1000.0), ("values near +1000", b8 + 1000.0)):
+    k8 = len(a8)
+    grade(f"log_mean_exp at {where}", log_mean_exp(a8, axis=0), logsumexp(a8, axis=0) - np.log(k8), mistakes=[
+        (lambda: np.log(np.mean(np.exp(a8), axis=0)),
+         "without the max shift exp(a) underflows to 0 (log 0 = −inf) or overflows to inf: compute "
+         "m + log mean exp(a − m) with m the maximum along the axis"),
+        (lambda: logsumexp(a8, axis=0), "that is log Σ exp(a), the log of the sum: the mean subtracts log k"),
+        (lambda: np.mean(a8, axis=0), "that is the mean of a, the log of a geometric mean (lower, by Jensen): "
+                                      "take the exp, the mean, then the log"),
+        (lambda: np.log(np.mean(np.exp(a8 - a8.max(0)), axis=0)), "after shifting by the maximum m, add m back"),
+    ], hint="log_mean_exp(a) = m + log(mean(exp(a − m))) with m = max(a, axis), along the given axis")
+
+vae2_g, Xq_g = cmp.models[("VAE", 2)], cmp.X_test[:3]                      # the K = 2 VAE of the table above
+g8 = L.rng_for("your turn: importance sampling")
+mu_g, lv_g = vae2_g.encode(Xq_g)                                          # (n, 2) each
+z_g = mu_g + np.exp(0.5 * lv_g) * g8.standard_normal((50, *mu_g.shape))  # (k, n, 2)  z ~ q(z|x)
+ll_g, lp_g, lq_g = (np.asarray(a, dtype=np.float64) for a in (
+    gaussian_log_density(Xq_g, vae2_g.decoder.forward(z_g), vae2_g.params["dec.logvar"]),   # (k, n)  log p(x|z)
+    gaussian_log_density(z_g, 0.0, np.zeros(2)),                                           # (k, n)  log p(z)
+    gaussian_log_density(z_g, mu_g, lv_g)))                                                # (k, n)  log q(z|x)
+grade("the importance-sampled log p(x) of three digits", is_log_likelihood(ll_g, lp_g, lq_g),
+      logsumexp(ll_g + lp_g - lq_g, axis=0) - np.log(50), atol=1e-8, mistakes=[
+          (logsumexp(ll_g, axis=0) - np.log(50), "the weight p(z)/q(z|x) is missing: that is 004's "
+                                                 "∫ p(x|z) q(z|x) dz, not p(x)"),
+          (logsumexp(ll_g + lp_g + lq_g, axis=0) - np.log(50), "divide by q(z|x): the log weight is "
+                                                              "log p(x|z) + log p(z) − log q(z|x)"),
+          (np.mean(ll_g + lp_g - lq_g, axis=0), "that is the ELBO estimate (the mean of the log weights); "
+                                                "the IS estimate is the log of the mean of the weights"),
+      ], hint="log p̂(x) = log_mean_exp(log p(x|z) + log p(z) − log q(z|x)) over the k samples (axis 0)")
 
 # %%
 vae2 = cmp.models[("VAE", 2)]
@@ -229,9 +289,9 @@ check_that("the IS estimate is non-decreasing in k (each step > −5 SE of that 
 check_that("every k gives ≥ the ELBO (within 5 SE)", np.all(mean_by_k >= elbo_mean - 5 * np.hypot(se_by_k, elbo_se)))
 # Per digit, the k = 10⁴ estimate is a lower bound on the exact value in expectation: above
 # it only by sampling noise. How much of the ELBO's gap it closes depends on how well q
-# covers the posterior: at seeds 0-9, all but a few hundredths of a nat for most digits, but
-# 1-10 nats short for the odd digit whose posterior q misses (full mode, seeds 2 and 4,
-# closed only 73-76 % of the mean gap). So only "part of the gap, beyond noise" is asserted.
+# covers the posterior: all but a few hundredths of a nat for most digits, but nats short
+# for the odd digit whose posterior q misses, which can leave a quarter of the mean gap open
+# (this run's fraction is printed below). So only "part of the gap, beyond noise" is asserted.
 digit_mean, digit_se = est_q[-1].mean(axis=0), est_q[-1].std(axis=0, ddof=1) / np.sqrt(reps)
 diff = digit_mean - ll_quad                                                       # per digit, k = 10⁴
 print("k = 10⁴ estimate − quadrature, per digit:", diff.round(3), " (SE", digit_se.round(3), ")")
@@ -239,7 +299,8 @@ check_that("no digit's k = 10⁴ estimate lies above its exact value by more tha
            np.all(diff <= 5 * digit_se + 1e-3), f"largest (diff / SE) {np.max(diff / (digit_se + 1e-12)):.2f}")
 gap_elbo, gap_10k = ll_quad.mean() - elbo_mean, ll_quad.mean() - mean_by_k[-1]
 check_that("k = 10⁴ closes part of the ELBO's gap to the exact log p(x), by more than 5 SE",
-           gap_10k < gap_elbo - 5 * np.hypot(se_by_k[-1], elbo_se), f"gap {gap_elbo:.3f} → {gap_10k:.3f} nats")
+           gap_10k < gap_elbo - 5 * np.hypot(se_by_k[-1], elbo_se),
+           f"gap {gap_elbo:.3f} → {gap_10k:.3f} nats ({100 * (1 - gap_10k / gap_elbo):.0f} % of it closed)")
 gain_prior = mean_by_k[1] - est_p[1].mean()
 check_that("with k = 10 samples, the prior as proposal is worse than q by more than 2 nats",
            gain_prior > 2, f"{gain_prior:.1f} nats")
@@ -303,9 +364,9 @@ check("at the ML optimum the posterior covariance σ²M⁻¹ is diagonal (W's co
 lin = VAE(D, hidden=(), z_dim=K, decoder="gaussian", decoder_var="shared", seed=L.seed)
 # Minibatch steps to get close, then full-batch steps (the minibatch noise gone; only the
 # noise of one ε per point remains): large ones first, which turn W_d's columns towards
-# orthogonal — the slow direction described below; with 600 steps at lr 1e-3 instead, a
-# sweep over 12 random data sets left the fit up to 0.037 nats short, and seed 9 of this
-# lesson 3.8 — then smaller ones that settle on the optimum instead of jittering around it.
+# orthogonal — the slow direction described below; with 600 steps at lr 1e-3 instead, the
+# fit stopped hundredths of a nat short on most data sets and nats short on some
+# — then smaller ones that settle on the optimum instead of jittering around it.
 fit(lin, Xp, epochs=80, batch_size=100, lr=1e-2, seed=L.seed, progress=False)
 fit(lin, Xp, epochs=L.size(2500, 1000), batch_size=len(Xp), lr=2e-2, seed=L.seed + 1, progress=False)
 fit(lin, Xp, epochs=L.size(600, 300), batch_size=len(Xp), lr=1e-3, seed=L.seed + 2, progress=False)

@@ -43,7 +43,7 @@
 import numpy as np
 import matplotlib.pyplot as plt
 
-from _lesson import setup, check, check_that
+from _lesson import setup, check, check_that, grade, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae import plots
 from numvae.autoencoder import Autoencoder
 from numvae.data import load_digits, split
@@ -253,9 +253,33 @@ check_that("…and at least as well as 2-D PCA (the principal plane of the pixel
 # (1 − t) x_a + t x_b, gives a double exposure that is no digit. We measure,
 # at the midpoint t = ½ of each path, the distance to the nearest training
 # digit, over many pairs of held-out digits of different classes.
+#
+# **Your turn.** Write the latent path: from two codes z_a, z_b (shape (K,))
+# and the blend weights ts (shape (T,)), the T codes z_t = (1 − t) z_a + t z_b
+# (shape (T, K), one row per t; t = 0 is z_a). It is graded against NumPy's
+# `np.interp` along each latent coordinate, on the codes of two held-out
+# digits; the measurement below then decodes your path.
 
 # %%
+def latent_path(za, zb, ts):
+    """The codes (1 − t) za + t zb for each t in ts: shape (T, K), row 0 at t = ts[0]."""
+    # your turn: the latent interpolation z_t = (1 − t) z_a + t z_b, one row per t (section 3)
+    ### BEGIN SOLUTION
+    return (1 - ts)[:, None] * za + ts[:, None] * zb
+    ### END SOLUTION
+
+
 ts = np.linspace(0, 1, 9)
+za_g, zb_g = codes_te["VAE"][0].astype(np.float64), codes_te["VAE"][1].astype(np.float64)
+path_ref = np.stack([np.interp(ts, [0.0, 1.0], [a, b]) for a, b in zip(za_g, zb_g)], axis=1)   # (T, K)
+grade("the latent interpolation", latent_path(za_g, zb_g, ts), path_ref, mistakes=[
+    (ts[:, None] * za_g + (1 - ts)[:, None] * zb_g, "the ends are swapped: at t = 0 the path is at z_a, "
+                                                   "so z_a gets the weight 1 − t"),
+    (za_g + ts[:, None] * zb_g, "z_a needs the weight (1 − t): z_t = (1 − t) z_a + t z_b, weights adding to 1"),
+    (za_g + ts[:, None] * (zb_g - za_g) * 0.5, "the step is t (z_b − z_a), without a factor ½"),
+], hint="z_t = (1 − t) z_a + t z_b; with ts of shape (T,), ts[:, None] makes one row per t")
+
+# %%
 n_pairs = L.size(200, 60)
 worst_lat, worst_pix = [], []
 pairs = []
@@ -265,7 +289,7 @@ for _ in range(n_pairs):
         j = rng.integers(len(Xte))
     pairs.append((i, j))
     za, zb = codes_te["VAE"][i], codes_te["VAE"][j]
-    lat = vae.decode(((1 - ts)[:, None] * za + ts[:, None] * zb).astype(np.float32)).astype(np.float64)
+    lat = vae.decode(latent_path(za, zb, ts).astype(np.float32)).astype(np.float64)   # your path
     pix = (1 - ts)[:, None] * Xte[i] + ts[:, None] * Xte[j]
     worst_lat.append(nn_dist(lat[4:5])[0])                     # the midpoint t = ½
     worst_pix.append(nn_dist(pix[4:5])[0])

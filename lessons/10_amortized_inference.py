@@ -62,8 +62,9 @@ import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import ortho_group
 
-from _lesson import check, check_that, setup
+from _lesson import check, check_that, grade, setup, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae.data import load_digits, split
+from numvae.distributions import kl_gaussians
 from numvae.inference import defensive_log_px, elbo_of, encoder_outputs, gaps, optimize_q, sign_design
 from numvae.posteriors import make_posterior
 from numvae.ppca import PPCA
@@ -383,7 +384,11 @@ def linear_case(W):
 
 
 def mean_field_gap(Lam):
+    """log p(x) − ELBO(q*_diag) = ½(Σ_j log Λ_jj − log det Λ) for the posterior precision Lam (K, K)."""
+    # your turn: the mean-field gap ½(Σ_j log Λ_jj − log det Λ) from the posterior precision Lam (section 4)
+    ### BEGIN SOLUTION
     return 0.5 * (np.log(np.diag(Lam)).sum() - np.linalg.slogdet(Lam)[1])
+    ### END SOLUTION
 
 
 xl = PPCA.from_params(W, b, sigma2).sample(L.size(20, 8), rng)
@@ -395,6 +400,27 @@ def plane_rotation(i, j, angle):
 
 
 R = plane_rotation(0, 1, np.pi / 4) @ plane_rotation(1, 2, np.pi / 6)
+
+# Your turn: `mean_field_gap` above. It is graded against the KL it stands for, computed by the
+# library's general Gaussian KL (no closed form of the optimum in it): KL(N(m, diag 1/Λ_jj) ||
+# N(m, Λ⁻¹)), on the rotated case's Λ and on a random precision matrix (from a generator of
+# its own, so the lesson's draws are unchanged).
+Q10, _ = np.linalg.qr(L.rng_for("your turn: mean-field gap").standard_normal((K3, K3)))
+for where, Lam_g in (("the rotated case's Λ", (W @ R).T @ (W @ R) / sigma2 + np.eye(K3)),
+                     ("a random precision", (Q10 * np.array([0.5, 2.0, 6.0])) @ Q10.T)):
+    cov_g, zero_g = np.linalg.inv(Lam_g), np.zeros(K3)
+    diag_log, logdet = np.log(np.diag(Lam_g)), np.linalg.slogdet(Lam_g)[1]
+    grade(f"the mean-field gap at {where}", mean_field_gap(Lam_g),
+          kl_gaussians(zero_g, np.diag(1 / np.diag(Lam_g)), zero_g, cov_g), mistakes=[
+              (0.5 * (logdet - diag_log.sum()), "the sign is flipped: Hadamard's det Λ ≤ Π_j Λ_jj makes "
+                                                "Σ log Λ_jj − log det Λ the non-negative order"),
+              (diag_log.sum() - logdet, "twice the gap: the ½ of the Gaussian KL is missing"),
+              (0.5 * (np.log(np.diag(cov_g)).sum() + logdet), "that uses the diagonal of the covariance Λ⁻¹; "
+                                                              "the formula needs the precision's diagonal Λ_jj"),
+              (0.5 * (np.log(np.trace(Lam_g)) - logdet), "Σ_j log Λ_jj is the sum of the logs of the "
+                                                         "diagonal entries, not the log of their sum"),
+          ], hint="½ (Σ_j log Λ_jj − log det Λ): np.log(np.diag(Lam)).sum() and np.linalg.slogdet(Lam)[1]",
+          atol=1e-10)
 lin_gaps = []
 for label, W_case in (("WᵀW diagonal", W), ("W rotated", W @ R)):
     ppca, m, Lam = linear_case(W_case)

@@ -9,11 +9,19 @@ A lesson starts with ``L = setup("title")`` and then uses
 * ``L.size(full, fast)`` -- pick a size for the current mode;
 * ``L.rng``, ``L.seed`` -- a seeded ``np.random.Generator`` (never the global NumPy state)
   and its seed: ``--seed``, ``NUMVAE_SEED`` or ``setup(..., seed=S)``, default 0;
+* ``L.rng_for(purpose)`` -- a separate generator (a your-turn cell's grading inputs), so that
+  grading draws nothing from ``L.rng``;
 * ``L.savefig(fig, name)`` -- write ``<out>/<name>.png`` atomically, print
   ``figure: <path>`` (tests/test_lessons.py collects these lines) and, inside a
   Jupyter kernel, show the picture under the cell that made it;
 * ``check(name, got, expected, atol, rtol)`` -- print a comparison and assert it;
-* ``check_that(name, condition, detail)`` -- print and assert a claim that is not an equality.
+* ``check_that(name, condition, detail)`` -- print and assert a claim that is not an equality;
+* ``grade(task, got, expected, mistakes, hint)`` -- grade a "your turn" answer: ``[ok]`` when it
+  equals the reference, otherwise stop with a hint naming the step that is wrong (chosen by which
+  plausible mistake the answer matches);
+* ``YourTurn`` -- what a "your turn" stub of the student version raises (see
+  ``make_student_version.py``): run as a script the lesson then prints that one line and exits
+  with status 2; in a notebook the cell shows it, without a traceback.
 
 Every numerical claim a lesson makes goes through ``check`` or ``check_that``,
 so a wrong formula stops the lesson with a message that says which claim
@@ -28,6 +36,7 @@ import argparse
 import io
 import os
 import sys
+import zlib
 from pathlib import Path
 
 
@@ -60,6 +69,14 @@ class Lesson:
         self.out = Path(out)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+
+    def rng_for(self, purpose):
+        """A generator of its own for `purpose` (say, a your-turn cell's grading inputs).
+
+        Seeded from the lesson's seed and the name, so drawing from it leaves
+        ``rng``'s stream, and with it every number of the lesson, as it was.
+        """
+        return np.random.default_rng([self.seed, zlib.crc32(purpose.encode("utf-8"))])
 
     def size(self, full, fast):
         """`full` in the default mode, `fast` with ``--fast``."""
@@ -130,6 +147,10 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         ``setup("...", fast=True)`` for small sizes, ``out="DIR"`` for the
         figures' folder. Given, they take precedence over the arguments.
 
+    Run as a script (`argv` not given, no kernel), it also installs the
+    ``sys.excepthook`` that reports an unfilled :class:`YourTurn` stub or a
+    :class:`WrongAnswer` by its message alone, with exit status 2 or 1.
+
     A bad ``--seed`` or ``NUMVAE_SEED`` (negative, a float, a word) or an ``--out`` that is an
     existing file, lies under one or cannot be written stops the run with an
     argparse error naming the option, before any work; the same values given
@@ -168,6 +189,8 @@ def setup(title, seed=0, argv=None, fast=None, out=None):
         except argparse.ArgumentTypeError as err:
             raise ValueError(f"out {err}") from None
     np.set_printoptions(precision=5, suppress=True)
+    if argv is None and not in_kernel():   # a script's run (a kernel renders them by _render_traceback_)
+        sys.excepthook = _answer_hook
     print(f"== {title}  ({'fast' if fast else 'full'} mode, seed {args.seed}, figures in {out})")
     return Lesson(bool(fast), out, args.seed)
 
@@ -197,3 +220,126 @@ def check_that(name, condition, detail=""):
     print(f"  [{'ok' if ok else 'FAIL'}] {name}" + (f": {detail}" if detail else ""))
     if not ok:
         raise AssertionError(f"{name} does not hold" + (f": {detail}" if detail else ""))
+
+
+# ---------------------------------------------------------------------------
+# "Your turn" cells: the stub a student fills in, and the grading of the answer.
+
+class YourTurn(NotImplementedError):
+    """Raised by a "your turn" stub of the student version: the message says what to write.
+
+    A script stops with this one line and exit status 2 (see :func:`setup`); in a
+    Jupyter kernel ``_render_traceback_`` makes the cell show the line instead of a
+    traceback (IPython's hook for exceptions that render themselves).
+    """
+
+    exit_status = 2
+
+    def _render_traceback_(self):
+        return [str(self)]
+
+
+class WrongAnswer(AssertionError):
+    """A "your turn" answer that differs from the reference; the message ends with the hint."""
+
+    exit_status = 1
+
+    def _render_traceback_(self):
+        return str(self).splitlines()
+
+
+def _answer_hook(etype, value, tb, _previous=sys.excepthook):
+    """sys.excepthook of a lesson run as a script: an unfilled stub or a wrong answer is reported
+    by its message alone (the hint names the step; a traceback into the grader would not help)."""
+    if not (isinstance(etype, type) and issubclass(etype, (YourTurn, WrongAnswer))):
+        return _previous(etype, value, tb)
+    sys.stdout.flush()
+    print(str(value), file=sys.stderr, flush=True)
+    os._exit(etype.exit_status)   # after the hook the interpreter would exit with 1 whatever we return
+
+
+def _same(got, value, atol, rtol):
+    """True if `got` equals `value` in shape and, within the tolerance, in every entry (inf == inf)."""
+    try:
+        got, value = np.asarray(got, dtype=float), np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    if got.shape != value.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isclose(got, value, atol=atol, rtol=rtol, equal_nan=True)))
+
+
+def _mistake_value(value):
+    """A mistake's wrong answer: `value` itself, or what it returns if callable (None if that raises)."""
+    if not callable(value):
+        return value
+    try:
+        with np.errstate(all="ignore"):
+            return value()
+    except Exception:                       # a slip that does not even compute at these shapes
+        return None
+
+
+def _describe(a):
+    """A short account of an answer for the FAIL line: its shape, or its value if it is a number."""
+    try:
+        a = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        return f"a {type(a).__name__}"
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    return f"an array of shape {a.shape}" + (f" with {bad} entries inf or nan" if bad else "")
+
+
+def grade(task, got, expected, mistakes=(), hint="", atol=1e-10, rtol=1e-8):
+    """Grade a "your turn" answer against an independent reference, with a hint if it is wrong.
+
+    Parameters
+    ----------
+    task : str
+        What the student wrote ("the Gaussian KL, section 3").
+    got : array_like
+        The student's answer.
+    expected : array_like
+        The reference: the library's function, a closed form, a brute force --
+        computed without the student's code, and without drawing from the
+        lesson's generator (so the lesson's numbers do not depend on the grading).
+    mistakes : sequence of (array_like or callable, str)
+        Plausible wrong answers, each computed from the same inputs, with the
+        hint that names the step that produces it ("the −1 per dimension is
+        missing"). The first one the answer equals gives the hint. A callable
+        is called only if the answer is wrong, and skipped if it raises (a
+        transposed matrix that does not multiply at these shapes).
+    hint : str
+        The hint when the answer matches none of the mistakes.
+    atol, rtol : float
+        The tolerance of the comparisons, as in :func:`numpy.isclose`
+        (``inf`` equals ``inf``, ``nan`` equals ``nan``).
+
+    Prints ``[ok]`` and returns `got` as an array when it matches; otherwise
+    prints ``[FAIL]`` and raises :class:`WrongAnswer`, whose message ends with the hint.
+    """
+    if _same(got, expected, atol, rtol):
+        print(f"  [ok] your turn, {task}: equals the reference")
+        return np.asarray(got, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    why = next((h for value, h in mistakes if _same(got, _mistake_value(value), atol, rtol)), None)
+    if why is None:
+        try:
+            got_shape = np.asarray(got, dtype=float).shape
+        except (TypeError, ValueError):
+            got_shape = None
+        if got_shape is None:
+            why = f"the answer is not an array of numbers but {_describe(got)}. " + hint
+        elif got_shape != expected.shape:
+            why = f"the shape is {got_shape}, the reference's is {expected.shape}. " + hint
+        elif not np.all(np.isfinite(np.asarray(got, dtype=float))) and np.all(np.isfinite(expected)):
+            why = "some entries are inf or nan where the answer is finite: an exp overflowed, a log of 0 " \
+                  "or a division by 0 happened. " + hint
+        else:
+            why = hint
+    line = f"your turn, {task}: got {_describe(got)}, expected {_describe(expected)}"
+    print(f"  [FAIL] {line}")
+    raise WrongAnswer(f"{line}\nhint: {why.strip()}")

@@ -17,6 +17,7 @@
 # %%
 import numpy as np
 from scipy.integrate import trapezoid
+from scipy.special import digamma, polygamma
 
 from _lesson import setup, check, check_that
 from numvae.ppca import PPCA
@@ -109,7 +110,7 @@ def log_normal(a, cov):
 
 
 Ds = np.array([20, 40, 80, 160])
-predicted, measured = [], []
+predicted, measured, rel_se = [], [], []
 for D_ in Ds:
     W2 = rng.standard_normal((D_, 2))
     m2 = PPCA.from_params(W2, np.zeros(D_), sigma2)
@@ -119,18 +120,42 @@ for D_ in Ds:
     log_ess = 2 * log_normal(z_hat, np.eye(2) + Lam) - log_normal(z_hat, np.eye(2) + Lam / 2) \
         + np.log(4 * np.pi) + 0.5 * np.linalg.slogdet(Lam)[1]
     predicted.append(np.exp(log_ess))
-    z = rng.standard_normal((L.size(400_000, 200_000), 2))
-    log_lik = -0.5 * np.sum((x2 - z @ W2.T) ** 2, 1) / sigma2
-    w = np.exp(log_lik - log_lik.max())
-    measured.append(w.sum() ** 2 / np.sum(w * w) / len(z))
-predicted, measured = np.array(predicted), np.array(measured)
-print("D:", Ds, "\nESS/S predicted:", predicted.round(5), "\nESS/S measured: ", measured.round(5))
-check("measured ESS/S = the closed form (25 %: the ESS of a few hundred samples is itself noisy)",
-      measured, predicted, rtol=0.25)
+    # log p(x|z) up to a constant, −‖x − Wz‖²/(2σ²), expanded so that a draw costs O(K²), not
+    # O(D): millions of prior draws, so that even at D = 160 some hundreds of them count.
+    # Shifted by its maximum over z (least squares), so every weight is ≤ 1.
+    G, Wx = W2.T @ W2, W2.T @ x2
+    top = -0.5 * np.sum((x2 - W2 @ z_hat) ** 2) / sigma2
+    moments = np.zeros(4)                                          # Σ w, Σ w², Σ w³, Σ w⁴
+    S_total = L.size(16_000_000, 2_000_000)
+    for _ in range(S_total // 1_000_000):
+        z = rng.standard_normal((1_000_000, 2))
+        log_lik = -0.5 * (x2 @ x2 - 2 * z @ Wx + np.einsum("sk,kl,sl->s", z, G, z)) / sigma2
+        w = np.exp(log_lik - top)
+        moments += [w.sum(), (w * w).sum(), (w ** 3).sum(), (w ** 4).sum()]
+    m1, m2, m3, m4 = moments / S_total
+    measured.append(m1 ** 2 / m2)
+    # Delta method for m1²/m2: its relative error is 2 δm1/m1 − δm2/m2.
+    rel_var = 4 * (m2 - m1 ** 2) / m1 ** 2 + (m4 - m2 ** 2) / m2 ** 2 - 4 * (m3 - m1 * m2) / (m1 * m2)
+    rel_se.append(np.sqrt(rel_var / S_total))
+predicted, measured, rel_se = np.array(predicted), np.array(measured), np.array(rel_se)
+print("D:", Ds, "\nESS/S predicted:", predicted.round(6), "\nESS/S measured: ", measured.round(6),
+      "\nrelative SE:    ", rel_se.round(3))
+check("measured ESS/S = the closed form (5 SE, delta method)", measured, predicted, atol=5 * rel_se * predicted)
 # The D-dependence sits in |Λ|^{1/2}: WᵀW ≈ D·I for W ~ N(0, 1), so |Λ|^{1/2} ≈ σ²/D. (The
 # other factor depends on where ẑ falls under the prior, which varies from draw to draw.)
-Ds_wide = np.array([20, 80, 320, 1280, 5120])                 # a wide range: W's own noise averages out
-sqrt_det = [0.5 * np.linalg.slogdet(sigma2 * np.linalg.inv(Wd.T @ Wd))[1]
-            for Wd in (rng.standard_normal((d, 2)) for d in Ds_wide)]
+Ds_wide, n_W = np.array([20, 80, 320, 1280, 5120]), 50       # a wide range, 50 draws of W at each d
+sqrt_det = [np.mean([0.5 * np.linalg.slogdet(sigma2 * np.linalg.inv(Wd.T @ Wd))[1]
+                     for Wd in rng.standard_normal((n_W, d, 2))]) for d in Ds_wide]
 slope = np.polyfit(np.log(Ds_wide), sqrt_det, 1)[0]
-check("|Λ|^{1/2}, the factor of ESS/S that carries D, falls like D^(−K/2) = 1/D", slope, -1.0, atol=0.1)
+# WᵀW is Wishart(d, I₂): E log|WᵀW| = ψ(d/2) + ψ((d − 1)/2) + 2 log 2, Var = ψ′(d/2) + ψ′((d − 1)/2),
+# so the fitted slope (a fixed linear combination c of the five means) has a known mean and SE.
+u = np.log(Ds_wide)
+c = (u - u.mean()) / np.sum((u - u.mean()) ** 2)               # slope = c · values
+mean_vals = 0.5 * (2 * np.log(sigma2) - digamma(Ds_wide / 2) - digamma((Ds_wide - 1) / 2) - 2 * np.log(2))
+var_vals = 0.25 * (polygamma(1, Ds_wide / 2) + polygamma(1, (Ds_wide - 1) / 2)) / n_W
+slope_mean, slope_se = c @ mean_vals, np.sqrt(c ** 2 @ var_vals)
+print(f"slope of log|Λ|^(1/2) against log D: {slope:.3f}; its expectation {slope_mean:.4f} ± {slope_se:.3f}")
+check("|Λ|^{1/2}, the factor of ESS/S that carries D, falls like D^(−K/2) = 1/D: the fitted slope (5 SE)",
+      slope, slope_mean, atol=5 * slope_se)
+# (ψ(a) = log a − 1/(2a) + O(a⁻²): the 1/d terms tilt the exact slope from −1 by ~1/(20 · ln 256) ≈ 0.01.)
+check("…whose expectation is −K/2 = −1 up to ψ's 1/d terms (exact, no sampling)", slope_mean, -1.0, atol=0.02)

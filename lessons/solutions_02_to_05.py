@@ -282,11 +282,21 @@ L.savefig(fig, "solution_03_3_rotated_codes")
 # p(z|x) = N(m*, Σ), Λ = Σ⁻¹ = M/σ². Its minimum over m is at m = m*; over
 # s_j² it is at 1/s_j² = Λ_jj, leaving KL = ½[log|Σ| + Σ_j log Λ_jj] ≥ 0
 # (Hadamard's inequality), zero only if Λ is diagonal. We maximize the ELBO
-# numerically over m and log s² and compare.
+# numerically over m and log s² and compare. For a random W the gap can be
+# arbitrarily small (Λ's off-diagonal is W's columns' inner product, which a draw
+# can put near 0), so the equality case is shown on two W built for it from the
+# same orthonormal columns Q: columns orthogonal (Λ diagonal, gap 0) and columns
+# 45° apart (gap −½ log(1 − ρ²), ρ the posterior correlation; it depends only on
+# WᵀW and σ², so it is the same at every seed).
 
 # %%
-elbo_of = lambda th: -model.elbo(x, th[None, :K], np.diag(np.exp(th[K:])))[0]   # noqa: E731
-opt = minimize(elbo_of, np.zeros(2 * K), method="BFGS", options=dict(gtol=1e-10))
+def best_diagonal(mdl, xx):
+    """BFGS over (m, log s²) of the ELBO of q = N(m, diag s²) for one x."""
+    neg_elbo = lambda th: -mdl.elbo(xx, th[None, :K], np.diag(np.exp(th[K:])))[0]   # noqa: E731
+    return minimize(neg_elbo, np.zeros(2 * K), method="BFGS", options=dict(gtol=1e-10))
+
+
+opt = best_diagonal(model, x)
 m_post, Sigma = model.posterior(x)
 Lam = np.linalg.inv(Sigma)
 check("optimal mean = posterior mean", opt.x[:K], m_post[0], atol=1e-5)
@@ -294,7 +304,22 @@ check("optimal precisions = diag of the posterior precision σ⁻²M", np.exp(-o
 gap = model.log_likelihood(x)[0] + opt.fun
 check("remaining gap = ½[log|Σ| + Σ log Λ_jj]", gap, 0.5 * (np.linalg.slogdet(Sigma)[1] + np.log(np.diag(Lam)).sum()),
       atol=1e-8)
-check_that("…which is > 0 for this non-orthogonal W", gap > 1e-4, f"{gap:.4f} nats")
+print(f"this W: remaining gap {gap:.2e} nats")
+Q = np.linalg.qr(W)[0]                                                             # (D, 2) orthonormal columns
+W_built = {"orthogonal columns": Q @ np.diag([2.0, 1.0]), "columns 45° apart": Q @ np.array([[2.0, 1.0], [0.0, 1.0]])}
+for label, Wq in W_built.items():
+    mq = PPCA.from_params(Wq, b, sigma2)
+    xq = mq.sample(1, rng)
+    gap_q = mq.log_likelihood(xq)[0] + best_diagonal(mq, xq).fun
+    Sq = mq.posterior(xq)[1]
+    rho_q = Sq[0, 1] / np.sqrt(Sq[0, 0] * Sq[1, 1])
+    print(f"{label}: posterior correlation {rho_q:+.3f}, remaining gap {gap_q:.2e} nats")
+    check(f"{label}: the remaining gap = −½ log(1 − ρ²)", gap_q, -0.5 * np.log1p(-rho_q ** 2), atol=1e-8)
+    if label.startswith("orthogonal"):
+        check("…zero: Λ is diagonal", gap_q, 0.0, atol=1e-8)
+    else:
+        check_that("…and positive: Λ is not diagonal (0.28 nats: WᵀW = [[4, 2], [2, 2]], σ² = 0.2)", gap_q > 0.1,
+                   f"{gap_q:.4f} nats")
 
 # %% [markdown]
 # ## Lesson 4, exercise 2 — the two terms along the β curve

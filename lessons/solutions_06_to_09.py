@@ -293,11 +293,11 @@ check_that("…a tolerance that excludes a ratio of 1 (no cost), so the check ca
 # grey one: after 80 epochs the grey model too shows more active units on binary
 # inputs than on grey ones).
 #
-# *Answer (measured at seeds 0–4 in fast mode, 0–2 in full mode):* the binarized
-# model uses more units — about twice as many carry more than 0.1 nat (7–11
-# against 4–5), though most of the 32 stay unused; Burda's count says the same
-# (after 200 epochs 15–23 active against 5; after 80, when the unused units' means
-# have not quite faded, 31–32 against 15–22). The reason: a grey target x is fixed,
+# *Answer:* the binarized model uses more units — about twice as many carry more
+# than 0.1 nat (6–11 against 4–6 over fast-mode seeds 0–29; this run's counts are
+# printed below), though most of the 32 stay unused; Burda's count says the same
+# (after 200 epochs, full mode at seeds 0–2, 15–23 active against 5; after 80, when
+# the unused units' means have not quite faded, 25–32 against 11–26). The reason: a grey target x is fixed,
 # and a Bernoulli reconstruction of it is capped at −H(x) (lesson 7, section 4),
 # which a few units reach; a binary image carries, beyond its digit, its own
 # pattern of coin flips, and describing part of that pattern in the code buys
@@ -412,13 +412,13 @@ L.savefig(fig, "solutions_07_free_bits")
 # The continuous Bernoulli with logit l has density p(x|l) = C(l) e^{lx} on [0, 1]
 # (the Bernoulli's λˣ(1 − λ)^{1−x} times its normalizer; λˣ(1 − λ)^{1−x} ∝ e^{lx}).
 # Its mean is ∫₀¹ x e^{lx} dx / ∫₀¹ e^{lx} dx = 1/(1 − e^{−l}) − 1/l, which is not
-# σ(l) = λ: it is pulled towards ½ (at l = 5, σ(l) = 0.993 but the mean is 0.807).
+# sigm(l) = 1/(1 + e⁻ˡ) = λ: it is pulled towards ½ (at l = 5, sigm(l) = 0.993 but the mean is 0.807).
 # `decode` returns the mean of p(x|z), so for this decoder it is that pulled mean.
 # We train a continuous-Bernoulli VAE (K = 8, as the lesson's Bernoulli one), check
 # `decode` against the mean computed by quadrature of the density, and show its
 # samples beside a Bernoulli VAE's. (A Bernoulli decoder of grey digits learns
-# σ(l) ≈ x; a continuous Bernoulli one has to push its logits further out to get
-# the same mean, so σ of its logits is far more extreme than the image it means.)
+# sigm(l) ≈ x; a continuous Bernoulli one has to push its logits further out to get
+# the same mean, so the sigmoid of its logits is far more extreme than the image it means.)
 
 # %%
 from scipy import integrate
@@ -447,17 +447,17 @@ by_quad = np.array([quadrature_mean(l) for l in l_pick])
 print(f"logits of the decoded samples range over [{logits.min():.1f}, {logits.max():.1f}]")
 check("decode = the continuous Bernoulli's mean by quadrature of its density", means.ravel()[picked], by_quad,
       rtol=1e-8, atol=1e-12)
-check_that("…which is pulled towards ½: |mean − ½| < |σ(l) − ½| wherever l ≠ 0",
+check_that("…which is pulled towards ½: |mean − ½| < |sigm(l) − ½| wherever l ≠ 0",
            np.all(np.abs(means - 0.5) < np.abs(expit(logits) - 0.5)))
 gap_sigma = np.abs(means - expit(logits)).max()
-check_that("…by far more than rounding: σ(logits) differs from the mean by > 0.1 somewhere", gap_sigma > 0.1,
-           f"largest |σ(l) − mean| {gap_sigma:.3f}")
+check_that("…by far more than rounding: sigm(logits) differs from the mean by > 0.1 somewhere", gap_sigma > 0.1,
+           f"largest |sigm(l) − mean| {gap_sigma:.3f}")
 bern_samples = models_cb["bernoulli"].decode(z8)
 print(f"mean |pixel − ½| of the samples: Bernoulli VAE {np.abs(bern_samples - 0.5).mean():.3f}, continuous "
       f"Bernoulli means {np.abs(means - 0.5).mean():.3f}, σ of its logits {np.abs(expit(logits) - 0.5).mean():.3f}")
 fig = plots.image_grid(np.concatenate([bern_samples, means, expit(logits)]), ncols=16,
-                       row_labels=["Bernoulli VAE: σ(logits)", "cont. Bernoulli: decode (mean)",
-                                   "cont. Bernoulli: σ(logits)"],
+                       row_labels=["Bernoulli VAE: sigm(logits)", "cont. Bernoulli: decode (mean)",
+                                   "cont. Bernoulli: sigm(logits)"],
                        title=f"Samples z ~ N(0, I) of two K = 8 VAEs on the digits ({EP_CB} epochs)")
 L.savefig(fig, "solutions_07_continuous_bernoulli")
 
@@ -514,7 +514,9 @@ rho = np.prod(1 + m2)
 mu3 = np.prod(1 + 3 * m2 + m3) - 3 * rho + 2                                      # E(Πr − 1)³
 kl_q = np.sum(np.log(s8 / qs) + (qs ** 2 + (qm - a8) ** 2) / (2 * s8 ** 2) - 0.5)  # KL(q ‖ p(z|x)), closed form
 print(f"ρ − 1 = {rho - 1:.4f}, μ₃ = {mu3:.4f}, KL(q ‖ p(z|x)) = {kl_q:.4f}")
-reps8 = {1: L.size(100_000, 20_000), 10: L.size(100_000, 20_000), 100: L.size(40_000, 8_000)}
+# At k = 100 the bias, ≈ (ρ − 1)/200 ≈ 0.008 nats, must stand ≥ 5 SE clear of zero at any seed:
+# SE ≈ √((ρ − 1)/100/R), so R = 24 000 puts it ≈ 9.5 SE out (8 000 gave ≈ 5.5: a coin flip).
+reps8 = {1: L.size(100_000, 20_000), 10: L.size(100_000, 20_000), 100: L.size(40_000, 24_000)}
 for k, R in reps8.items():
     est = lin8.log_likelihood(np.repeat(x8, R, axis=0), k=k, rng=rng,
                               proposal=(proposal8[0], np.repeat(proposal8[1], R, axis=0)))   # (R,) log p̂_k
@@ -555,12 +557,12 @@ for k, R in reps8.items():
 # infinite and the estimate creeps up by rare huge weights; q₂ is immune to that
 # unless q is too narrow by a factor 2√2.
 #
-# *Answer (measured at seeds 0–4 and 0–2):* yes, q₂ converges to the quadrature
-# value. It starts slower — at k = 1 it is ELBO(q₂), below ELBO(q) (asserted) —
-# and for a digit whose posterior q covers, the two are alike by k ≈ 100. For a
-# digit whose posterior q is too narrow for (in fast mode at seeds 0, 2 and 3 one
-# digit of four, still 0.25–0.35 nats short with q at k = 1000, within 0.02 with
-# q₂), q₂ gets there orders of magnitude sooner. So: slower at
+# *Answer:* yes, q₂ converges to the quadrature value. It starts slower — at k = 1
+# it is ELBO(q₂), below ELBO(q) (asserted) — and for a digit whose posterior q
+# covers, the two are alike by k ≈ 100. For a digit whose posterior q is too
+# narrow for (in fast mode, one to three digits of four at most seeds, still a
+# tenth of a nat to a nat short with q at k = 1000, within 0.05 with q₂; this
+# run's shortfalls are printed below), q₂ gets there orders of magnitude sooner. So: slower at
 # first, faster in the end where q misses mass, never slower in the end (asserted
 # on the mean over digits at the largest k).
 
@@ -738,11 +740,19 @@ check("remaining KL to the posterior = ½[log|Σ| + Σ log Λ_jj] = 0", 0.5 * (n
 # digits: KL, reconstruction term, squared reconstruction error, and the lesson's
 # nearest-centroid accuracy of the posterior means.
 #
-# *Answer (seeds 0–4 and 0–2):* worse on both counts. With K = 2 on these digits
-# β = 4 switches the code almost off (KL ≈ 0.01 nat against ≈ 2.2): the decoder
-# draws nearly the same average digit whatever x is, the squared error about
-# doubles, and the clusters separate far worse (33–43 % nearest-centroid accuracy
-# against 68–72 %).
+# *Answer:* worse on both counts. With K = 2 on these digits β = 4 switches the
+# code almost off (this run's KL is printed below; at fast-mode seeds 0–29 it was
+# under 0.03 nats against about 2 for β = 1): the decoder draws nearly the same
+# average digit whatever x is, and the squared error about doubles. The posterior
+# means still separate the classes worse at all those seeds (nearest-centroid
+# accuracy about a quarter to a half, against about two thirds), but how much
+# worse varies with the seed, so what is asserted is a bound that holds at any
+# seed. A code whose mean KL is KL̄ carries at most KL̄ nats about x,
+# I(x; z) ≤ E_x KL(q(z|x) ‖ N(0, I)); by Pinsker's inequality the joint law of
+# (x, z) is then within √(KL̄/2) in total variation of x and z drawn independently,
+# under which no classifier of z beats the largest class share. So a classifier of
+# a *sampled* code is right at most max_c p(c) + √(KL̄/2) of the time — about 0.2
+# for β = 4, and no limit at all (above 1) for β = 1.
 
 # %%
 from numvae.autoencoder import Autoencoder
@@ -807,9 +817,28 @@ check_that("…with a worse reconstruction term, by at least the KL it saves (wi
            (rec1 - rec4).mean() >= (kl1 - kl4).mean() - 5 * (rec1 - rec4 - kl1 + kl4).std(ddof=1) / np.sqrt(n9))
 check_that("…and a larger squared reconstruction error (> 5 SE)",
            (sq4 - sq1).mean() > 5 * (sq4 - sq1).std(ddof=1) / np.sqrt(n9), f"{sq1.mean():.2f} → {sq4.mean():.2f}")
-acc_se = np.sqrt((sep9[1][0] * (1 - sep9[1][0]) + sep9[4][0] * (1 - sep9[4][0])) / n9)
-check_that("the classes separate worse: lower nearest-centroid accuracy (> 5 SE)",
-           sep9[1][0] - sep9[4][0] > 5 * acc_se, f"{100 * sep9[1][0]:.1f} % → {100 * sep9[4][0]:.1f} %")
+
+
+def sampled_accuracy(m, draws=20):
+    """Nearest-centroid accuracy of codes z ~ q(z|x) on the held-out digits (centroids of sampled training codes)."""
+    mu_tr, lv_tr = (a.astype(np.float64) for a in m.encode(Xtr9))
+    z_tr = mu_tr + np.exp(0.5 * lv_tr) * rng.standard_normal(mu_tr.shape)
+    cents = np.stack([z_tr[ytr9 == c].mean(0) for c in range(10)])
+    mu, lv = (a.astype(np.float64) for a in m.encode(Xte9))
+    z = mu + np.exp(0.5 * lv) * rng.standard_normal((draws,) + mu.shape)          # (draws, n, 2)
+    per_digit = np.mean(np.argmin(((z[..., None, :] - cents) ** 2).sum(-1), axis=-1) == yte9, axis=0)
+    return per_digit.mean(), per_digit.std(ddof=1) / np.sqrt(len(per_digit))
+
+
+top_share, pinsker = np.bincount(yte9, minlength=10).max() / n9, {}
+for beta, (_, kl_b, _) in terms.items():
+    acc_s, acc_s_se = sampled_accuracy(beta_vaes[beta])
+    pinsker[beta] = acc_s, acc_s_se, top_share + np.sqrt(kl_b.mean() / 2)
+    print(f"β = {beta}: sampled-code accuracy {100 * acc_s:.1f} ± {100 * acc_s_se:.1f} %, "
+          f"bound max_c p(c) + √(KL̄/2) = {100 * pinsker[beta][2]:.1f} % (KL̄ {kl_b.mean():.3f} nats)")
+acc_s, acc_s_se, bound = pinsker[4]
+check_that("β = 4's sampled code cannot classify: accuracy ≤ max_c p(c) + √(KL̄/2) (Pinsker; + 4 SE)",
+           acc_s <= bound + 4 * acc_s_se, f"{100 * acc_s:.1f} % against {100 * bound:.1f} %")
 
 # %% [markdown]
 # ## Lesson 9, exercise 2 — Gaussian corruption in the denoising autoencoder
@@ -820,11 +849,16 @@ check_that("the classes separate worse: lower nearest-centroid accuracy (> 5 SE)
 # spacings from every training code, estimated from 4000 uniform probes — a
 # binomial proportion, with standard error √(p(1 − p)/4000).
 #
-# *Answer (seeds 0–4 and 0–2):* mostly, but not always: its code had fewer gaps than
-# the masking denoiser's at most seeds (14–33 % of the box against 29–51 %) and as
-# many, within noise, at one; never more beyond noise (asserted). It still has more than the VAE's (asserted), whose KL term
-# pulls the codes together towards N(0, I): Gaussian noise makes neighbouring inputs
-# overlap, which smooths the code, but nothing fills the space between clusters.
+# *Answer:* not reliably. At most seeds its code has fewer gaps than the masking
+# denoiser's and more than the VAE's, whose KL term pulls the codes together
+# towards N(0, I): Gaussian noise makes neighbouring inputs overlap, which smooths
+# the code, but nothing fills the space between clusters. Yet across 30 seeds each
+# ordering reversed somewhere, by more than the probes' noise (fewer gaps than the
+# VAE's at one, more than the masking denoiser's at another): one trained network
+# per corruption is a sample of one, and the spread between training runs, which
+# the probes' standard error does not see, is as large as the differences. So the
+# three fractions are printed, not ranked; what is asserted is that the corruption
+# is the one described.
 
 # %%
 daes = {name: Autoencoder(X7.shape[1], hidden=(128,), z_dim=2, output="sigmoid", corruption=name,
@@ -840,7 +874,4 @@ for name, dae in daes.items():
 se9 = {name: np.sqrt(p * (1 - p) / 4000) for name, p in gap9.items()}
 print("fraction of the code box that is gap: " + ", ".join(f"{n} {100 * p:.1f} ± {100 * se9[n]:.1f} %"
                                                             for n, p in gap9.items()))
-check_that("Gaussian noise leaves no more gaps than masking noise (within 5 SE)",
-           gap9["gaussian"] <= gap9["masking"] + 5 * np.hypot(se9["gaussian"], se9["masking"]))
-check_that("…but more than the VAE (> 5 SE)",
-           gap9["gaussian"] > gap9["VAE"] + 5 * np.hypot(se9["gaussian"], se9["VAE"]))
+# Not ranked (see above): a seed-to-seed spread the probes' standard error does not measure.

@@ -128,7 +128,7 @@ def mean_se(v):
 # beyond 4 standard errors, so the cross-model claim asserted is only "not larger".
 # That the full family is what shrinks it shows inside the full model, where the
 # comparison is paired on one decoder: a diagonal q* for its posteriors would leave
-# more (asserted, > 4 SE; the amount is printed). The amortization gap does not
+# more, at most images (asserted as a sign test; the mean is printed). The amortization gap does not
 # shrink (asserted: not smaller beyond 4 SE); at most seeds it grows: the encoder has
 # one more output per image to get right, and the full-covariance q* it is measured
 # against is itself better. Of the total log p(x) − ELBO(q_φ), the full model saves
@@ -166,13 +166,23 @@ check_that("…and its amortization gap is not smaller (within 4 SE + the quadra
 # Within the full model (one decoder, so the comparison is paired image by image): the
 # diagonal family's best member leaves more than the full family's, by the theorem that
 # the full family contains it, and measurably.
+# Per image, though, q* is a stochastic optimizer's result, and now and then it misses
+# (in 30 seeds, a full-family q* up to 1.4 nats below the diagonal one at one image,
+# and 0.06 nats below q_φ at another), which a mean over 100 images does not survive.
+# So the claims that hold image by image are asserted as sign tests: if the full
+# family bought nothing, q*_full and q*_diag would be one optimum found twice with
+# independent noise, each ahead at half the images (50 ± 5 %); 70 % is 4 SE above that.
 q_diag_of_full = optimize_q(full_vae, x, "diagonal", steps=STEPS, n_eval=2, rng=rng)
-extra, extra_se = mean_se(gh_elbo(full_vae, split_f[0].q_star.mu, split_f[0].q_star.cov)
-                          - gh_elbo(full_vae, q_diag_of_full.mu, q_diag_of_full.cov))
-check_that("the full model's own posteriors need the full family: a diagonal q* would leave more (> 4 SE)",
-           extra > 4 * extra_se + 2 * split_f[3], f"{extra:.3f} ± {extra_se:.3f} nats more")
-check_that("(for the full model the gaps are ≥ 0 up to noise: ELBO(q_φ) ≤ ELBO(q*) ≤ log p(x))",
-           np.all(split_f[2] > -2e-2) and np.all(split_f[1] > -5 * split_f[0].log_px_se - 1e-2))
+extra_i = (gh_elbo(full_vae, split_f[0].q_star.mu, split_f[0].q_star.cov)
+           - gh_elbo(full_vae, q_diag_of_full.mu, q_diag_of_full.cov))                # (n,) per image
+extra, extra_se = mean_se(extra_i)
+check_that("the full model's own posteriors need the full family: a diagonal q* leaves more at > 70 % of the images",
+           np.mean(extra_i > 0) > 0.7,
+           f"at {100 * np.mean(extra_i > 0):.0f} % of them; on the mean {extra:.3f} ± {extra_se:.3f} nats more")
+check_that("(for the full model log p(x) ≥ ELBO(q*) at every image, within 5 SE of the IS estimate + 1e-2)",
+           np.all(split_f[1] > -5 * split_f[0].log_px_se - 1e-2))
+check_that("(…and ELBO(q*) ≥ ELBO(q_φ) at > 70 % of the images)", np.mean(split_f[2] > 0) > 0.7,
+           f"at {100 * np.mean(split_f[2] > 0):.0f} %")
 
 # %% [markdown]
 # ## Exercise 2 — plain draws instead of the sign design
@@ -193,10 +203,12 @@ check_that("(for the full model the gaps are ≥ 0 up to noise: ELBO(q_φ) ≤ E
 # WᵀW is diagonal, Λ is too and the diagonal family has no noise either.
 #
 # *Answer:* the diagonal checks on the rotated W fail: the variances miss 1/Λ_jj by
-# a few percent and the means miss m by 0.5–3 % (the lesson's tolerance is 1e-3),
-# while the gap misses ½(Σ log Λ_jj − log det Λ) by only 1e-3 to 1e-2 nats — the ELBO
-# is stationary at q*, so its error is second order. The full-covariance checks,
-# and all checks with WᵀW diagonal, still pass to rounding.
+# a few percent and the means miss m by up to a few percent (the lesson's tolerance
+# is 1e-3; this run's errors are printed below), while the gap misses
+# ½(Σ log Λ_jj − log det Λ) by only 1e-4 to 1e-2 nats — the ELBO is stationary at q*,
+# so its error is second order. The full-covariance q* still passes, by orders of
+# magnitude (its error, 1e-6 or less, is what the optimizer's steps leave, not
+# noise: at 30 seeds up to 1.7e-6), and all checks with WᵀW diagonal pass to rounding.
 
 # %%
 from scipy.stats import ortho_group
@@ -271,9 +283,10 @@ print(f"W rotated, plain draws: largest gap error {gap_err:.2e} nats; ¼Σr² + 
       f"from relative errors up to {rot_plain[var_key]:.1e} (variances) and {rot_plain[mean_key]:.1e} (means)")
 check("…the gap's error is the quadratic form of the parameters' errors (second order, to 10 %)", gap_err, quadratic,
       rtol=0.1)
-check_that("the full-covariance q* is exact with plain draws too (< 1e-6)",
-           max(err[(label, "plain draws")]["full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)"]
-               for label in ("W rotated", "WᵀW diagonal")) < 1e-6)
+full_plain = max(err[(label, "plain draws")]["full covariance vs Λ⁻¹ (relative to max |Λ⁻¹|)"]
+                 for label in ("W rotated", "WᵀW diagonal"))
+check_that("the full-covariance q* needs no design: with plain draws it passes the lesson's 1e-3 with room (< 1e-4)",
+           full_plain < 1e-4, f"{full_plain:.1e}, against the diagonal's {rot_plain[var_key]:.1e}")
 check_that("with WᵀW diagonal every diagonal check passes with plain draws (< 1e-6)",
            max(list(err[("WᵀW diagonal", "plain draws")].values())[:3]) < 1e-6)
 
@@ -287,9 +300,13 @@ check_that("with WᵀW diagonal every diagonal check passes with plain draws (< 
 # q*_diag by `optimize_q`, and ELBO(q*) − ELBO(q_φ) by `inference.elbo_of` on common
 # noise (Monte Carlo, checked on the first 10 images against Gauss–Hermite).
 #
-# *Answer (seeds 0–4 and 0–2):* yes: the amortization gap is larger after 5 epochs
-# (asserted, > 4 SE of the paired per-image differences): the encoder has not yet
-# learnt where each image's posterior is.
+# *Answer:* yes, at every seed we ran: the amortization gap is larger after 5
+# epochs (this run's change and its standard error are printed below): the encoder
+# has not yet learnt where each image's posterior is. How much larger varies with
+# the seed (in fast mode, from under a tenth of a nat to four tenths), and at a
+# quarter of the seeds the change is less than 4 standard errors of the paired
+# per-image differences, so what is asserted is the claim that holds at any seed:
+# not smaller, beyond 4 SE.
 
 # %%
 from numvae.inference import elbo_of
@@ -315,5 +332,5 @@ amort_60, amort_5 = amortization_gaps(diag_vae), amortization_gaps(train(5))
 d_am, d_am_se = mean_se(amort_5 - amort_60)
 print(f"amortization gap on {len(x3)} held-out digits: 5 epochs {amort_5.mean():.3f}, {EPOCHS} epochs "
       f"{amort_60.mean():.3f} nats (change {d_am:.3f} ± {d_am_se:.3f})")
-check_that("fewer epochs leave a larger amortization gap (> 4 SE)", d_am > 4 * d_am_se,
+check_that("fewer epochs leave no smaller an amortization gap (within 4 SE)", d_am > -4 * d_am_se,
            f"{d_am:.3f} ± {d_am_se:.3f} nats")

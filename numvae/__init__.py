@@ -13,6 +13,8 @@ without loading matplotlib. The most used names are here too:
     :class:`numvae.vae.VAE`
 ``numvae.PPCA``
     :class:`numvae.ppca.PPCA`
+``numvae.VAEEstimator``
+    :class:`numvae.estimator.VAEEstimator`
 ``numvae.fit``
     :func:`numvae.train.fit`
 
@@ -29,7 +31,7 @@ __version__ = "0.2.0"
 # `__main__` runs the command line when imported, so it is not one of them.
 _SUBMODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 # Top-level name -> the module it comes from.
-_SHORTCUTS = {"VAE": "vae", "PPCA": "ppca", "fit": "train"}
+_SHORTCUTS = {"VAE": "vae", "PPCA": "ppca", "VAEEstimator": "estimator", "fit": "train"}
 
 # The shortcuts are left out of __all__: a star import or pdoc would import
 # their modules through it. They are in dir(numvae) and documented above.

@@ -43,7 +43,7 @@ import numvae
 # The modules the front page of the reference lists first, in reading order; the others are
 # grouped under "internals" (input checks, files, progress lines, the speed wing, ...).
 PUBLIC_MODULES = ("vae", "ppca", "train", "data", "distributions", "likelihoods", "posteriors",
-                  "objectives", "nn", "optim", "gradcheck", "importance", "inference", "compare",
+                  "objectives", "nn", "optim", "gradcheck", "importance", "inference", "compare", "estimator",
                   "autoencoder", "plots", "history")
 # Where a reader starts: (dotted name, why).
 START_HERE = (("numvae.vae.VAE", "the model: encoder, reparameterization, decoder, ELBO and its gradient"),

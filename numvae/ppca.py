@@ -19,52 +19,23 @@ Everything goes through the small matrix :math:`M = W^\top W + \sigma^2 I_K`
 This module holds one class, :class:`PPCA`, fitted by the closed-form maximum
 likelihood solution or by EM. It follows scikit-learn's estimator conventions
 (hyper-parameters in ``__init__``, ``fit(X, y=None)`` returning ``self``,
-fitted attributes ending in ``_``, ``get_params``/``set_params``) without
-importing scikit-learn, so it can sit in a ``Pipeline`` or a ``GridSearchCV``.
+fitted attributes ending in ``_``, ``get_params``/``set_params``, from
+``numvae.base.Estimator``) without importing scikit-learn, so it can sit in a ``Pipeline`` or a ``GridSearchCV``.
 """
 
-import inspect
 import numbers
 import warnings
 
 import numpy as np
-from scipy import sparse
 from scipy.special import gammaln
 
+from numvae.base import Estimator, as_data
 from numvae.checks import as_generator, check_array, check_choice, check_int, check_positive
 from numvae.distributions import LOG_2PI, kl_gaussians
 from numvae.io import load_checkpoint, save_checkpoint
 from numvae.progress import Progress
 
 METHODS = ("closed_form", "em")
-
-
-def _as_data(X, name="X"):
-    """`X` as a 2-D float64 array, or the error scikit-learn's checks expect, naming `name`.
-
-    Sparse and complex input are refused (pPCA works with dense real data); an
-    object array is converted like any array-like, so a non-numeric entry is
-    the ``TypeError`` of the conversion, prefixed with the argument's name.
-    """
-    if sparse.issparse(X):
-        raise TypeError(f"{name} is a sparse matrix, but PPCA needs dense data; pass {name}.toarray()")
-    try:
-        arr = np.asarray(X)
-    except ValueError as exc:  # ragged lists
-        raise ValueError(f"{name} must be a numeric array; got {type(X).__name__} ({exc})") from None
-    if arr.dtype.kind == "c":
-        raise ValueError(f"{name}: Complex data not supported; got dtype {arr.dtype}")
-    if arr.dtype.kind == "O":
-        try:
-            arr = arr.astype(np.float64)
-        except TypeError as exc:
-            raise TypeError(f"{name} must hold numbers: {exc}") from None
-        except ValueError as exc:  # ragged lists: NumPy < 1.24 makes them object arrays
-            raise ValueError(f"{name} must be a numeric array; got {type(X).__name__} ({exc})") from None
-    if arr.ndim == 1:
-        raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}. Reshape your data with "
-                         f"{name}.reshape(-1, 1) if it has one feature, {name}.reshape(1, -1) if it is one sample")
-    return check_array(arr, name, ndim=2, dtype=np.float64)
 
 
 def _check_n_components(value):
@@ -134,7 +105,7 @@ def minka_log_evidence(lam, K, N):
             + (m + K) / 2 * np.log(2 * np.pi) - log_AZ / 2 - K / 2 * np.log(N))
 
 
-class PPCA:
+class PPCA(Estimator):
     r"""Probabilistic principal component analysis with K latent dimensions.
 
     Parameters
@@ -224,9 +195,11 @@ class PPCA:
     -----
     scikit-learn's conventions: ``__init__`` only stores its arguments,
     :meth:`fit` validates them and returns ``self``, every other method raises
-    ``ValueError`` before the model is fitted (or built with
-    :meth:`from_params` / :meth:`load`). scikit-learn itself is imported only
-    by :meth:`__sklearn_tags__`, which only scikit-learn calls.
+    ``numvae.base.NotFittedError`` (a ``ValueError``, as scikit-learn's) before
+    the model is fitted (or built with :meth:`from_params` / :meth:`load`).
+    The protocol (``get_params``, ``set_params``, the fitted and width checks)
+    is ``numvae.base.Estimator``'s. scikit-learn itself is imported only by
+    :meth:`__sklearn_tags__`, which only scikit-learn calls.
     """
 
     def __init__(self, n_components=None, method="closed_form", max_iter=1000, tol=1e-8,
@@ -239,32 +212,10 @@ class PPCA:
         self.init = init
         self.verbose = verbose
 
-    # --- scikit-learn's estimator protocol -------------------------------------
+    # --- scikit-learn's estimator protocol (numvae.base.Estimator) -------------
 
-    @classmethod
-    def _param_names(cls):
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep=True):
-        """The hyper-parameters of ``__init__`` as a dict (`deep` is accepted for scikit-learn; nothing is nested)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set hyper-parameters by name and return ``self``; they are validated by :meth:`fit`."""
-        valid = self._param_names()
-        for name in params:
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator PPCA; valid parameters are {valid}")
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
-                   if not (value is defaults[name] or (type(value) is type(defaults[name])
-                                                      and value == defaults[name]))]
-        return f"PPCA({', '.join(changed)})"
+    fitted_attribute = "components_"
+    not_fitted_hint = "call fit(X) (or build it with PPCA.from_params / PPCA.load) before using it"
 
     def __sklearn_tags__(self):
         """Estimator tags for scikit-learn: an unsupervised transformer of dense float64 data."""
@@ -272,9 +223,6 @@ class PPCA:
 
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(preserves_dtype=["float64"]), input_tags=InputTags())
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "components_")
 
     # --- the lecture's names for the fitted arrays -----------------------------
 
@@ -322,19 +270,6 @@ class PPCA:
     def _set_params(self, W, b, sigma2):
         self.components_, self.mean_, self.noise_variance_ = W.T, b, sigma2
         self.n_features_in_ = W.shape[0]
-
-    def _check_fitted(self):
-        if not self.__sklearn_is_fitted__():
-            raise ValueError("this PPCA is not fitted yet: call fit(X) (or build it with "
-                             "PPCA.from_params / PPCA.load) before using it")
-
-    def _check_X(self, X, name="X"):
-        self._check_fitted()
-        X = _as_data(X, name)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"{name} has {X.shape[1]} features, but PPCA is expecting "
-                             f"{self.n_features_in_} features as input")
-        return X
 
     # --- fitting ---------------------------------------------------------------
 
@@ -439,7 +374,7 @@ class PPCA:
             raise ValueError(f"verbose must be True or False; got {self.verbose!r}")
         rng = as_generator(0 if self.random_state is None else self.random_state, "random_state")
         spec = _check_n_components(self.n_components)
-        X = _as_data(X)
+        X = as_data(X, "X", "PPCA")
         N, D = X.shape
         self._check_shape(spec if isinstance(spec, int) else 1, N, D)
         b = X.mean(axis=0)                                   # (D,)  the ML mean, PRML §12.2.1
@@ -715,7 +650,7 @@ class PPCA:
             Latent codes, e.g. the output of :meth:`transform`.
         """
         self._check_fitted()
-        Z = _as_data(Z, "Z")
+        Z = as_data(Z, "Z", "PPCA")
         if Z.shape[1] != self.components_.shape[0]:
             raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
         return Z @ self.components_ + self.mean_

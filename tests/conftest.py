@@ -53,6 +53,12 @@ def tiny_digits():
     return X[:200], X[200:240]
 
 
+@pytest.fixture(scope="session")
+def sklearn():
+    """scikit-learn, a test-only reference: the tests that compare with it skip, with this reason, without it."""
+    return pytest.importorskip("sklearn", reason="scikit-learn, a test-only reference, is not installed")
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true",
                      help="also run the tests marked slow (building and installing the wheel); .ci/run does")

@@ -112,11 +112,12 @@ def _browser():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A site built from lessons 1 and 2 and the solutions of lesson 1, each executed once (fast mode)."""
+    """A site built from lessons 1 and 2 and the solutions of lesson 1, each executed once (fast mode),
+    with the student version of the two lessons."""
     _browser()
     lessons = tmp_path_factory.mktemp("lessons")
     for name in ("01_latent_variable_models.py", "02_kl_divergence.py", "solutions_01.py", "_lesson.py",
-                 "README.md"):
+                 "README.md", "make_student_version.py"):
         shutil.copy2(LESSONS / name, lessons / name)
     out = tmp_path_factory.mktemp("built") / "site"
     course.build(out, lessons=lessons, log=lambda *a: None)
@@ -211,6 +212,11 @@ def test_every_page_opens_offline_typeset_with_its_images_and_links_and_asks_not
     assert lesson.count("<details>") >= 4 and "<img " in lesson and "[ok]" in lesson
     assert 'href="02_kl_divergence.html"' in lesson and 'href="api/numvae/ppca.html#PPCA"' in lesson
     assert 'href="notebooks/01_latent_variable_models.ipynb"' in lesson
+    # The student version beside it: the your-turn cells as stubs, linked from the page.
+    assert 'href="student/01_latent_variable_models.ipynb"' in lesson
+    student = (site / "student" / "01_latent_variable_models.ipynb").read_text(encoding="utf-8")
+    assert "raise YourTurn(" in student and "### BEGIN SOLUTION" not in student
+    assert (site / "student" / "_lesson.py").is_file()
     dead = []
     for url in sorted(links):
         parts = urlsplit(url)

@@ -8,11 +8,7 @@ and a GridSearchCV against ``numvae compare``'s own numbers. pPCA data are
 generated here with NumPy (x = W z + b + sqrt(sigma2) eps), not by numvae.
 """
 
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -558,20 +554,7 @@ def test_bad_data_in_scikit_learn_words_naming_the_argument(data):
         PPCA(1).fit(data[:1])
 
 
-def test_scikit_learn_is_not_imported_to_fit_and_use_a_ppca():
-    code = ("import sys, numpy as np; from numvae.ppca import PPCA; "
-            "m = PPCA(1).fit(np.random.default_rng(0).normal(size=(9, 3))); m.score(m.sample(4, rng=0)); "
-            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'sklearn'))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "[]", out.stdout
-
-
-# --- against scikit-learn (a test-only reference) ---------------------------------
-
-@pytest.fixture(scope="module")
-def sklearn():
-    return pytest.importorskip("sklearn", reason="scikit-learn, a test-only reference, is not installed")
+# --- against scikit-learn (a test-only reference; the `sklearn` fixture is in conftest.py) ---
 
 
 @pytest.mark.parametrize("params", [{}, {"n_components": 1, "method": "em", "random_state": 0}])

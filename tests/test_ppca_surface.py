@@ -19,11 +19,6 @@ def low_rank_data(seed, N=200, D=8, K=3, sigma2=0.1, scale=3.0):
     return rng.normal(size=(N, K)) @ W.T + rng.normal(size=D) + np.sqrt(sigma2) * rng.normal(size=(N, D))
 
 
-@pytest.fixture(scope="module")
-def sklearn():
-    return pytest.importorskip("sklearn", reason="scikit-learn, a test-only reference, is not installed")
-
-
 @pytest.mark.filterwarnings("ignore:EM did not converge")   # the spectrum is of the data, not of W
 @pytest.mark.parametrize("method", ["closed_form", "em"])
 @pytest.mark.parametrize("N, D, K", [(200, 8, 3), (30, 12, 5), (9, 20, 4)])
