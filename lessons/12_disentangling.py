@@ -388,10 +388,16 @@ L.savefig(fig, "12_adversary_curve")
 top = curve[LAMS[-1]][0]
 drop = acc_c["accuracy"] - top["accuracy"]
 se_drop = np.hypot(top["se"], acc_c["se"])
-print(f"confusion at lambda = {LAMS[-1]:g} takes the fresh classifier's accuracy down by {drop:.3f} ± {se_drop:.3f}")
-if not L.fast:   # 8 epochs of the game are not always enough (fast mode, seed 17: a drop of 3 SE only)
-    check_that(f"with the confusion adversary at lambda = {LAMS[-1]:g} a fresh classifier reads less of y than at "
-               "0 (by > 4 SE of the difference)", drop > 4 * se_drop)
+print(f"confusion at lambda = {LAMS[-1]:g} takes the fresh classifier's accuracy down by {drop:.3f} ± {se_drop:.3f}"
+      f" (to {top['accuracy']:.3f}; chance 0.10)")
+# What confusion promises is its optimum, an adversary that cannot prefer any label: chance, not a drop of a
+# given size from lambda = 0 (that depends on how much of y the plain conditional VAE left in z: 0.21 at seed 4,
+# a drop of 3.6 SE). One-sided, since a cross-fitted classifier of label-free codes can fall below chance: each
+# half's most frequent class is, by the split, the other half's rarer one.
+bound = 0.1 + 4 * dis.binomial_se(0.1, top["n"])
+if not L.fast:   # 8 epochs of the game are not always enough (fast mode, seed 17: 0.30 at lambda = 3)
+    check_that(f"with the confusion adversary at lambda = {LAMS[-1]:g} a fresh classifier reads y from z at chance: "
+               "not above 0.1 by 4 SE or more", top["accuracy"] < bound, f"{top['accuracy']:.3f} < {bound:.3f}")
 leak = acc_r["accuracy"] - top["accuracy"]
 print(f"reversal against confusion at lambda = {LAMS[-1]:g}: the fresh classifier reads {leak:+.3f} ± "
       f"{np.hypot(acc_r['se'], top['se']):.3f} more of y")
@@ -403,13 +409,20 @@ check_that("the confusion adversary costs under 10 % of the ELBO", cost_top < 0.
            f"{cost_top:.3f} nats of {abs(elbo_c.mean()):.1f}")
 
 # %% [markdown]
+# What is asserted is what confusion aims at: at λ = 10 a fresh classifier
+# reads the label from z no better than chance, to within 4 standard errors
+# (one-sided: cross-fitted on label-free codes, it can fall a little below
+# chance). How far that is from λ = 0 is not asserted: it depends on how much
+# of y the conditional VAE had left in z on its own, and at some seeds (0.21
+# at seed 4, full mode) that is so little that the drop, though there, is
+# under 4 standard errors.
+#
 # The game is fragile: each run is one trajectory of two players, and in
 # fast mode (8 epochs) the adversary sometimes has not caught up — at seed
-# 17 the confusion run ends 3 standard errors, not 4, below λ = 0, and at
-# λ = 3 reversal leaks less than at λ = 10 (seed 25 falls just short of 4
-# SE) — so these two claims are asserted in full mode only (λ up to 10, 20
-# epochs). Rerun with other seeds and other
-# `adversary_steps`, and watch the curve move.
+# 17 the confusion run ends at 0.30, far above chance, and at λ = 3 reversal
+# leaks less than at λ = 10 (seed 25 falls just short of 4 SE) — so these
+# two claims are asserted in full mode only (λ up to 10, 20 epochs). Rerun
+# with other seeds and other `adversary_steps`, and watch the curve move.
 #
 # Why does reversal leak? Minimising −CE rewards a code from which the
 # adversary confidently predicts a *wrong* label — and to steer it to a
