@@ -58,8 +58,9 @@ def discretize(codes, n_bins=20):
     et al. 2019 discretise this way). A value exactly on an inner edge goes to
     the bin above it, so negating a code can move such ties to the other
     side; continuous codes have none. A constant column falls in one bin.
-    Equal-width bins separate the values of a copied factor whose n values
-    are equally spaced whenever n ≤ B + 1.
+    Equal-width bins separate the n equally spaced values of a copied factor
+    exactly when n ≤ B: with n = B + 1 the second largest value lies on the
+    last inner edge and shares the last bin with the largest.
     """
     codes = check_array(codes, "codes", ndim=2)
     n_bins = check_int(n_bins, "n_bins", 1)

@@ -143,3 +143,11 @@ def test_mutual_information_refuses_unpaired_or_empty_labels():
         mutual_information(np.array([]), np.array([]))
     with pytest.raises(ValueError, match="labels must be finite"):
         entropy(np.array([1.0, np.nan]))
+
+
+def test_bins_separate_n_equally_spaced_values_exactly_when_n_is_at_most_the_number_of_bins():
+    # x and y take 10 equally spaced values, scale 3: a copy scores 1 from 10 bins on, not with 9.
+    for n_bins, expected_xy in ((9, False), (10, True), (20, True)):
+        _, gaps = mig(FACTORS, FACTORS, n_bins=n_bins, return_gaps=True)
+        assert (abs(gaps[0] - 1) < 1e-12) == expected_xy and abs(gaps[2] - 1) < 1e-12, (n_bins, gaps)
+    assert len(np.unique(discretize(FACTORS[:, :1], 9))) == 9                # two values share the last bin
