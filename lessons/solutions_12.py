@@ -64,7 +64,7 @@ def train(beta, seed, K=5, warmup_epochs=0.0, epochs=EPOCHS):
 # weight matrix W₀ replaced by QW₀, since the layer computes z W₀) then
 # decodes z' = Qz exactly as before: the same likelihood, the same KL, so the
 # same ELBO, for every β — and other codes. The prior cannot tell them apart;
-# the MIG can. (The rotated posterior is no longer diagonal, so a diagonal
+# the MIG can: it scores the rotated copy of the factors below 1. (The rotated posterior is no longer diagonal, so a diagonal
 # family cannot represent it exactly; a full-covariance one can. That
 # asymmetry, not the prior, is what makes a diagonal β-VAE prefer some bases
 # over others; Rolinek, Zietlow & Martius 2019.)
@@ -93,9 +93,9 @@ W0[...] = W0_before
 check("the rotated model decodes z' = Qz to the same logits", out_rot, out, atol=1e-10)
 score, score_rot = mig(mu, factors), mig(mu_rot, factors)
 print(f"MIG of the codes μ: {score:.3f}; of the rotated codes Qμ: {score_rot:.3f} (same ELBO, same KL)")
-check_that("the rotation changes the MIG while the objective is unchanged", abs(score - score_rot) > 1e-3,
-           f"|{score:.4f} − {score_rot:.4f}|")
-# On known codes the drop is certain: a copy of the factors (centred) rotated by a random Q is mixed.
+# How much the MIG of learned codes moves depends on the codes (they are far from disentangled,
+# so a rotation can raise it as well as lower it): printed, not asserted. On known codes the drop is
+# certain: a copy of the factors (centred) rotated by a random Q is mixed.
 copy = factors - factors.mean(axis=0)
 Q3 = ortho_group.rvs(3, random_state=rng2)
 score_copy_rot = mig(copy @ Q3.T, factors)
