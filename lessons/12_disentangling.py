@@ -60,8 +60,9 @@
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.special import logsumexp
+from scipy.stats import entropy as kl_divergence
 
-from _lesson import check, check_that, setup
+from _lesson import check, check_that, grade, setup, YourTurn  # noqa: F401  (YourTurn: the student version's stubs)
 from numvae import disentangle as dis
 from numvae.adversary import fit_adversarial
 from numvae.conditional import ConditionalVAE
@@ -340,6 +341,44 @@ check_that("but not nothing: a fresh classifier reads y from the conditional VAE
 # another's label, so it pushes swapped images to look real and reaches z
 # only through the decoder. Ours judges z itself, which is what section 6
 # measures.
+#
+# **Your turn.** Write the confusion term of one code from the adversary's
+# logits: from l of shape (N, C), the N values
+# T_n = −(1/C) Σ_c log softmax(l_n)_c, shape (N,). Mind large logits: a
+# log-softmax written as log(exp(l) / Σ exp(l)) overflows where
+# l − logsumexp(l) does not. It is graded against what it equals, the KL
+# of the uniform distribution u to the adversary's guess plus log C,
+# T = KL(u ‖ softmax(l)) + H(u) (SciPy's relative entropy), so T ≥ log C,
+# with equality only for a uniform guess; and, since T does not change when
+# a constant is added to every logit, at the same logits + 1000. The lesson
+# then reads the trained adversaries' guesses with it.
+
+# %%
+def confusion(logits):
+    """−(1/C) Σ_c log softmax(logits)_c for every row of logits (N, C): shape (N,)."""
+    # your turn: the confusion term −(1/C) Σ_c log softmax(l)_c of each row of the logits (section 7)
+    ### BEGIN SOLUTION
+    log_p = logits - logsumexp(logits, axis=1, keepdims=True)                     # (N, C) log softmax
+    return -log_p.mean(axis=1)
+    ### END SOLUTION
+
+
+logits_g = 3.0 * L.rng_for("your turn: confusion").standard_normal((6, C))           # (6, C)
+p_g = np.exp(logits_g - logsumexp(logits_g, axis=1, keepdims=True))                    # (6, C)
+T_ref = kl_divergence(np.full(C, 1.0 / C), p_g, axis=1) + np.log(C)                   # KL(u || p) + H(u)
+y_g = np.argmax(logits_g, axis=1)
+for where, lg in (("random logits", logits_g), ("the same logits + 1000", logits_g + 1000.0)):
+    grade(f"the confusion term at {where}", confusion(lg), T_ref, mistakes=[
+        (lambda: -np.log(p_g).sum(axis=1), "that is C times too large: the confusion term is the *mean* over the "
+                                           "C classes of −log softmax, (1/C) Σ_c"),
+        (lambda: -np.sum(p_g * np.log(p_g), axis=1), "that is the entropy of the adversary's guess, "
+                                                     "−Σ_c p_c log p_c: the classes are weighted by the uniform "
+                                                     "1/C, not by p_c"),
+        (lambda: -np.log(p_g[np.arange(len(y_g)), y_g]), "that is the cross-entropy of one label (here the guess's "
+                                                         "own), what reversal uses; confusion averages over all C"),
+        (lambda: np.log(C) * np.ones(len(y_g)), "log C is the least T can be (a uniform guess), not T itself"),
+    ], hint="T_n = −mean_c (l_nc − logsumexp_c l_nc): scipy.special.logsumexp(logits, axis=1, keepdims=True)",
+          atol=1e-9)
 
 # %%
 LAMS = L.size([1.0, 3.0, 10.0], [3.0])
@@ -347,9 +386,12 @@ LAMS = L.size([1.0, 3.0, 10.0], [3.0])
 
 def adversarial(lam, target):
     m = ConditionalVAE(64, C, hidden=HIDDEN, z_dim=K, seed=L.seed)
-    _, history = fit_adversarial(m, X_tr, y_tr, lam, adversary_lr=1e-2, adversary_steps=5, target=target, **TRAIN)
+    adversary, history = fit_adversarial(m, X_tr, y_tr, lam, adversary_lr=1e-2, adversary_steps=5, target=target,
+                                         **TRAIN)
+    T = confusion(adversary.net.forward(m.transform(X_te, y_te)))                 # (N,) on held-out codes
     print(f"  {target}, lambda = {lam:g}: the adversary's cross-entropy in the last epoch "
-          f"{history[-1]['adversary_ce']:.3f} (log 10 = {np.log(C):.3f})")
+          f"{history[-1]['adversary_ce']:.3f} (log 10 = {np.log(C):.3f}); its confusion on held-out codes, "
+          f"T - log 10, mean {T.mean() - np.log(C):.3f}, largest {T.max() - np.log(C):.3f}")
     acc = dis.code_accuracy(m.transform(X_te, y_te), y_te, rng=L.seed)
     elbo_m, rec_m, _ = m.elbo(X_te, y_te, rng=0)
     cost, rec_cost = elbo_c - elbo_m, rec_c - rec_m                               # nats per image, paired
@@ -655,6 +697,45 @@ check("…and neither permuting nor negating the codes changes it", mig(mixed[:,
       score_mixed[0], atol=1e-12)
 print("I(z_j; v_k) of the rotated codes, nats (rows codes, columns x, y, scale):")
 print(mutual_information_matrix(mixed, factors))
+
+# %% [markdown]
+# **Your turn.** Write the MIG from its ingredients: from the matrix
+# I of shape (J, F), I[j, k] = I(z_j; v_k) in nats (J codes, F factors), and
+# the factors' entropies H of shape (F,), return the number
+# (1/F) Σ_k (I(z_(1); v_k) − I(z_(2); v_k)) / H(v_k), z_(1) and z_(2) the
+# two codes with the largest I in column k. It is graded against
+# `numvae.disentanglement.mig` run on the codes themselves, for the rotated
+# codes above, for five random codes and for the factors with two random
+# codes beside them.
+
+# %%
+def gap_score(I, H):
+    """The mutual information gap from I (J, F), I[j, k] = I(z_j; v_k), and the factors' entropies H (F,)."""
+    # your turn: the MIG, the mean over factors of (largest − second largest I in its column) / H(v_k) (II.3)
+    ### BEGIN SOLUTION
+    top = np.sort(I, axis=0)                                                      # (J, F), ascending per factor
+    return float(np.mean((top[-1] - top[-2]) / H))
+    ### END SOLUTION
+
+
+H_factors = np.array([entropy(v) for v in factors.T])                                # (F,)
+rng_g = L.rng_for("your turn: MIG")
+for where, codes_g in (("the rotated codes", mixed), ("five random codes", rng_g.standard_normal((N, 5))),
+                       ("the factors beside two random codes",
+                        np.column_stack([factors, rng_g.standard_normal((N, 2))]))):
+    I_g = mutual_information_matrix(codes_g, factors)                              # (J, F)
+    top_g = np.sort(I_g, axis=0)
+    grade(f"the MIG of {where}", gap_score(I_g, H_factors), mig(codes_g, factors), mistakes=[
+        (np.mean(top_g[-1] - top_g[-2]), "the gap of each factor is divided by its entropy H(v_k), so that "
+                                         "every factor counts on the same scale of 0 to 1"),
+        (np.mean(top_g[-1] / H_factors), "that is the largest I alone: the MIG subtracts the second largest, "
+                                         "so a factor known by two codes scores low"),
+        (np.mean((top_g[1] - top_g[0]) / H_factors), "those are the two *smallest* informations: np.sort sorts "
+                                                     "ascending, so the largest two are [-1] and [-2]"),
+        (lambda: np.mean((np.sort(I_g, axis=1)[:, -1] - np.sort(I_g, axis=1)[:, -2]) / H_factors),
+         "the gap is taken over the codes in each factor's column (axis 0), not over the factors of a code"),
+    ], hint="sort each column of I (axis 0), take the largest minus the second largest, divide by H, average",
+          atol=1e-12)
 
 # %% [markdown]
 # The rotated codes carry exactly what the copy carries — together they
