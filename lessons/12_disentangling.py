@@ -67,7 +67,7 @@ from numvae import disentangle as dis
 from numvae.adversary import fit_adversarial
 from numvae.conditional import ConditionalVAE
 from numvae.data import load_digits, make_sprites, split
-from numvae.disentanglement import entropy, mig, mutual_information, mutual_information_matrix
+from numvae.information import entropy, mig, mutual_information, mutual_information_matrix
 from numvae.distributions import LOG_2PI
 from numvae.gradcheck import conditional_case, gradcheck, VAE_EPS
 from numvae.objectives import ELBO, log_prior
@@ -675,7 +675,7 @@ def aggregate_terms(mu, logvar, S, rng):
 #
 # A factor captured by one code and by no other scores 1; a factor spread over
 # two codes scores low even when the codes together know it perfectly. The
-# estimator of `numvae.disentanglement.mig` (Locatello et al. 2019) cuts each
+# estimator of `numvae.information.mig` (Locatello et al. 2019) cuts each
 # code into 20 equal-width bins between its minimum and maximum and takes the
 # plug-in mutual information of the binned code with the factor, in nats. On
 # the full factorial design the answers of three codes are known exactly:
@@ -704,7 +704,7 @@ print(mutual_information_matrix(mixed, factors))
 # the factors' entropies H of shape (F,), return the number
 # (1/F) Σ_k (I(z_(1); v_k) − I(z_(2); v_k)) / H(v_k), z_(1) and z_(2) the
 # two codes with the largest I in column k. It is graded against
-# `numvae.disentanglement.mig` run on the codes themselves, for the rotated
+# `numvae.information.mig` run on the codes themselves, for the rotated
 # codes above, for five random codes and for the factors with two random
 # codes beside them.
 

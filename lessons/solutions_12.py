@@ -26,7 +26,7 @@ from _lesson import check, check_that, setup
 from numvae import disentangle as dis
 from numvae.conditional import ConditionalVAE
 from numvae.data import load_digits, make_sprites, split
-from numvae.disentanglement import mig, mutual_information_matrix
+from numvae.information import mig, mutual_information_matrix
 from numvae.distributions import kl_gaussians, kl_standard_normal
 from numvae.objectives import ELBO
 from numvae.train import fit
@@ -203,7 +203,7 @@ check_that("the plug-in bias of an independent code grows with the bins", mi50.m
            f"{mi50.mean():.3f} > 3 × {mi5.mean():.3f}")
 miller = (5 - 1) * (np.array([10, 10, 3]) - 1) / (2 * N)                        # (F,) with 5 bins
 print(f"Miller's (B − 1)(n − 1)/2N with 5 bins: {np.round(miller, 3)} nats; measured, mean over the codes: "
-      f"{np.round(mi5.mean(axis=0), 3)} (tests/test_disentanglement.py checks the formula by Monte Carlo)")
+      f"{np.round(mi5.mean(axis=0), 3)} (tests/test_information.py checks the formula by Monte Carlo)")
 
 # %% [markdown]
 # ## Exercise 6 — a KL warm-up and only K = 3 codes

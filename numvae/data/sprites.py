@@ -6,7 +6,7 @@ each, one image per combination: a full factorial design. The factors of the
 data set are then exactly independent (their empirical joint distribution is
 the product of its marginals) and each is known for every image, which is
 what a score of disentanglement such as the mutual information gap
-(:mod:`numvae.disentanglement`; Chen et al. 2018) needs. It is a small cousin
+(:mod:`numvae.information`; Chen et al. 2018) needs. It is a small cousin
 of dSprites (Matthey et al. 2017), whose factors are shape, scale,
 orientation and position.
 

@@ -1,4 +1,4 @@
-"""numvae.disentanglement: MIG on codes whose answer is known, and the plug-in estimators against brute force."""
+"""numvae.information: MIG on codes whose answer is known, and the plug-in estimators against brute force."""
 
 import itertools
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numvae.data import make_sprites
-from numvae.disentanglement import discretize, entropy, mig, mutual_information, mutual_information_matrix
+from numvae.information import discretize, entropy, mig, mutual_information, mutual_information_matrix
 
 FACTORS = make_sprites().factors                                             # (300, 3): 10 x 10 x 3, full factorial
 
