@@ -77,6 +77,28 @@ def check_data(X, name, n_features, dtype, likelihood=None, binarize=False):
     return X
 
 
+def check_labels(y, name, n_classes, n=None):
+    """`y` as an int64 vector of class indices in ``0..n_classes-1`` (of length `n` if given), or ``ValueError``."""
+    try:
+        arr = np.asarray(y)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be a vector of integer class labels; got {type(y).__name__} ({exc})") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector of integer class labels; got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        raise ValueError(f"{name} must hold integer class labels; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+        raise ValueError(f"{name} must hold integer class labels; got non-integer values such as "
+                         f"{arr[arr != np.round(arr)][0]!r}")
+    arr = arr.astype(np.int64)
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} must have one label per row of the data ({n}); got {arr.shape[0]}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        bad = arr[(arr < 0) | (arr >= n_classes)][0]
+        raise ValueError(f"{name} must hold labels in 0..{n_classes - 1}; got {int(bad)}")
+    return arr
+
+
 def check_unit_interval(x, name):
     """Raise ``ValueError`` unless every entry of `x` lies in [0, 1]."""
     if x.size and (x.min() < 0 or x.max() > 1):

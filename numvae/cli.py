@@ -59,7 +59,7 @@ def _add_quiet(p):
 TRAIN_OUT = "runs/train"
 # What ``numvae train`` writes into its folder: a new run there replaces all of them.
 RUN_FILES = ("model.npz", "history.csv", "history.json", "learning_curves.png", "reconstructions.png",
-             "samples.png", "latent.png", "manifold.png")
+             "samples.png", "latent.png", "manifold.png", "swaps.png")
 
 
 # What ``numvae compare`` writes into its folder (``numvae.compare.write_report``).
@@ -278,6 +278,10 @@ def _add_train(p):
                         "gradient (iwae) or the doubly reparameterized one (dreg; Tucker et al. 2019)")
     p.add_argument("--iwae-k", type=_int_at_least(1), default=5, metavar="K",
                    help="importance samples k of --objective iwae or dreg")
+    p.add_argument("--condition", choices=["none", "labels"], default="none",
+                   help="labels: a conditional VAE (numvae.conditional), the class label one-hot into encoder "
+                        "and decoder, trained on the data's labels; writes swaps.png (each row a validation "
+                        "image, then its style drawn as every label)")
     p.add_argument("--binarize", action="store_true",
                    help="dynamic binarization: a fresh Bernoulli sample of every batch")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, the split, batches and noise")
@@ -363,7 +367,8 @@ def _recorded_options(run):
              "posterior": config.get("posterior"), "dtype": config.get("dtype"), "seed": config.get("seed"),
              "optimizer": optimizer.get("name"), "lr": optimizer.get("lr"), "batch_size": settings.get("batch_size"),
              **_recorded_objective(settings),
-             "binarize": settings.get("binarize"), "data": info.get("data"), "epochs": info.get("epochs"),
+             "binarize": settings.get("binarize"), "data": info.get("data"),
+             "condition": ("labels" if "n_classes" in config else "none") if config else None, "epochs": info.get("epochs"),
              "data_root": info.get("data_root")}
     if isinstance(found["hidden"], list):
         found["hidden"] = tuple(found["hidden"])
@@ -387,7 +392,7 @@ def _options_of_the_run(args, out, given):
     """
     from numvae.io import load_checkpoint
 
-    _, meta, _ = load_checkpoint(out / "model.npz", "VAE", training=True)
+    _, meta, _ = load_checkpoint(out / "model.npz", None, training=True)   # a VAE's or a ConditionalVAE's
     recorded = _recorded_options(meta.get("training"))
     may_change = {o[2:].replace("-", "_") for o in _RESUME_MAY_CHANGE}
     conflicts = [f"{_shown(dest, getattr(args, dest))} (the run has {_shown(dest, value)})"
@@ -402,23 +407,23 @@ def _options_of_the_run(args, out, given):
 
 
 def _train_data(args):
-    """Return (X_train, X_valid, y_valid, description) for ``numvae train``."""
+    """Return (X_train, y_train, X_valid, y_valid, description) for ``numvae train``."""
     from numvae.data import load_digits, load_mnist_like, split
 
     if args.data == "digits":
         X, y = load_digits(args.data_root)
-        (X_tr, _), (X_va, y_va) = split(X, [0.8, 0.2], args.seed, y=y)
-        return X_tr, X_va, y_va, f"digits: {len(X_tr)} train / {len(X_va)} valid rows (seeded 80/20 split)"
+        (X_tr, y_tr), (X_va, y_va) = split(X, [0.8, 0.2], args.seed, y=y)
+        return X_tr, y_tr, X_va, y_va, f"digits: {len(X_tr)} train / {len(X_va)} valid rows (seeded 80/20 split)"
     X_va, y_va = load_mnist_like(args.data, "test", args.data_root)
     try:
-        X_tr, _ = load_mnist_like(args.data, "train", args.data_root)
+        X_tr, y_tr = load_mnist_like(args.data, "train", args.data_root)
     except FileNotFoundError:
         # Only the test split is available (numvae embeds Fashion-MNIST's):
         # train on part of it rather than fail, and say so.
-        (X_tr, _), (X_va, y_va) = split(X_va, [0.8, 0.2], args.seed, y=y_va)
-        return X_tr, X_va, y_va, (f"{args.data}: train split NOT found, so the test split is cut 80/20: "
+        (X_tr, y_tr), (X_va, y_va) = split(X_va, [0.8, 0.2], args.seed, y=y_va)
+        return X_tr, y_tr, X_va, y_va, (f"{args.data}: train split NOT found, so the test split is cut 80/20: "
                                   f"{len(X_tr)} train / {len(X_va)} valid rows")
-    return X_tr, X_va, y_va, f"{args.data}: train split ({len(X_tr)} rows) for training, test split ({len(X_va)}) for validation"
+    return X_tr, y_tr, X_va, y_va, f"{args.data}: train split ({len(X_tr)} rows) for training, test split ({len(X_va)}) for validation"
 
 
 def _train_folder(args, held):
@@ -487,22 +492,34 @@ def _train_in(args, out):
 
     if args.threads == "2" and args.dtype != "float32":   # after --resume has read the run's --dtype
         raise ValueError("--threads 2 needs --dtype float32 (float64 trains on the plain path, one thread)")
-    X_tr, X_va, y_va, description = _train_data(args)
+    conditional = args.condition == "labels"
+    if conditional and args.threads == "2":
+        raise ValueError("--threads 2 needs the fast path, which --condition labels does not take "
+                         "(the conditional VAE trains on the teaching path, one thread)")
+    X_tr, y_tr, X_va, y_va, description = _train_data(args)
     print(description)
     try:
-        # float32 is the fast training path: the model runs through numvae.fast (same numbers, faster).
-        model = VAE(X_tr.shape[1], hidden=args.hidden, z_dim=args.z_dim, decoder=args.decoder,
-                    dtype=args.dtype, seed=args.seed, posterior=args.posterior, fast=args.dtype == "float32",
-                    threads=int(args.threads))
+        if conditional:
+            from numvae.conditional import ConditionalVAE
+
+            n_classes = int(max(y_tr.max(), y_va.max())) + 1
+            model = ConditionalVAE(X_tr.shape[1], n_classes, hidden=args.hidden, z_dim=args.z_dim,
+                                   decoder=args.decoder, dtype=args.dtype, seed=args.seed, posterior=args.posterior)
+        else:
+            # float32 is the fast training path: the model runs through numvae.fast (same numbers, faster).
+            model = VAE(X_tr.shape[1], hidden=args.hidden, z_dim=args.z_dim, decoder=args.decoder,
+                        dtype=args.dtype, seed=args.seed, posterior=args.posterior, fast=args.dtype == "float32",
+                        threads=int(args.threads))
     except ValueError as exc:   # the only one left after parsing: sizes too large for this machine
         raise ValueError(_as_options(str(exc))) from None
+    labels = {"y": y_tr, "y_valid": y_va} if conditional else {}
     try:
         history = fit(model, X_tr, X_va, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=args.optimizer, lr=args.lr, kl_warmup_epochs=args.kl_warmup_epochs,
                       free_bits=args.free_bits, binarize=args.binarize, seed=args.seed,
                       progress=not args.quiet, checkpoint=out / "model.npz", resume=args.resume is not None,
                       objective=TRAIN_OBJECTIVES[args.objective](args),
-                      run_info={"data": args.data, "data_root": args.data_root, "epochs": args.epochs})
+                      run_info={"data": args.data, "data_root": args.data_root, "epochs": args.epochs}, **labels)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"{out} keeps the last finished epoch, if any; continue with --resume {out} "
                                 "(it keeps the run's options)") from None
@@ -514,6 +531,44 @@ def _train_in(args, out):
         written.append("learning_curves.png")
     else:  # --epochs 0: nothing to plot, but the untrained model is still saved
         model.save(out / "model.npz")
+    if conditional:
+        written += _conditional_figures(model, X_va, y_va, args, out)
+    else:
+        written += _figures(model, X_va, y_va, args, out)
+    if len(history):
+        last = history.last
+        print(f"final valid ELBO {last['valid_elbo']:.2f} nats (train {last['train_elbo']:.2f}), "
+              f"{np.mean(history['seconds']):.2f} s/epoch, {last['active_units']}/{model.z_dim} active units")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _conditional_figures(model, X_va, y_va, args, out):
+    """A conditional run's figures: reconstructions, samples of every label, the swap grid; their names."""
+    import numpy as np
+
+    from numvae import plots
+
+    C = model.n_classes
+    name = f"conditional VAE, {args.decoder} decoder, K = {model.z_dim}, {args.data}"
+    shown, labels = X_va[:32], y_va[:32]
+    plots.reconstructions(shown, model.reconstruct(shown, labels), ncols=8, path=out / "reconstructions.png",
+                          model=f"{name}: validation images")
+    plots.samples_grid(model.sample(np.arange(8 * C) % C, rng=args.seed), ncols=C, path=out / "samples.png",
+                       model=f"{name}: column j drawn with label j")
+    sources, source_labels = X_va[:8], y_va[:8]
+    grid = [np.vstack([x[None], model.swap(np.repeat(x[None], C, 0), np.repeat(a, C), np.arange(C))])
+            for x, a in zip(sources, source_labels)]
+    plots.image_grid(np.vstack(grid), ncols=C + 1, path=out / "swaps.png",
+                     title=f"{name}: a validation image, then its z decoded with labels 0..{C - 1}")
+    return ["reconstructions.png", "samples.png", "swaps.png"]
+
+
+def _figures(model, X_va, y_va, args, out):
+    """A VAE run's figures: reconstructions and samples, and for K = 2 the latent scatter and manifold; their names."""
+    from numvae import plots
+
+    written = []
     shown = X_va[:32]
     name = f"VAE, {args.decoder} decoder, K = {model.z_dim}, {args.data}"
     plots.reconstructions(shown, model.reconstruct(shown), ncols=8, path=out / "reconstructions.png",
@@ -527,12 +582,7 @@ def _train_in(args, out):
         z, _ = plots.manifold_z(15)
         plots.manifold(model.decode(z), path=out / "manifold.png", model=name)
         written += ["latent.png", "manifold.png"]
-    if len(history):
-        last = history.last
-        print(f"final valid ELBO {last['valid_elbo']:.2f} nats (train {last['train_elbo']:.2f}), "
-              f"{np.mean(history['seconds']):.2f} s/epoch, {last['active_units']}/{model.z_dim} active units")
-    print(f"wrote {', '.join(written)} to {out}")
-    return 0
+    return written
 
 
 def _add_sample(p):

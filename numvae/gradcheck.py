@@ -229,7 +229,9 @@ def vae_reports(seed=0, tol=1e-6):
     dimensions but not others where the posterior has them (see
     :func:`vae_case`), and 1 to 3 frozen noise samples; then the
     per-datapoint objective of ``inference.optimize_q``
-    (:func:`path_elbo_case`). Every entry of every parameter is checked
+    (:func:`path_elbo_case`); the importance-weighted bound
+    (:func:`iwae_reports`) and the conditional VAE (:func:`conditional_reports`).
+    Every entry of every parameter is checked
     (``eps = VAE_EPS``).
 
     Returns
@@ -249,7 +251,7 @@ def vae_reports(seed=0, tol=1e-6):
     for i, (decoder, posterior) in enumerate((("bernoulli", "diagonal"), ("gaussian", "full"))):
         out.append((f"optimize_q objective (path derivative), {posterior} q, {decoder} decoder, S=3",
                     gradcheck(*path_elbo_case(decoder, posterior, seed=seed + 100 + i), eps=VAE_EPS, tol=tol)))
-    return out + iwae_reports(seed=seed + 200, tol=tol)
+    return out + iwae_reports(seed=seed + 200, tol=tol) + conditional_reports(seed=seed + 300, tol=tol)
 
 
 def _family_cases():
@@ -385,3 +387,59 @@ def path_elbo_case(decoder, posterior, seed=0, n=4, n_samples=3):
         return float(w @ value), {"h": w[:, None] * g}
 
     return fun, {"h": h0.copy()}
+
+
+def conditional_case(decoder="bernoulli", decoder_var="pixel", posterior="diagonal", n_samples=2, beta=0.7,
+                     seed=0, x_dim=6, n_classes=3, z_dim=3, n=7):
+    r"""A tiny float64 ``ConditionalVAE``, a labelled batch and frozen noise: its ELBO loss as a gradcheck problem.
+
+    As :func:`vae_case` (biases drawn away from zero, redrawn until no
+    gradient entry is small enough to drown in rounding), with random labels
+    in 0..C-1 that cover every class, so every row of the first layers' label
+    weights has a gradient.
+
+    Returns
+    -------
+    model : ConditionalVAE
+    fun : callable
+        ``fun(params) -> (loss, grads)``.
+    batch : tuple
+        ``(x, y, eps)``.
+    """
+    from numvae.conditional import ConditionalVAE
+
+    rng = np.random.default_rng(seed)
+    model = ConditionalVAE(x_dim, n_classes, hidden=(5,), z_dim=z_dim, decoder=decoder, activation="tanh",
+                           dtype=np.float64, seed=seed, decoder_var=decoder_var, decoder_logvar=-0.4,
+                           posterior=posterior)
+    for attempt in range(_VAE_ATTEMPTS):
+        for k, v in model.params.items():
+            if k.endswith(".b") or k == "dec.logvar":
+                v[:] = rng.normal(0.0, 0.5, size=v.shape)
+        x = LIKELIHOODS[decoder].example_x(rng, (n, x_dim))
+        y = rng.permutation(np.arange(n) % n_classes)                  # every class present
+        eps = rng.standard_normal((n_samples, n, z_dim))
+        _, grads = model.loss_and_grads(x, y, eps=eps, n_samples=n_samples, beta=beta)
+        if min(np.abs(g).min() for g in grads.values()) >= _VAE_MIN_GRAD:
+            break
+
+    def fun(params):
+        return model.loss_and_grads(x, y, eps=eps, n_samples=n_samples, beta=beta)
+
+    return model, fun, (x, y, eps)
+
+
+def conditional_reports(seed=0, tol=1e-6):
+    r"""Gradient checks of the conditional VAE's ELBO loss, for every likelihood (and variance) and posterior family.
+
+    Returns
+    -------
+    list of (str, GradcheckReport)
+    """
+    out = []
+    for i, (posterior, decoder, var) in enumerate(_family_cases()):
+        model, fun, _ = conditional_case(decoder, var, posterior, n_samples=1 + i % 2, seed=seed + i)
+        var_text = f", {var} variance" if LIKELIHOODS[decoder].variances else ""
+        out.append((f"ConditionalVAE (label one-hot into encoder and decoder), {posterior} posterior, "
+                    f"{decoder} decoder{var_text}", gradcheck(fun, model.params, eps=VAE_EPS, tol=tol)))
+    return out

@@ -220,6 +220,8 @@ def load_checkpoint(path, kind, training=False):
     checkpoint without a training record then has ``training_arrays == {}``
     and no ``meta["training"]``.
 
+    `kind` None accepts a checkpoint of any kind (``meta["kind"]`` says which).
+
     Raises ``FileNotFoundError`` if `path` does not exist, ``IsADirectoryError``
     if it is a folder, and ``ValueError`` naming the file if it is not a
     numvae checkpoint, its record is not of the shape written here, it holds
@@ -247,7 +249,7 @@ def load_checkpoint(path, kind, training=False):
     if not isinstance(meta, dict):
         raise ValueError(f"checkpoint {path} has a corrupt {META_KEY} record: expected a JSON object; "
                          f"got {type(meta).__name__}")
-    if meta.get("kind") != kind:
+    if kind is not None and meta.get("kind") != kind:
         raise ValueError(f"checkpoint {path} holds a {meta.get('kind')!r}, expected a {kind!r}")
     recorded = _check_shapes(path, meta.get("arrays", {}), "arrays")
     recorded_training = _check_shapes(path, meta.get("training_arrays", {}), "training_arrays")

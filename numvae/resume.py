@@ -107,8 +107,8 @@ def restore_run(run, checkpoint, model, opt, rng, settings, data, epochs):
     if differ:
         raise ValueError(f"cannot resume the run in {checkpoint}: its settings differ from this call's ("
                          + "; ".join(differ) + ")")
-    for name in ("X", "X_valid"):
-        if run["data"].get(name) != data[name]:
+    for name in ("X", "X_valid", "y", "y_valid"):    # y, y_valid: a conditional run's labels (absent elsewhere)
+        if run["data"].get(name) != data.get(name):
             raise ValueError(f"cannot resume the run in {checkpoint}: {name} is not the data it was trained on "
                              "(its fingerprint differs)")
     try:

@@ -64,7 +64,7 @@ import time
 
 import numpy as np
 
-from numvae.checks import check_choice, check_data, check_int, check_positive
+from numvae.checks import check_choice, check_data, check_int, check_labels, check_positive
 from numvae.data import binarize as _binarize
 from numvae.history import History
 from numvae.io import check_output_file
@@ -84,8 +84,13 @@ ACTIVE_UNITS_ROWS = 1000
 ACTIVE_THRESHOLD = 0.01
 
 
-def _evaluate(model, X, seed_seq):
-    """Mean ELBO, rec and KL of `X` with noise from a fresh generator on `seed_seq`.
+def _labelled(model, y, rows):
+    """`model` itself, or for labels `y` the conditional model with the labels of `rows` bound (``given``)."""
+    return model if y is None else model.given(y[rows])
+
+
+def _evaluate(model, X, seed_seq, y=None):
+    """Mean ELBO, rec and KL of `X` (labelled `y` for a conditional model) with noise from a fresh generator on `seed_seq`.
 
     A fresh generator each call means the same eps every epoch (common random
     numbers), so epoch-to-epoch changes are the model's, not the noise's.
@@ -93,26 +98,29 @@ def _evaluate(model, X, seed_seq):
     rng = np.random.default_rng(seed_seq)
     totals = np.zeros(3)
     for start in range(0, X.shape[0], EVAL_BATCH):
-        elbo, rec, kl = model.elbo(X[start:start + EVAL_BATCH], rng=rng)
+        rows = slice(start, start + EVAL_BATCH)
+        elbo, rec, kl = _labelled(model, y, rows).elbo(X[rows], rng=rng)
         totals += [np.sum(elbo), np.sum(rec), np.sum(kl)]
     return totals / X.shape[0]
 
 
-def active_units(model, X, threshold=ACTIVE_THRESHOLD):
+def active_units(model, X, threshold=ACTIVE_THRESHOLD, y=None):
     r"""Number of active latent units (Burda et al. 2015, *Importance weighted autoencoders*).
 
     .. math:: A_u = \mathrm{Var}_{x}\big(\mathbb E_{q(z|x)}[z_u]\big) > 0.01
 
     :math:`\mathbb E_q[z_u|x]` is the encoder mean :math:`\mu_u(x)`; the
     variance is over the rows of `X`. A unit whose mean ignores the input
-    carries no information about it, whatever its KL.
+    carries no information about it, whatever its KL. `y`: the labels of
+    `X`, for a conditional model (whose means are :math:`\mu_u(x, y)`).
 
     Returns
     -------
     count : int
     variances : ndarray of shape (K,)
     """
-    mus = [model.encode(X[s:s + EVAL_BATCH])[0] for s in range(0, X.shape[0], EVAL_BATCH)]
+    mus = [_labelled(model, y, slice(s, s + EVAL_BATCH)).encode(X[s:s + EVAL_BATCH])[0]
+           for s in range(0, X.shape[0], EVAL_BATCH)]
     var = np.var(np.concatenate(mus, axis=0), axis=0)  # (K,)
     return int(np.sum(var > threshold)), var
 
@@ -155,7 +163,7 @@ def _divergence(epoch, epochs, batch, n_batches, what, lr, checkpoint, last_save
 
 def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=1e-3,
         kl_warmup_epochs=0, free_bits=0.0, binarize=False, seed=0, progress=True,
-        checkpoint=None, n_samples=1, resume=False, run_info=None, objective=None):
+        checkpoint=None, n_samples=1, resume=False, run_info=None, objective=None, y=None, y_valid=None):
     r"""Train `model` on the rows of `X` by minibatch gradient descent on an objective's loss (the ELBO's by default).
 
     Parameters
@@ -237,6 +245,14 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         ``SquaredError()`` for an ``Autoencoder``. Recorded in the checkpoint
         and checked on resume. The history's ELBO columns are the ELBO's terms
         whatever the objective (``None`` for an autoencoder, which has none).
+    y : ndarray of shape (N,), int, optional
+        The class labels of the rows of `X`, for a conditional model
+        (``numvae.conditional.ConditionalVAE``: required there, refused
+        elsewhere). Every batch takes the labels of its rows (the model's
+        ``given(y_batch)`` is what the objective sees); their fingerprint is
+        checked on resume.
+    y_valid : ndarray of shape (N_valid,), int, optional
+        The labels of `X_valid`, needed with `y` and `X_valid`.
 
     Returns
     -------
@@ -271,6 +287,7 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     epoch from its start, with the same shuffle and the same noise.
     """
     X, X_valid = _checked_data(model, X, X_valid, binarize)
+    y, y_valid = _checked_labels(model, X, X_valid, y, y_valid)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     objective = _objective(model, objective, kl_warmup_epochs, free_bits, n_samples)
@@ -294,13 +311,15 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
     if checkpoint is not None:
         settings = run_settings(model, opt, batch_size, objective, binarize, root.entropy)
         data = {"X": fingerprint(X), "X_valid": None if X_valid is None else fingerprint(X_valid)}
+        if y is not None:   # a conditional run's labels are part of its data
+            data.update(y=fingerprint(y), y_valid=None if y_valid is None else fingerprint(y_valid))
     if run is not None:
         start_epoch, history = restore_run(run, checkpoint, model, opt, rng, settings, data, epochs)
         write_history(history, checkpoint)  # in case the kill fell between the checkpoint and the history
 
     N = X.shape[0]
     n_batches = math.ceil(N / batch_size)
-    X_eval = _evaluation_rows(model, X, X_valid, binarize, np.random.default_rng(eval_data))
+    X_eval, y_eval = _evaluation_rows(model, X, X_valid, binarize, np.random.default_rng(eval_data), y, y_valid)
     step, last_saved = start_epoch * n_batches, start_epoch
     tracker = progress if hasattr(progress, "line") else Progress((epochs - start_epoch) * n_batches, "train",
                                                                   quiet=not progress)
@@ -310,11 +329,12 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         order = rng.permutation(N)                                      # a uniform draw of every batch
         for b in range(n_batches):
             t0 = time.perf_counter()
-            xb = X[order[b * batch_size:(b + 1) * batch_size]]          # (M, D)
+            rows = order[b * batch_size:(b + 1) * batch_size]
+            xb = X[rows]                                                # (M, D)
             if binarize:
                 xb = _binarize(xb, rng).astype(model.dtype)
             step_objective = objective.at_step(step, n_batches)                # the ELBO's β of a warm-up
-            loss, problem = train_step(model, opt, xb, rng, step_objective)
+            loss, problem = train_step(_labelled(model, y, rows), opt, xb, rng, step_objective)
             if problem is not None:
                 raise _divergence(epoch, epochs, b + 1, n_batches, problem, opt.lr, checkpoint, last_saved)
             step += 1
@@ -328,7 +348,8 @@ def fit(model, X, X_valid=None, epochs=10, batch_size=100, optimizer="adam", lr=
         def fail(what, batch=0):
             return _divergence(epoch, epochs, batch, n_batches, what, opt.lr, checkpoint, last_saved)
         beta = getattr(step_objective, "beta", None)                    # at the epoch's last step; None for IWAE
-        row = _epoch_row(model, epoch, beta, sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches)
+        row = _epoch_row(model, epoch, beta, sums / N, X_eval, X_valid is not None, eval_noise, fail, n_batches,
+                         y_eval)
         row.update(seconds=time.perf_counter() - epoch_start, samples_per_s=N / max(train_time, 1e-12))
         history.append(row)
         if checkpoint is not None:
@@ -347,6 +368,27 @@ def _checked_data(model, X, X_valid, binarize):
     if X_valid is not None:
         X_valid = check_data(X_valid, "X_valid", model.x_dim, model.dtype, likelihood, binarize)
     return X, X_valid
+
+
+def _checked_labels(model, X, X_valid, y, y_valid):
+    """`y` and `y_valid` as label vectors for a conditional model (one per row), both None for any other; else ``ValueError``."""
+    conditional = hasattr(model, "given")
+    if y is None:
+        if conditional:
+            raise ValueError(f"y must hold the labels of X for {type(model).__name__} (a conditional model); got None")
+        if y_valid is not None:
+            raise ValueError("y_valid is the labels of X_valid for a conditional model, given with y; got y=None")
+        return None, None
+    if not conditional:
+        raise ValueError(f"y is for a conditional model (one with given(y)); {type(model).__name__} takes no labels")
+    y = check_labels(y, "y", model.n_classes, X.shape[0])
+    if X_valid is None:
+        if y_valid is not None:
+            raise ValueError("y_valid is the labels of X_valid; got y_valid without X_valid")
+        return y, None
+    if y_valid is None:
+        raise ValueError("y_valid must hold the labels of X_valid for a conditional model; got None")
+    return y, check_labels(y_valid, "y_valid", model.n_classes, X_valid.shape[0])
 
 
 def _objective(model, objective, kl_warmup_epochs, free_bits, n_samples):
@@ -396,13 +438,17 @@ def _checked_run_files(checkpoint, resume, run_info):
     return checkpoint, run_info
 
 
-def _evaluation_rows(model, X, X_valid, binarize, data_rng):
-    """The rows evaluated after every epoch: `X_valid`, or a fixed sample of `X`; binarized once if asked."""
-    X_eval = X_valid if X_valid is not None else X[np.sort(data_rng.permutation(X.shape[0])[:ACTIVE_UNITS_ROWS])]
-    return _binarize(X_eval, data_rng).astype(model.dtype) if binarize else X_eval
+def _evaluation_rows(model, X, X_valid, binarize, data_rng, y=None, y_valid=None):
+    """The rows evaluated after every epoch and their labels (None without): `X_valid`, or a fixed sample of `X`; binarized once if asked."""
+    if X_valid is not None:
+        X_eval, y_eval = X_valid, y_valid
+    else:
+        rows = np.sort(data_rng.permutation(X.shape[0])[:ACTIVE_UNITS_ROWS])
+        X_eval, y_eval = X[rows], None if y is None else y[rows]
+    return (_binarize(X_eval, data_rng).astype(model.dtype) if binarize else X_eval), y_eval
 
 
-def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_batches):
+def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_batches, y_eval=None):
     """The epoch's row of the history but its timings: the training means, the validation ELBO, the active units.
 
     `fail(what, batch)` is the divergence to raise if a parameter (after the
@@ -419,7 +465,7 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
     has_elbo = hasattr(model, "elbo")          # an autoencoder has no ELBO, no posterior, no active units
     if validate and has_elbo:
         try:
-            v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise))
+            v_elbo, v_rec, v_kl = (float(v) for v in _evaluate(model, X_eval, eval_noise, y_eval))
             problem = None if np.isfinite(v_elbo) else f"validation ELBO = {v_elbo}"
         except FloatingPointError as exc:  # the model's own overflow check
             problem = f"validation ELBO: {exc}"
@@ -431,7 +477,7 @@ def _epoch_row(model, epoch, beta, means, X_eval, validate, eval_noise, fail, n_
     return {"epoch": epoch, "beta": None if beta is None else float(beta), "train_loss": float(loss_mean),
             "train_elbo": number(rec_mean - kl_mean), "train_rec": number(rec_mean), "train_kl": number(kl_mean),
             "valid_elbo": v_elbo, "valid_rec": v_rec, "valid_kl": v_kl,
-            "active_units": active_units(model, X_eval)[0] if has_elbo else None}
+            "active_units": active_units(model, X_eval, y=y_eval)[0] if has_elbo else None}
 
 
 def _beta_text(beta):

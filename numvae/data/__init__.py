@@ -1,4 +1,4 @@
-r"""Data: the embedded datasets, the search order, the IDX (MNIST) format, downloads, synthetic data, preprocessing.
+r"""Data: the embedded datasets, the search order, the IDX (MNIST) format, downloads, synthetic data, sprites, preprocessing.
 
 One module per concern, each a short chapter; a module imports only modules
 listed before it:
@@ -26,6 +26,12 @@ listed before it:
     true ``W``, ``b``, ``sigma2``; :func:`make_manifold_data` samples a curved
     2-D sheet that no 2-D linear Gaussian model explains but a 2-D nonlinear
     one can.
+``numvae.data.sprites``
+    Images with known factors of variation: :func:`make_sprites` draws a
+    square at every combination of a few horizontal positions, vertical
+    positions and sizes, each exactly once (a full factorial design, so the
+    factors are exactly independent), and returns the factor values of every
+    image beside it. Nothing in it is random.
 ``numvae.data.preprocess``
     :func:`binarize` (Bernoulli decoders need binary data), :func:`dequantize`
     with :func:`dequantized_bits_per_dim` (continuous densities on discrete
@@ -53,6 +59,7 @@ from numvae.data.idx import GZIP_MAGIC, IDX_DTYPES, read_idx, write_idx
 from numvae.data.mnist import load_mnist_like
 from numvae.data.download import MD5, MIRRORS, REPACKED_MD5, fetch
 from numvae.data.synthetic import make_manifold_data, make_ppca_data
+from numvae.data.sprites import SPRITE_FACTORS, Sprites, make_sprites
 from numvae.data.preprocess import binarize, dequantize, dequantized_bits_per_dim, split
 
 # ENV_VAR, DIGITS_STEM, IDX_DTYPES, GZIP_MAGIC, MIRRORS, MD5 and REPACKED_MD5 are
@@ -61,9 +68,9 @@ __all__ = [
     "EMBEDDED_DATA_DIR", "SYSTEM_DATA_DIR", "DATASETS", "MNIST_LIKE", "check_matrix",
     "cache_dir", "download_dir", "locate", "list_datasets",
     "load_digits", "read_idx", "write_idx", "load_mnist_like", "fetch", "default_fetch_dest",
-    "make_ppca_data", "make_manifold_data",
+    "make_ppca_data", "make_manifold_data", "make_sprites", "Sprites", "SPRITE_FACTORS",
     "binarize", "dequantize", "dequantized_bits_per_dim", "split",
     # The modules, in the order above, as numvae's own __all__ lists its modules
     # (pdoc documents the modules of a package whose __all__ names them).
-    "search", "digits", "idx", "mnist", "download", "synthetic", "preprocess",
+    "search", "digits", "idx", "mnist", "download", "synthetic", "sprites", "preprocess",
 ]
