@@ -34,19 +34,16 @@ handed :meth:`ConditionalVAE.given` (the model with the labels of one batch
 bound), which answers their calls, so the ELBO, IWAE and ``fit`` work unchanged.
 """
 
-import numbers
-
 import numpy as np
 
-from numvae.checks import (as_generator, check_array, check_choice, check_finite_result, check_float_dtype, check_int,
-                           check_labels, check_matrix, check_widths)
+from numvae.checks import as_generator, check_array, check_finite_result, check_int, check_labels, check_matrix
 from numvae.io import load_model, save_checkpoint
-from numvae.likelihoods import DECODER_VARS, LIKELIHOODS, make_likelihood
-from numvae.nn import ACTIVATIONS, MLP
+from numvae.likelihoods import make_likelihood
+from numvae.nn import MLP
 from numvae.objectives import ELBO
 from numvae.optim import OPTIMIZERS
-from numvae.posteriors import POSTERIORS, make_posterior
-from numvae.vae import Pass
+from numvae.posteriors import make_posterior
+from numvae.vae import VAE, Pass, check_architecture
 
 KIND = "ConditionalVAE"
 
@@ -88,19 +85,9 @@ class ConditionalVAE:
 
     def __init__(self, x_dim, n_classes, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
                  dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0, posterior="diagonal"):
-        x_dim = check_int(x_dim, "x_dim", 1)
+        x_dim, hidden, z_dim, dtype, seed, decoder_logvar = check_architecture(
+            x_dim, hidden, z_dim, decoder, activation, dtype, seed, decoder_var, decoder_logvar, posterior)
         n_classes = check_int(n_classes, "n_classes", 2)
-        z_dim = check_int(z_dim, "z_dim", 1)
-        hidden = check_widths(hidden)
-        check_choice(decoder, "decoder", LIKELIHOODS)
-        check_choice(activation, "activation", ACTIVATIONS)
-        check_choice(decoder_var, "decoder_var", DECODER_VARS)
-        check_choice(posterior, "posterior", POSTERIORS)
-        dtype = check_float_dtype(dtype)
-        if seed is not None:
-            seed = check_int(seed, "seed", 0)
-        if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
-            raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
         self.x_dim, self.n_classes, self.z_dim, self.dtype = x_dim, n_classes, z_dim, dtype
         self.config = {"x_dim": x_dim, "n_classes": n_classes, "hidden": list(hidden), "z_dim": z_dim,
                        "decoder": decoder, "activation": activation, "dtype": dtype.name, "seed": seed,
@@ -113,18 +100,8 @@ class ConditionalVAE:
         self.optimizers = OPTIMIZERS
         self.last_terms = None
 
-    def _parts(self):
-        return (("enc", self.encoder), ("dec", self.decoder), ("dec", self.likelihood))
-
-    @property
-    def params(self):
-        """The parts' parameter arrays by name; a new dict of the live arrays."""
-        return {f"{prefix}.{k}": p for prefix, part in self._parts() for k, p in part.params.items()}
-
-    @property
-    def grads(self):
-        """The parts' gradients of the last backward pass, by the names of ``params``."""
-        return {f"{prefix}.{k}": g for prefix, part in self._parts() for k, g in part.grads.items()}
+    # The same parts as the VAE's (encoder, decoder, likelihood), so the same names for their arrays.
+    _parts, params, grads = VAE._parts, VAE.params, VAE.grads
 
     def __repr__(self):
         c = self.config

@@ -62,6 +62,26 @@ def _check_speed(fast, threads):
     return int(threads)
 
 
+
+def check_architecture(x_dim, hidden, z_dim, decoder, activation, dtype, seed, decoder_var, decoder_logvar, posterior):
+    """The constructor arguments a VAE and a conditional VAE share, checked (``ValueError`` naming the one that is not).
+
+    Returns ``(x_dim, hidden, z_dim, dtype, seed, decoder_logvar)`` as the model stores them.
+    """
+    x_dim = check_int(x_dim, "x_dim", 1)
+    z_dim = check_int(z_dim, "z_dim", 1)
+    hidden = check_widths(hidden)
+    check_choice(decoder, "decoder", LIKELIHOODS)
+    check_choice(activation, "activation", ACTIVATIONS)
+    check_choice(decoder_var, "decoder_var", DECODER_VARS)
+    check_choice(posterior, "posterior", POSTERIORS)
+    dtype = check_float_dtype(dtype)
+    if seed is not None:
+        seed = check_int(seed, "seed", 0)
+    if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
+        raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
+    return x_dim, hidden, z_dim, dtype, seed, float(decoder_logvar)
+
 class VAE:
     r"""Variational autoencoder: a Gaussian posterior family, an N(0, I) prior, a decoder likelihood.
 
@@ -131,18 +151,8 @@ class VAE:
     def __init__(self, x_dim, hidden=(400,), z_dim=20, decoder="bernoulli", activation="relu",
                  dtype=np.float64, seed=0, decoder_var="pixel", decoder_logvar=0.0, posterior="diagonal",
                  fast=False, threads=1):
-        x_dim = check_int(x_dim, "x_dim", 1)
-        z_dim = check_int(z_dim, "z_dim", 1)
-        hidden = check_widths(hidden)
-        check_choice(decoder, "decoder", LIKELIHOODS)
-        check_choice(activation, "activation", ACTIVATIONS)
-        check_choice(decoder_var, "decoder_var", DECODER_VARS)
-        check_choice(posterior, "posterior", POSTERIORS)
-        dtype = check_float_dtype(dtype)
-        if seed is not None:
-            seed = check_int(seed, "seed", 0)
-        if not (isinstance(decoder_logvar, numbers.Real) and np.isfinite(decoder_logvar)):
-            raise ValueError(f"decoder_logvar must be a finite number; got {decoder_logvar!r}")
+        x_dim, hidden, z_dim, dtype, seed, decoder_logvar = check_architecture(
+            x_dim, hidden, z_dim, decoder, activation, dtype, seed, decoder_var, decoder_logvar, posterior)
         threads = _check_speed(fast, threads)
 
         check_vae_size(x_dim, hidden, z_dim, POSTERIORS[posterior], dtype)   # before any allocation
